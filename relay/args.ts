@@ -1,0 +1,126 @@
+import { parseArgs } from 'node:util'
+import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
+import { UsageError } from './errors.ts'
+import type { RelayProgramInit } from './relay.ts'
+
+interface FlagSpec {
+  type: 'string' | 'boolean'
+  multiple?: boolean
+  short?: string
+  description: string
+  default?: string
+}
+
+/**
+ * The relay program's flags, with the help text `--help` prints.
+ */
+export const FLAGS: Record<string, FlagSpec> = {
+  host: { type: 'string', description: 'interface to listen on', default: DEFAULT_RELAY_OPTIONS.host },
+  port: { type: 'string', description: 'WebSocket port (0 = any free port)', default: `${DEFAULT_RELAY_OPTIONS.port}` },
+  'tcp-port': { type: 'string', description: 'TCP port (0 = any free port, -1 = no TCP listener)', default: `${DEFAULT_RELAY_OPTIONS.tcpPort}` },
+  announce: { type: 'string', multiple: true, description: 'multiaddr to announce instead of the listen addresses (repeatable)' },
+  'key-file': { type: 'string', description: 'protobuf-encoded private key; created (mode 0600) when missing, never overwritten', default: DEFAULT_RELAY_OPTIONS.keyFile },
+  'max-reservations': { type: 'string', description: 'reservations held at once', default: `${DEFAULT_RELAY_OPTIONS.maxReservations}` },
+  'max-reservations-per-ip': { type: 'string', description: 'reservations held at once by clients from one IP', default: `${DEFAULT_RELAY_OPTIONS.maxReservationsPerIp}` },
+  'reservation-ttl': { type: 'string', description: 'reservation lifetime in seconds (clients renew before it ends)', default: `${DEFAULT_RELAY_OPTIONS.reservationTtl}` },
+  'circuit-duration': { type: 'string', description: 'longest a relayed connection may stay open, in seconds (0 = no limit)', default: `${DEFAULT_RELAY_OPTIONS.circuitDuration}` },
+  'circuit-data': { type: 'string', description: 'most bytes a relayed connection may carry, both ways together (0 = no limit)', default: `${DEFAULT_RELAY_OPTIONS.circuitData}` },
+  'max-circuits-per-peer': { type: 'string', description: 'relayed connections open at once per peer, as source or destination', default: `${DEFAULT_RELAY_OPTIONS.maxCircuitsPerPeer}` },
+  'max-connections': { type: 'string', description: 'connections open at once', default: `${DEFAULT_RELAY_OPTIONS.maxConnections}` },
+  'inbound-per-ip': { type: 'string', description: 'new inbound connections accepted per second from one IP', default: `${DEFAULT_RELAY_OPTIONS.inboundPerIp}` },
+  'max-pending': { type: 'string', description: 'inbound connections mid-handshake at once', default: `${DEFAULT_RELAY_OPTIONS.maxPending}` },
+  bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
+  'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
+  help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
+}
+
+/**
+ * The `--help` text.
+ */
+export function usage (): string {
+  const lines = Object.entries(FLAGS).map(([name, spec]) => {
+    const flag = `--${name}${spec.type === 'string' ? ' <value>' : ''}`
+    const def = spec.default != null ? ` (default: ${spec.default})` : ''
+    return `  ${flag.padEnd(34)} ${spec.description}${def}`
+  })
+
+  return [
+    'Usage: relaymesh-relay [flags]',
+    '',
+    'A public circuit relay v2 server and DHT server for relaymesh.',
+    'Prints one JSON line {"event":"ready","peerId":...,"multiaddrs":[...]} on stdout when listening;',
+    'logs go to stderr (DEBUG=relaymesh:* for more). SIGINT/SIGTERM stop it.',
+    '',
+    'Flags:',
+    ...lines
+  ].join('\n')
+}
+
+function integer (name: string, value: string | undefined, min: number, max: number): number {
+  if (value == null || !/^-?\d+$/.test(value.trim())) {
+    throw new UsageError(`--${name} must be a whole number, got "${value ?? ''}"`)
+  }
+
+  const n = Number(value)
+
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be between ${min} and ${max}, got ${value}`)
+  }
+
+  return n
+}
+
+/**
+ * The result of parsing the command line: either a request for help or the
+ * relay's options.
+ */
+export type ParsedArgs = { help: true } | { help: false, init: RelayProgramInit }
+
+/**
+ * Parses the relay program's command line. Throws a {@link UsageError} naming
+ * the flag for anything it cannot use.
+ */
+export function parseRelayArgs (argv: string[]): ParsedArgs {
+  let values: Record<string, string | string[] | boolean | undefined>
+
+  try {
+    values = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.entries(FLAGS).map(([name, { type, multiple, short }]) => [name, { type, ...(multiple === true ? { multiple } : {}), ...(short != null ? { short } : {}) }])),
+      strict: true,
+      allowPositionals: false
+    }).values as Record<string, string | string[] | boolean | undefined>
+  } catch (err: any) {
+    throw new UsageError(String(err.message).split('\n')[0].replace(/\. To specify.*$/, ''))
+  }
+
+  if (values.help === true) {
+    return { help: true }
+  }
+
+  const str = (name: string): string | undefined => values[name] as string | undefined
+  const num = (name: string, min: number, max: number): number => integer(name, str(name) ?? FLAGS[name].default, min, max)
+  const MAX = Number.MAX_SAFE_INTEGER
+
+  return {
+    help: false,
+    init: {
+      host: str('host') ?? DEFAULT_RELAY_OPTIONS.host,
+      port: num('port', 0, 65535),
+      tcpPort: num('tcp-port', -1, 65535),
+      announce: (values.announce as string[] | undefined) ?? [],
+      keyFile: str('key-file') ?? DEFAULT_RELAY_OPTIONS.keyFile,
+      maxReservations: num('max-reservations', 1, MAX),
+      maxReservationsPerIp: num('max-reservations-per-ip', 1, MAX),
+      reservationTtl: num('reservation-ttl', 1, MAX / 1000),
+      circuitDuration: num('circuit-duration', 0, MAX / 1000),
+      circuitData: num('circuit-data', 0, MAX),
+      maxCircuitsPerPeer: num('max-circuits-per-peer', 1, MAX),
+      maxConnections: num('max-connections', 1, MAX),
+      inboundPerIp: num('inbound-per-ip', 1, MAX),
+      maxPending: num('max-pending', 1, MAX),
+      bootstrap: (values.bootstrap as string[] | undefined) ?? [],
+      metricsPort: num('metrics-port', 0, 65535)
+    }
+  }
+}

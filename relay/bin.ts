@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The `relaymesh-relay` command. See `relay/README.md`.
+ */
+import { parseRelayArgs, usage } from './args.ts'
+import { startRelayProgram } from './relay.ts'
+
+const EXIT_USAGE = 2
+const STOP_DEADLINE_MS = 2500
+
+function fail (message: string): never {
+  process.stderr.write(`relaymesh-relay: ${message}\n`)
+  process.exit(EXIT_USAGE)
+}
+
+async function main (): Promise<void> {
+  let parsed
+
+  try {
+    parsed = parseRelayArgs(process.argv.slice(2))
+  } catch (err: any) {
+    fail(`${err.message}\nTry 'relaymesh-relay --help'.`)
+  }
+
+  if (parsed.help) {
+    process.stdout.write(`${usage()}\n`)
+    return
+  }
+
+  let relay
+
+  try {
+    relay = await startRelayProgram(parsed.init)
+  } catch (err: any) {
+    if (['UsageError', 'KeyFileError', 'ListenError'].includes(err.name)) {
+      fail(err.message)
+    }
+
+    fail(`could not start: ${err.message}`)
+  }
+
+  const ready = {
+    event: 'ready',
+    peerId: relay.node.peerId.toString(),
+    multiaddrs: relay.multiaddrs.map(ma => ma.toString())
+  }
+  process.stdout.write(`${JSON.stringify(ready)}\n`)
+  process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
+
+  if (relay.metricsPort != null) {
+    process.stderr.write(`relaymesh-relay: metrics on http://${parsed.init.host}:${relay.metricsPort}/metrics\n`)
+  }
+
+  let stopping = false
+  const stop = (signal: string): void => {
+    if (stopping) {
+      return
+    }
+
+    stopping = true
+    process.stderr.write(`relaymesh-relay: ${signal}, stopping\n`)
+
+    // exit 0 within 3 s even if a peer holds a stream open
+    const deadline = setTimeout(() => {
+      process.stderr.write('relaymesh-relay: stop took too long, exiting\n')
+      process.exit(0)
+    }, STOP_DEADLINE_MS)
+    deadline.unref()
+
+    relay.stop()
+      .catch((err: Error) => { process.stderr.write(`relaymesh-relay: error while stopping: ${err.message}\n`) })
+      .finally(() => {
+        process.exit(0)
+      })
+  }
+
+  process.on('SIGTERM', () => { stop('SIGTERM') })
+  process.on('SIGINT', () => { stop('SIGINT') })
+}
+
+main().catch((err: Error) => {
+  fail(`unexpected error: ${err.message}`)
+})

@@ -1,0 +1,173 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { Registry } from 'prom-client'
+import { DEFAULT_DHT_PROTOCOL } from '../src/constants.ts'
+import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
+import { ListenError } from './errors.ts'
+import { startMetricsServer } from './http-server.ts'
+import { loadOrCreateKey } from './key-file.ts'
+import type { MetricsServer } from './http-server.ts'
+import type { Libp2p } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * Options of the relay program. Durations are in seconds, sizes in bytes; each
+ * matches a command-line flag (see `args.ts`).
+ */
+export interface RelayProgramInit {
+  host: string
+  port: number
+  /** -1 = no TCP listener */
+  tcpPort: number
+  announce: string[]
+  keyFile: string
+  maxReservations: number
+  maxReservationsPerIp: number
+  reservationTtl: number
+  /** 0 = no limit */
+  circuitDuration: number
+  /** 0 = no limit */
+  circuitData: number
+  maxCircuitsPerPeer: number
+  maxConnections: number
+  inboundPerIp: number
+  maxPending: number
+  bootstrap: string[]
+  /** 0 = off */
+  metricsPort: number
+}
+
+/**
+ * A running relay program.
+ */
+export interface RelayProgram {
+  node: Libp2p
+  /** the addresses clients should use, each ending in `/p2p/<peer id>` */
+  multiaddrs: Multiaddr[]
+  /** the port of the metrics and health endpoint, when it is on */
+  metricsPort?: number
+  stop(): Promise<void>
+}
+
+function ipProtocol (host: string): string {
+  return host.includes(':') ? 'ip6' : 'ip4'
+}
+
+/**
+ * Starts a relay: WebSocket (and TCP) listeners, a circuit relay v2 server
+ * with explicit limits, relaymesh's DHT in server mode, identify and ping,
+ * and optionally a Prometheus endpoint.
+ */
+export async function startRelayProgram (options: Partial<RelayProgramInit> = {}): Promise<RelayProgram> {
+  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], ...options }
+  const privateKey = await loadOrCreateKey(init.keyFile)
+  const registry = init.metricsPort > 0 ? new Registry() : undefined
+  const ip = ipProtocol(init.host)
+  const listen = [`/${ip}/${init.host}/tcp/${init.port}/ws`]
+
+  if (init.tcpPort >= 0) {
+    listen.push(`/${ip}/${init.host}/tcp/${init.tcpPort}`)
+  }
+
+  const bootstrap = init.bootstrap.map(addr => multiaddr(addr))
+  let node: Libp2p
+
+  try {
+    node = await createLibp2p({
+      privateKey,
+      addresses: {
+        listen,
+        announce: init.announce
+      },
+      transports: [webSockets(), tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionManager: {
+        maxConnections: init.maxConnections,
+        inboundConnectionThreshold: init.inboundPerIp,
+        maxIncomingPendingConnections: init.maxPending
+      },
+      metrics: registry != null ? prometheusMetrics({ registry, preserveExistingMetrics: true }) : undefined,
+      services: {
+        identify: identify(),
+        ping: ping(),
+        dht: kadDHT({
+          protocol: DEFAULT_DHT_PROTOCOL,
+          clientMode: false,
+          peerInfoMapper: passthroughMapper,
+          logPrefix: 'relaymesh:dht',
+          datastorePrefix: '/relaymesh/dht',
+          metricsPrefix: 'relaymesh_dht'
+        }),
+        relay: circuitRelayServer({
+          reservations: {
+            maxReservations: init.maxReservations,
+            reservationTtl: init.reservationTtl * 1000,
+            applyDefaultLimit: init.circuitDuration > 0 || init.circuitData > 0,
+            defaultDurationLimit: init.circuitDuration > 0 ? init.circuitDuration * 1000 : undefined,
+            defaultDataLimit: init.circuitData > 0 ? BigInt(init.circuitData) : undefined
+          }
+        })
+      }
+    })
+  } catch (err: any) {
+    throw toListenError(err, init)
+  }
+
+  const log = node.logger.forComponent('relaymesh:relay')
+  let running = true
+  let metricsServer: MetricsServer | undefined
+
+  try {
+    if (registry != null) {
+      metricsServer = await startMetricsServer(init.host, init.metricsPort, registry, () => running)
+    }
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+
+  // join the DHT through the other relays; one that is down is not fatal
+  await Promise.all(bootstrap.map(async addr => {
+    try {
+      await node.dial(addr, { signal: AbortSignal.timeout(10_000) })
+    } catch (err) {
+      log.error('could not reach bootstrap relay %a - %e', addr, err)
+    }
+  }))
+
+  return {
+    node,
+    multiaddrs: node.getMultiaddrs(),
+    metricsPort: metricsServer?.port,
+    stop: async () => {
+      running = false
+      await metricsServer?.stop()
+      await node.stop()
+    }
+  }
+}
+
+function toListenError (err: any, init: RelayProgramInit): Error {
+  const text = `${err?.code ?? ''} ${err?.message ?? ''} ${err?.cause?.code ?? ''} ${(err?.errors ?? []).map((e: any) => `${e.code ?? ''} ${e.message ?? ''}`).join(' ')}`
+
+  if (text.includes('EADDRINUSE')) {
+    const ports = [init.port, init.tcpPort].filter(p => p > 0).join(' or ')
+    return new ListenError(`port ${ports} on ${init.host} is already in use`)
+  }
+
+  if (text.includes('EADDRNOTAVAIL') || text.includes('EACCES')) {
+    return new ListenError(`cannot listen on ${init.host}: ${err.message}`)
+  }
+
+  return err
+}

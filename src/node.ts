@@ -1,0 +1,27 @@
+import { tcp } from '@libp2p/tcp'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p } from 'libp2p'
+import { meshNodeOptions, relayTransport, rtcConfiguration } from './options.ts'
+import type { MeshNodeInit, RelaymeshServices } from './options.ts'
+import type { ServiceMap } from '@libp2p/interface'
+import type { Libp2p } from 'libp2p'
+
+/**
+ * Creates and starts a relaymesh node for Node.js: WebRTC (private-to-private
+ * through `/p2p-circuit/webrtc`), WebSockets, TCP, circuit relay v2, Noise,
+ * Yamux, identify, ping and relaymesh's Kademlia DHT.
+ *
+ * In browsers the package's `browser` map swaps in `node.browser.ts`, which has
+ * the same signature and leaves out TCP.
+ */
+export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: MeshNodeInit<T> = {}): Promise<Libp2p<RelaymeshServices & T>> {
+  return createLibp2p(meshNodeOptions(init, {
+    transports: [
+      webRTC({ rtcConfiguration: rtcConfiguration(init) }),
+      webSockets(),
+      tcp(),
+      relayTransport()
+    ]
+  }))
+}

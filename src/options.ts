@@ -1,0 +1,191 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { ping } from '@libp2p/ping'
+import { FaultTolerance } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
+import { limitInboundConnections } from './inbound-limiter.ts'
+import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
+import type { Identify } from '@libp2p/identify'
+import type { PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
+import type { Libp2pOptions } from 'libp2p'
+
+/**
+ * The services every relaymesh node has.
+ */
+export interface RelaymeshServices extends ServiceMap {
+  identify: Identify
+  ping: Ping
+  dht: KadDHT
+}
+
+/**
+ * Options for {@link createMeshNode}.
+ */
+export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
+  /**
+   * Relay multiaddrs (each ending in `/p2p/<relay peer id>`). The node dials
+   * each, makes a circuit relay v2 reservation on it (listens on
+   * `<relay>/p2p-circuit`) and uses it to join the DHT.
+   *
+   * @default []
+   */
+  bootstrap?: Array<string | Multiaddr>
+
+  /**
+   * Addresses to listen on, added to the relay reservations made for
+   * `bootstrap`.
+   *
+   * @default ['/webrtc'], plus `'/p2p-circuit'` when `bootstrap` is empty
+   */
+  listen?: string[]
+
+  /**
+   * The node's identity. A new Ed25519 key is generated when omitted.
+   */
+  privateKey?: PrivateKey
+
+  /**
+   * Where libp2p keeps its peer store and DHT records.
+   *
+   * @default an in-memory datastore
+   */
+  datastore?: Datastore
+
+  /**
+   * DHT mode: `'client'` queries the DHT without serving it (members, browsers);
+   * `'server'` also answers queries and stores records (relays).
+   *
+   * @default 'client'
+   */
+  dht?: 'client' | 'server'
+
+  /**
+   * The DHT protocol id. relaymesh runs its own DHT, separate from the public
+   * IPFS one.
+   *
+   * @default '/relaymesh/kad/1.0.0'
+   */
+  dhtProtocol?: string
+
+  /**
+   * STUN/TURN servers for WebRTC. None by default: relaymesh never contacts a
+   * third party unless told to.
+   *
+   * @default []
+   */
+  iceServers?: RTCIceServer[]
+
+  /**
+   * Extra `RTCConfiguration` for every peer connection, merged over
+   * `{ iceServers }`. In Node it is passed to node-datachannel, which also
+   * accepts `bindAddress` (for example `'127.0.0.1'`), `portRangeBegin` and
+   * `portRangeEnd`.
+   */
+  rtcConfiguration?: RTCConfiguration & Record<string, unknown>
+
+  /**
+   * Per-source inbound connection limit. Relayed and WebRTC connections are
+   * counted per remote peer, others per IP, replacing libp2p's per-IP limit
+   * (which counts every relayed peer as the relay's IP).
+   *
+   * @default { perSource: 5, duration: 1 }
+   */
+  inboundConnectionLimit?: InboundConnectionLimitInit
+
+  /**
+   * Any libp2p option, applied over relaymesh's composition. `services` are
+   * added to (or replace, by name) relaymesh's; `connectionManager`,
+   * `connectionMonitor`, `transportManager` and `addresses` are merged;
+   * everything else replaces relaymesh's value.
+   */
+  libp2p?: Libp2pOptions<T>
+}
+
+/**
+ * What differs between environments.
+ */
+export interface EnvironmentTransports {
+  transports: NonNullable<Libp2pOptions['transports']>
+}
+
+/**
+ * Builds the libp2p options of a relaymesh node. Used by `node.ts` and
+ * `node.browser.ts`, which supply the transports of their environment.
+ */
+export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, env: EnvironmentTransports): Libp2pOptions<RelaymeshServices & T> {
+  const bootstrap = (init.bootstrap ?? []).map(addr => multiaddr(addr.toString()))
+  const listen = init.listen ?? (bootstrap.length === 0 ? ['/p2p-circuit', '/webrtc'] : ['/webrtc'])
+  const extra: Libp2pOptions<T> = init.libp2p ?? {}
+
+  const options: Libp2pOptions<any> = {
+    privateKey: init.privateKey,
+    datastore: init.datastore,
+    transports: env.transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    ...extra,
+    addresses: {
+      ...extra.addresses,
+      listen: [
+        ...bootstrap.map(addr => addr.encapsulate('/p2p-circuit').toString()),
+        ...listen,
+        ...(extra.addresses?.listen ?? [])
+      ]
+    },
+    connectionManager: {
+      inboundConnectionThreshold: Number.MAX_SAFE_INTEGER,
+      maxIncomingPendingConnections: DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
+      ...extra.connectionManager
+    },
+    connectionGater: limitInboundConnections(extra.connectionGater, {
+      perSource: DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE,
+      ...init.inboundConnectionLimit
+    }),
+    transportManager: {
+      // a relay that is down at start must not stop the node from starting
+      faultTolerance: FaultTolerance.NO_FATAL,
+      ...extra.transportManager
+    },
+    services: {
+      identify: identify(),
+      ping: ping(),
+      dht: kadDHT({
+        protocol: init.dhtProtocol ?? DEFAULT_DHT_PROTOCOL,
+        clientMode: (init.dht ?? 'client') === 'client',
+        // our DHT holds relays and members only, whose addresses may be private
+        peerInfoMapper: passthroughMapper,
+        logPrefix: 'relaymesh:dht',
+        datastorePrefix: '/relaymesh/dht',
+        metricsPrefix: 'relaymesh_dht'
+      }),
+      ...extra.services
+    }
+  }
+
+  return options
+}
+
+/**
+ * The relay transport every environment uses.
+ */
+export function relayTransport (): NonNullable<Libp2pOptions['transports']>[number] {
+  return circuitRelayTransport()
+}
+
+/**
+ * The RTCConfiguration for every peer connection.
+ */
+export function rtcConfiguration (init: MeshNodeInit<any>): RTCConfiguration {
+  return {
+    iceServers: init.iceServers ?? [],
+    ...init.rtcConfiguration
+  }
+}
