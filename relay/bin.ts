@@ -4,6 +4,7 @@
  */
 import { parseRelayArgs, usage } from './args.ts'
 import { startRelayProgram } from './relay.ts'
+import type { RelayProgram } from './relay.ts'
 
 const EXIT_USAGE = 2
 const STOP_DEADLINE_MS = 2500
@@ -27,7 +28,7 @@ async function main (): Promise<void> {
     return
   }
 
-  let relay
+  let relay: RelayProgram
 
   try {
     relay = await startRelayProgram(parsed.init)
@@ -37,18 +38,6 @@ async function main (): Promise<void> {
     }
 
     fail(`could not start: ${err.message}`)
-  }
-
-  const ready = {
-    event: 'ready',
-    peerId: relay.node.peerId.toString(),
-    multiaddrs: relay.multiaddrs.map(ma => ma.toString())
-  }
-  process.stdout.write(`${JSON.stringify(ready)}\n`)
-  process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
-
-  if (relay.metricsPort != null) {
-    process.stderr.write(`relaymesh-relay: metrics on http://${parsed.init.host}:${relay.metricsPort}/metrics\n`)
   }
 
   let stopping = false
@@ -76,6 +65,19 @@ async function main (): Promise<void> {
 
   process.on('SIGTERM', () => { stop('SIGTERM') })
   process.on('SIGINT', () => { stop('SIGINT') })
+
+  // the handlers are in place before anyone can read the ready line
+  const ready = {
+    event: 'ready',
+    peerId: relay.node.peerId.toString(),
+    multiaddrs: relay.multiaddrs.map(ma => ma.toString())
+  }
+  process.stdout.write(`${JSON.stringify(ready)}\n`)
+  process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
+
+  if (relay.metricsPort != null) {
+    process.stderr.write(`relaymesh-relay: metrics on http://${parsed.init.host}:${relay.metricsPort}/metrics\n`)
+  }
 }
 
 main().catch((err: Error) => {

@@ -1,0 +1,14 @@
+/**
+ * Node-only tests. aegir runs `test/node.ts` and `test/**\/*.spec.ts` under
+ * Node; files here run real processes, which browsers cannot.
+ */
+import { cleanup } from 'node-datachannel'
+import './relay/program.node.ts'
+import './relay/compliance.node.ts'
+import './node/mesh-node.node.ts'
+import './relay-server/server.node.ts'
+
+after(() => {
+  // node-datachannel keeps native threads alive: without this mocha never exits
+  cleanup()
+})

@@ -1,0 +1,177 @@
+import { createServer } from 'node:net'
+import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { expect } from 'aegir/chai'
+import pWaitFor from 'p-wait-for'
+import { FLAGS } from '../../relay/args.ts'
+import { runRelay, startRelayProcess, tempKeyFile } from '../fixtures/relay-process.ts'
+import type { RelayExit, RelayProcess } from '../fixtures/relay-process.ts'
+import type { Server } from 'node:net'
+
+/**
+ * A bad-input run ends with exit code 2 and one line on stderr naming the
+ * problem, without a stack trace, and prints nothing on stdout.
+ */
+function expectUsageFailure (run: RelayExit, mentions: RegExp): void {
+  expect(run.code, run.stderr).to.equal(2)
+  expect(run.stdout).to.equal('')
+  const lines = run.stderr.trim().split('\n').filter(l => !l.startsWith('Try '))
+  expect(lines, run.stderr).to.have.lengthOf(1)
+  expect(lines[0]).to.match(/^relaymesh-relay: /)
+  expect(lines[0]).to.match(mentions)
+  expect(run.stderr).to.not.match(/\n\s+at /)
+}
+
+describe('relay program', function () {
+  this.timeout(60_000)
+  let relay: RelayProcess | undefined
+
+  afterEach(async () => {
+    await relay?.stop('SIGKILL')
+    relay = undefined
+  })
+
+  it('prints exactly one JSON readiness line on stdout and logs to stderr', async () => {
+    relay = await startRelayProcess()
+    let stdout = ''
+    relay.process.stdout?.on('data', (b: Buffer) => { stdout += b.toString() })
+
+    expect(relay.event).to.equal('ready')
+    expect(relay.peerId).to.match(/^12D3KooW/)
+    expect(relay.wsAddr).to.match(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/ws/p2p/${relay.peerId}$`))
+    expect(relay.tcpAddr).to.match(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${relay.peerId}$`))
+    await pWaitFor(() => relay?.stderr().includes('listening on') === true, { timeout: 5000 })
+
+    const code = await relay.stop('SIGTERM')
+    expect(code).to.equal(0)
+    expect(stdout).to.equal('', 'nothing but the ready line goes to stdout')
+  })
+
+  it('keeps its peer id across restarts through the key file, created with mode 0600', async () => {
+    const keyFile = await tempKeyFile()
+    relay = await startRelayProcess([], keyFile)
+    const first = relay.peerId
+    const mode = (await stat(keyFile)).mode & 0o777
+    expect(mode).to.equal(0o600)
+    const key = await readFile(keyFile)
+    expect(await relay.stop()).to.equal(0)
+
+    relay = await startRelayProcess([], keyFile)
+    expect(relay.peerId).to.equal(first)
+    expect(await readFile(keyFile)).to.deep.equal(key)
+  })
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`stops gracefully on ${signal} and exits 0 within 3 s`, async () => {
+      relay = await startRelayProcess()
+      const start = Date.now()
+      const code = await relay.stop(signal)
+      expect(code).to.equal(0)
+      expect(Date.now() - start).to.be.below(3000)
+      expect(relay.stderr()).to.include(`${signal}, stopping`)
+    })
+  }
+
+  it('serves Prometheus metrics and a health endpoint', async () => {
+    const port = await freePort()
+    relay = await startRelayProcess(['--metrics-port', `${port}`])
+
+    const health = await fetch(`http://127.0.0.1:${port}/health`)
+    expect(health.status).to.equal(200)
+
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`)
+    expect(metrics.status).to.equal(200)
+    const text = await metrics.text()
+    expect(text).to.include('libp2p_connection_manager_connections')
+    // expect(text).to.match(/relaymesh_relay_/)
+  })
+
+  it('prints every flag with --help and exits 0', async () => {
+    const run = await runRelay(['--help'])
+    expect(run.code).to.equal(0)
+
+    for (const flag of Object.keys(FLAGS)) {
+      expect(run.stdout).to.include(`--${flag}`)
+    }
+  })
+
+  describe('bad input', () => {
+    it('rejects an unknown flag', async () => {
+      expectUsageFailure(await runRelay(['--no-such-flag']), /no-such-flag/)
+    })
+
+    it('rejects a port that is not a number', async () => {
+      expectUsageFailure(await runRelay(['--port', 'abc']), /--port must be a whole number/)
+    })
+
+    it('rejects a port out of range', async () => {
+      expectUsageFailure(await runRelay(['--port', '70000']), /--port must be between 0 and 65535/)
+    })
+
+    it('rejects a negative reservation limit', async () => {
+      expectUsageFailure(await runRelay(['--max-reservations=-3']), /--max-reservations must be between 1 and/)
+      expectUsageFailure(await runRelay(['--max-reservations', '0']), /--max-reservations must be between 1 and/)
+    })
+
+    it('rejects an unreadable key file', async () => {
+      const keyFile = await tempKeyFile()
+      await mkdir(keyFile) // a folder where the key file should be
+
+      expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--key-file', keyFile]), /cannot read key file .*EISDIR/)
+      expect((await stat(keyFile)).isDirectory()).to.be.true()
+    })
+
+    it('rejects a corrupt key file and leaves it untouched', async () => {
+      const keyFile = await tempKeyFile()
+      await mkdir(dirname(keyFile), { recursive: true })
+      const garbage = Buffer.from('this is not a protobuf private key')
+      await writeFile(keyFile, garbage)
+
+      expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--key-file', keyFile]), /key file .* is corrupt/)
+      expect(await readFile(keyFile)).to.deep.equal(garbage)
+    })
+
+    it('rejects a WebSocket port that is in use and leaves the key file untouched', async () => {
+      const keyFile = await tempKeyFile()
+      relay = await startRelayProcess([], keyFile)
+      const key = await readFile(keyFile)
+      const port = relay.wsAddr.split('/')[4]
+
+      expectUsageFailure(await runRelay(['--port', port, '--tcp-port', '0', '--key-file', keyFile]), new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use`))
+      expect(await readFile(keyFile)).to.deep.equal(key)
+    })
+
+    it('rejects a TCP port that is in use', async () => {
+      const { server, port } = await listenOnFreePort()
+
+      try {
+        expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', `${port}`, '--key-file', await tempKeyFile()]), /already in use/)
+      } finally {
+        server.close()
+      }
+    })
+
+    it('rejects a metrics port that is in use', async () => {
+      const { server, port } = await listenOnFreePort()
+
+      try {
+        expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--metrics-port', `${port}`, '--key-file', await tempKeyFile()]), new RegExp(`metrics port ${port} on 127\\.0\\.0\\.1 is already in use`))
+      } finally {
+        server.close()
+      }
+    })
+  })
+})
+
+async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  return { server, port: typeof address === 'object' && address != null ? address.port : 0 }
+}
+
+async function freePort (): Promise<number> {
+  const { server, port } = await listenOnFreePort()
+  await new Promise(resolve => server.close(resolve))
+  return port
+}
