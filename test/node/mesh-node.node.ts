@@ -1,0 +1,121 @@
+import { expect } from 'aegir/chai'
+import { multiaddr } from '@multiformats/multiaddr'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
+import pWaitFor from 'p-wait-for'
+import { createMeshNode } from '../../src/index.ts'
+import { startEchoPeer } from '../fixtures/echo-peer-process.ts'
+import { testNodeInit, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
+import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
+import { startRelayProcess } from '../fixtures/relay-process.ts'
+import type { EchoPeerProcess } from '../fixtures/echo-peer-process.ts'
+import type { RelayProcess } from '../fixtures/relay-process.ts'
+import type { Connection, Libp2p } from '@libp2p/interface'
+
+function expectDirectWebRTC (connection: Connection): void {
+  expect(WebRTC.matches(connection.remoteAddr), connection.remoteAddr.toString()).to.be.true()
+  expect(connection.limits, 'a WebRTC connection carries no relay limits').to.be.undefined()
+  expect(connection.direct).to.be.true()
+  expect(connection.status).to.equal('open')
+}
+
+describe('createMeshNode (Node)', function () {
+  this.timeout(90_000)
+  let relay: RelayProcess
+  let nodes: Libp2p[] = []
+  let peer: EchoPeerProcess | undefined
+
+  before(async () => {
+    relay = await startRelayProcess(['--max-circuits-per-peer', '64'])
+  })
+
+  after(async () => {
+    await relay?.stop()
+  })
+
+  afterEach(async () => {
+    await Promise.all(nodes.map(async node => node.stop()))
+    nodes = []
+    await peer?.stop()
+    peer = undefined
+  })
+
+  it('composes WebRTC, WebSockets, TCP, circuit relay, identify, ping and a client-mode DHT on our protocol id', async () => {
+    const node = await createMeshNode(testNodeInit())
+    nodes.push(node)
+
+    expect(node.services).to.have.keys('identify', 'ping', 'dht')
+    expect(node.getProtocols()).to.include.members(['/ipfs/id/1.0.0', '/ipfs/ping/1.0.0', '/webrtc-signaling/0.0.1', '/libp2p/circuit/relay/0.2.0/stop'])
+    // client mode: the node does not serve the DHT protocol, and never the public one
+    expect(node.getProtocols()).to.not.include('/ipfs/kad/1.0.0')
+    expect(node.getProtocols()).to.not.include('/relaymesh/kad/1.0.0')
+    expect(await node.services.dht.getMode()).to.equal('client')
+  })
+
+  it('serves the DHT in server mode when asked', async () => {
+    const node = await createMeshNode(testNodeInit({ dht: 'server' }))
+    nodes.push(node)
+
+    expect(await node.services.dht.getMode()).to.equal('server')
+    expect(node.getProtocols()).to.include('/relaymesh/kad/1.0.0')
+  })
+
+  it('two nodes reserve on the relay program and connect over /p2p-circuit/webrtc, echoing both ways', async () => {
+    const a = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+    const b = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+    nodes.push(a, b)
+    await Promise.all([handleEcho(a), handleEcho(b)])
+
+    const bAddr = await waitForWebRTCAddress(b)
+    expect(bAddr.toString()).to.equal(`${relay.wsAddr}/p2p-circuit/webrtc/p2p/${b.peerId}`)
+
+    const aToB = await a.dial(bAddr, { signal: AbortSignal.timeout(30_000) })
+    expectDirectWebRTC(aToB)
+
+    const payload = randomBytes(100_000)
+    expect(await echoOnConnection(aToB, payload)).to.deep.equal(payload)
+
+    // and from B over its side of the same WebRTC connection
+    let bToA: Connection | undefined
+    await pWaitFor(() => {
+      bToA = b.getConnections(a.peerId).find(c => WebRTC.matches(c.remoteAddr))
+      return bToA != null
+    }, { timeout: 10_000 })
+    expectDirectWebRTC(bToA!)
+    const back = randomBytes(50_000)
+    expect(await echoOnConnection(bToA!, back)).to.deep.equal(back)
+  })
+
+  it('connects over WebRTC to a node in another process', async () => {
+    const a = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+    nodes.push(a)
+    peer = await startEchoPeer(relay.wsAddr)
+
+    const connection = await a.dial(multiaddr(peer.webrtcAddr), { signal: AbortSignal.timeout(30_000) })
+    expectDirectWebRTC(connection)
+    expect(connection.remotePeer.toString()).to.equal(peer.peerId)
+
+    const payload = randomBytes(64 * 1024)
+    expect(await echoOnConnection(connection, payload)).to.deep.equal(payload)
+  })
+
+  it('accepts many relayed peers arriving at once (inbound limits are per source, not per relay IP)', async () => {
+    const target = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+    nodes.push(target)
+    await handleEcho(target)
+    const targetAddr = await waitForCircuitAddress(target)
+
+    // stock libp2p admits 5 per second from the relay's IP
+    const dialers = await Promise.all(Array.from({ length: 20 }, async () => createMeshNode(testNodeInit({ listen: [] }))))
+    nodes.push(...dialers)
+
+    const results = await Promise.allSettled(dialers.map(async dialer => {
+      const connection = await dialer.dial(targetAddr, { signal: AbortSignal.timeout(30_000) })
+      expect(connection.limits, 'relayed').to.not.be.undefined()
+      return echoOnConnection(connection, new Uint8Array([1, 2, 3]))
+    }))
+
+    const failed = results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason?.message)
+    expect(failed, failed.join('\n')).to.be.empty()
+    expect(new Set(target.getConnections().map(c => c.remotePeer.toString())).size).to.be.at.least(21)
+  })
+})
