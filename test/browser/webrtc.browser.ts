@@ -1,6 +1,6 @@
-import { expect } from 'aegir/chai'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { expect } from 'aegir/chai'
 import { createMeshNode } from '../../src/index.ts'
 import { testNodeInit, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'

@@ -1,6 +1,6 @@
-import { expect } from 'aegir/chai'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { startEchoPeer } from '../fixtures/echo-peer-process.ts'

@@ -1,5 +1,5 @@
-import { expect } from 'aegir/chai'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
@@ -45,9 +45,10 @@ describe('relay program with stock js-libp2p clients', function () {
 
   it('frees a reservation when its client disconnects, so later clients are not refused', async () => {
     relay = await startRelayProcess(['--max-reservations', '2'])
+    const listen = [`${relay.wsAddr}/p2p-circuit`]
 
     for (let round = 0; round < 3; round++) {
-      const clients = await Promise.all([0, 1].map(async () => createStockNode([`${relay!.wsAddr}/p2p-circuit`])))
+      const clients = await Promise.all([0, 1].map(async () => createStockNode(listen)))
       await Promise.all(clients.map(async client => waitForCircuitAddress(client)))
       await Promise.all(clients.map(async client => client.stop()))
     }

@@ -1,5 +1,5 @@
-import { createServer } from 'node:net'
 import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
 import { dirname } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
@@ -61,16 +61,22 @@ describe('relay program', function () {
     expect(await readFile(keyFile)).to.deep.equal(key)
   })
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`stops gracefully on ${signal} and exits 0 within 3 s`, async () => {
-      relay = await startRelayProcess()
-      const start = Date.now()
-      const code = await relay.stop(signal)
-      expect(code).to.equal(0)
-      expect(Date.now() - start).to.be.below(3000)
-      expect(relay.stderr()).to.include(`${signal}, stopping`)
-    })
+  async function expectGracefulStop (signal: NodeJS.Signals): Promise<void> {
+    const started = relay = await startRelayProcess()
+    const start = Date.now()
+    const code = await started.stop(signal)
+    expect(code).to.equal(0)
+    expect(Date.now() - start).to.be.below(3000)
+    expect(started.stderr()).to.include(`${signal}, stopping`)
   }
+
+  it('stops gracefully on SIGTERM and exits 0 within 3 s', async () => {
+    await expectGracefulStop('SIGTERM')
+  })
+
+  it('stops gracefully on SIGINT and exits 0 within 3 s', async () => {
+    await expectGracefulStop('SIGINT')
+  })
 
   it('serves Prometheus metrics and a health endpoint', async () => {
     const port = await freePort()
@@ -92,6 +98,16 @@ describe('relay program', function () {
 
     for (const flag of Object.keys(FLAGS)) {
       expect(run.stdout).to.include(`--${flag}`)
+    }
+  })
+
+  it('documents every flag in the README and relay/README.md', async () => {
+    for (const file of ['README.md', 'relay/README.md']) {
+      const text = await readFile(new URL(`../../${file}`, import.meta.url), 'utf8')
+
+      for (const flag of Object.keys(FLAGS).filter(f => f !== 'help')) {
+        expect(text, file).to.include(`\`--${flag}\``)
+      }
     }
   })
 

@@ -1,0 +1,136 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { tcp } from '@libp2p/tcp'
+import { pbStream } from '@libp2p/utils'
+import { createLibp2p } from 'libp2p'
+import pWaitFor from 'p-wait-for'
+import { Registry } from 'prom-client'
+import { RELAY_V2_HOP_CODEC, relayServer } from '../../relay/server/index.ts'
+import { HopMessage } from '../../relay/server/pb/circuit.ts'
+import type { RelayServer, RelayServerInit } from '../../relay/server/index.ts'
+import type { Identify } from '@libp2p/identify'
+import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2pOptions } from 'libp2p'
+
+export type RelayNode = Libp2p<{ identify: Identify, relay: RelayServer }>
+export type ClientNode = Libp2p<{ identify: Identify }>
+
+export interface TestRelay {
+  node: RelayNode
+  relay: RelayServer
+  addr: Multiaddr
+  registry: Registry
+
+  /**
+   * The value of a metric sample, 0 when absent
+   */
+  metric(name: string, labels?: Record<string, string>): Promise<number>
+}
+
+const base = (): Pick<Libp2pOptions, 'connectionEncrypters' | 'streamMuxers'> => ({
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()]
+})
+
+/**
+ * A relay on 127.0.0.1 running our relay server, with its own metrics
+ * registry. Per-IP limits are lifted unless `init` sets them: every test
+ * client comes from 127.0.0.1
+ */
+export async function createRelay (init: RelayServerInit = {}, options: Partial<Libp2pOptions> = {}): Promise<TestRelay> {
+  const registry = new Registry()
+  const node: RelayNode = await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    ...base(),
+    connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000 },
+    metrics: prometheusMetrics({ registry, collectDefaultMetrics: false }),
+    ...options,
+    services: {
+      identify: identify(),
+      relay: relayServer({ maxReservationsPerIp: 1000, reservationRateLimit: 1000, ...init })
+    }
+  })
+
+  return {
+    node,
+    relay: node.services.relay,
+    addr: node.getMultiaddrs()[0],
+    registry,
+    async metric (name, labels = {}) {
+      const metric = await registry.getSingleMetric(name)?.get()
+      const sample = metric?.values.find(v => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
+
+      return sample?.value ?? 0
+    }
+  }
+}
+
+/**
+ * A stock js-libp2p client: TCP plus the stock circuit relay transport,
+ * listening on `/p2p-circuit` so it reserves on relays it connects to
+ */
+export async function createClient (): Promise<ClientNode> {
+  return createLibp2p({
+    addresses: { listen: ['/p2p-circuit'] },
+    transports: [tcp(), circuitRelayTransport()],
+    ...base(),
+    services: { identify: identify() }
+  })
+}
+
+/**
+ * A plain node without the circuit transport, for speaking hop/stop directly
+ */
+export async function createRawNode (): Promise<ClientNode> {
+  return createLibp2p({
+    transports: [tcp()],
+    ...base(),
+    services: { identify: identify() }
+  })
+}
+
+export function circuitAddress (node: Libp2p): Multiaddr | undefined {
+  return node.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit'))
+}
+
+/**
+ * Dials the relay and waits until the client advertises a circuit address
+ */
+export async function reserve (client: Libp2p, relay: TestRelay): Promise<Multiaddr> {
+  await client.dial(relay.addr)
+  await pWaitFor(() => circuitAddress(client) != null, { timeout: 10_000 })
+
+  return circuitAddress(client)!
+}
+
+/**
+ * Opens a hop stream to the relay and sends `request`; returns the stream with
+ * its protobuf reader still attached
+ */
+export async function hopStream (node: Libp2p, relayAddr: Multiaddr, request: HopMessage): Promise<{ stream: Stream, response: HopMessage }> {
+  const stream = await node.dialProtocol(relayAddr, RELAY_V2_HOP_CODEC)
+  const pb = pbStream(stream).pb(HopMessage)
+  await pb.write(request)
+  const response = await pb.read()
+
+  return { stream: pb.unwrap().unwrap(), response }
+}
+
+/**
+ * Sends one hop request and returns the relay's answer
+ */
+export async function hopRequest (node: Libp2p, relayAddr: Multiaddr, request: HopMessage): Promise<HopMessage> {
+  const { stream, response } = await hopStream(node, relayAddr, request)
+  await stream.close().catch(() => {})
+
+  return response
+}
+
+export function connectRequest (peer: PeerId): HopMessage {
+  return { type: HopMessage.Type.CONNECT, peer: { id: peer.toMultihash().bytes as Uint8Array<ArrayBuffer>, addrs: [] } }
+}
