@@ -37,6 +37,10 @@ useSystemChromium()
 
 /** @type {import('aegir').PartialOptions} */
 export default {
+  dependencyCheck: {
+    // applied by the `prepare` script, not imported
+    ignore: ['patch-package', 'node']
+  },
   docs: {
     publish: false,
     entryPoint: 'src/index.ts'
