@@ -17,7 +17,7 @@ interface FlagSpec {
 export const FLAGS: Record<string, FlagSpec> = {
   host: { type: 'string', description: 'interface to listen on', default: DEFAULT_RELAY_OPTIONS.host },
   port: { type: 'string', description: 'WebSocket port (0 = any free port)', default: `${DEFAULT_RELAY_OPTIONS.port}` },
-  'tcp-port': { type: 'string', description: 'TCP port (0 = any free port, -1 = no TCP listener)', default: `${DEFAULT_RELAY_OPTIONS.tcpPort}` },
+  'tcp-port': { type: 'string', description: 'TCP port (0 = any free port, off = no TCP listener)', default: `${DEFAULT_RELAY_OPTIONS.tcpPort}` },
   announce: { type: 'string', multiple: true, description: 'multiaddr to announce instead of the listen addresses (repeatable)' },
   'key-file': { type: 'string', description: 'protobuf-encoded private key; created (mode 0600) when missing, never overwritten', default: DEFAULT_RELAY_OPTIONS.keyFile },
   'max-reservations': { type: 'string', description: 'reservations held at once', default: `${DEFAULT_RELAY_OPTIONS.maxReservations}` },
@@ -107,7 +107,7 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
     init: {
       host: str('host') ?? DEFAULT_RELAY_OPTIONS.host,
       port: num('port', 0, 65535),
-      tcpPort: num('tcp-port', -1, 65535),
+      tcpPort: str('tcp-port') === 'off' ? -1 : num('tcp-port', 0, 65535),
       announce: (values.announce as string[] | undefined) ?? [],
       keyFile: str('key-file') ?? DEFAULT_RELAY_OPTIONS.keyFile,
       maxReservations: num('max-reservations', 1, MAX),

@@ -1,6 +1,5 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
@@ -15,6 +14,7 @@ import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { ListenError } from './errors.ts'
 import { startMetricsServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
+import { relayServer } from './server/index.ts'
 import type { MetricsServer } from './http-server.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -26,7 +26,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 export interface RelayProgramInit {
   host: string
   port: number
-  /** -1 = no TCP listener */
+  /** TCP port; -1 = no TCP listener (`--tcp-port off`) */
   tcpPort: number
   announce: string[]
   keyFile: string
@@ -108,14 +108,14 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           datastorePrefix: '/relaymesh/dht',
           metricsPrefix: 'relaymesh_dht'
         }),
-        relay: circuitRelayServer({
-          reservations: {
-            maxReservations: init.maxReservations,
-            reservationTtl: init.reservationTtl * 1000,
-            applyDefaultLimit: init.circuitDuration > 0 || init.circuitData > 0,
-            defaultDurationLimit: init.circuitDuration > 0 ? init.circuitDuration * 1000 : undefined,
-            defaultDataLimit: init.circuitData > 0 ? BigInt(init.circuitData) : undefined
-          }
+        relay: relayServer({
+          maxReservations: init.maxReservations,
+          maxReservationsPerIp: init.maxReservationsPerIp,
+          maxCircuitsPerPeer: init.maxCircuitsPerPeer,
+          reservationTtl: init.reservationTtl * 1000,
+          // 0 = no limit of that kind
+          defaultDurationLimit: init.circuitDuration * 1000,
+          defaultDataLimit: BigInt(init.circuitData)
         })
       }
     })

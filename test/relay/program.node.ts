@@ -89,7 +89,7 @@ describe('relay program', function () {
     expect(metrics.status).to.equal(200)
     const text = await metrics.text()
     expect(text).to.include('libp2p_connection_manager_connections')
-    // expect(text).to.match(/relaymesh_relay_/)
+    expect(text).to.match(/relaymesh_relay_/)
   })
 
   it('prints every flag with --help and exits 0', async () => {

@@ -1,0 +1,122 @@
+/**
+ * Relay memory while one circuit carries a lot of data: the relay program
+ * against a stock circuitRelayServer, each in its own process, measured from
+ * /proc/<pid>/status (VmRSS) while the transfer runs and after it ends.
+ */
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { byteStream } from '@libp2p/utils'
+import { pEvent } from 'p-event'
+import { waitForCircuitAddress } from '../test/fixtures/options.ts'
+import { RELAY_BIN, TS_NODE_ARGS, childEnv, tempKeyFile } from '../test/fixtures/relay-process.ts'
+import { createStockNode } from '../test/fixtures/stock-node.ts'
+import type { ChildProcess } from 'node:child_process'
+
+const SINK_PROTOCOL = '/relaymesh-bench/sink/1.0.0'
+const CHUNK = 64 * 1024
+const MiB = 1024 * 1024
+
+export interface RelayMemoryResult {
+  relay: 'relaymesh' | 'stock'
+  bytes: number
+  seconds: number
+  mbPerSecond: number
+  rssBeforeMiB: number
+  rssPeakMiB: number
+  rssAfterMiB: number
+}
+
+async function rssMiB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
+  return kb / 1024
+}
+
+async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, addr: string }> {
+  const args = kind === 'relaymesh'
+    ? [...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--key-file', await tempKeyFile()]
+    : [...TS_NODE_ARGS, join(dirname(fileURLToPath(import.meta.url)), 'stock-relay.ts')]
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() })
+  const line = await pEvent(createInterface({ input: proc.stdout! }), 'line') as string
+  const ready = JSON.parse(line)
+  return { proc, addr: ready.multiaddrs.find((ma: string) => ma.includes('/ws/')) }
+}
+
+/**
+ * Sends `bytes` through one relayed connection and samples the relay's RSS.
+ */
+export async function measureRelayMemory (kind: 'relaymesh' | 'stock', bytes: number): Promise<RelayMemoryResult> {
+  const relay = await startRelay(kind)
+  const listener = await createStockNode([`${relay.addr}/p2p-circuit`])
+  const dialer = await createStockNode([])
+
+  try {
+    await listener.handle(SINK_PROTOCOL, async (stream) => {
+      let received = 0
+      for await (const chunk of stream) {
+        received += chunk.byteLength
+        if (received >= bytes) {
+          break
+        }
+      }
+      const reply = new Uint8Array(8)
+      new DataView(reply.buffer).setBigUint64(0, BigInt(received))
+      stream.send(reply)
+      await stream.close()
+    }, { runOnLimitedConnection: true })
+
+    const target = await waitForCircuitAddress(listener)
+    const connection = await dialer.dial(target)
+    const stream = await connection.newStream(SINK_PROTOCOL, { runOnLimitedConnection: true })
+    const rssBefore = await rssMiB(relay.proc.pid!)
+    let peak = rssBefore
+    const sampler = setInterval(() => {
+      rssMiB(relay.proc.pid!).then(rss => { peak = Math.max(peak, rss) }, () => {})
+    }, 100)
+
+    const start = performance.now()
+    const chunk = new Uint8Array(CHUNK).fill(7)
+
+    for (let sent = 0; sent < bytes; sent += CHUNK) {
+      if (!stream.send(chunk)) {
+        await pEvent(stream, 'drain')
+      }
+    }
+
+    const ack = await byteStream(stream).read({ bytes: 8 })
+    const seconds = (performance.now() - start) / 1000
+    clearInterval(sampler)
+    const received = Number(new DataView(ack.subarray().buffer, ack.subarray().byteOffset).getBigUint64(0))
+
+    if (received < bytes) {
+      throw new Error(`only ${received} of ${bytes} bytes arrived`)
+    }
+
+    await connection.close()
+    await new Promise(resolve => setTimeout(resolve, 2000))
+    const rssAfter = await rssMiB(relay.proc.pid!)
+
+    return {
+      relay: kind,
+      bytes,
+      seconds: round(seconds),
+      mbPerSecond: round(bytes / 1e6 / seconds),
+      rssBeforeMiB: round(rssBefore),
+      rssPeakMiB: round(Math.max(peak, rssAfter)),
+      rssAfterMiB: round(rssAfter)
+    }
+  } finally {
+    await Promise.all([listener.stop(), dialer.stop()])
+    relay.proc.kill('SIGTERM')
+    await pEvent(relay.proc, 'exit').catch(() => {})
+  }
+}
+
+function round (n: number): number {
+  return Math.round(n * 10) / 10
+}
+
+export { MiB }
