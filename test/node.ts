@@ -5,6 +5,7 @@
 import { cleanup } from 'node-datachannel'
 import './relay/program.node.ts'
 import './relay/compliance.node.ts'
+import './relay/dht.node.ts'
 import './node/mesh-node.node.ts'
 // import './relay-server/server.node.ts'
 
