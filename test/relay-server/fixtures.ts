@@ -4,17 +4,23 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
-import { pbStream } from '@libp2p/utils'
+import { echo, pbStream } from '@libp2p/utils'
 import { createLibp2p } from 'libp2p'
+import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { Registry } from 'prom-client'
 import { RELAY_V2_HOP_CODEC, relayServer } from '../../relay/server/index.ts'
 import { HopMessage } from '../../relay/server/pb/circuit.ts'
-import type { RelayServer, RelayServerInit } from '../../relay/server/index.ts'
+import type { RelayServer, RelayServerEvents, RelayServerInit } from '../../relay/server/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2pOptions } from 'libp2p'
+
+export const ECHO = '/relaymesh-test/echo/1.0.0'
+export const SINK = '/relaymesh-test/sink/1.0.0'
+export const KiB = 1024
+export const MiB = 1024 * KiB
 
 export type RelayNode = Libp2p<{ identify: Identify, relay: RelayServer }>
 export type ClientNode = Libp2p<{ identify: Identify }>
@@ -73,10 +79,11 @@ export async function createRelay (init: RelayServerInit = {}, options: Partial<
 /**
  * A stock js-libp2p client: TCP plus the stock circuit relay transport,
  * listening on `/p2p-circuit` so it reserves on relays it connects to
+ * (unless `listen` is false: then it only dials)
  */
-export async function createClient (): Promise<ClientNode> {
+export async function createClient (listen = true): Promise<ClientNode> {
   return createLibp2p({
-    addresses: { listen: ['/p2p-circuit'] },
+    addresses: { listen: listen ? ['/p2p-circuit'] : [] },
     transports: [tcp(), circuitRelayTransport()],
     ...base(),
     services: { identify: identify() }
@@ -133,4 +140,77 @@ export async function hopRequest (node: Libp2p, relayAddr: Multiaddr, request: H
 
 export function connectRequest (peer: PeerId): HopMessage {
   return { type: HopMessage.Type.CONNECT, peer: { id: peer.toMultihash().bytes as Uint8Array<ArrayBuffer>, addrs: [] } }
+}
+
+export async function handleEcho (node: Libp2p): Promise<void> {
+  await node.handle(ECHO, async (stream) => { await echo(stream) }, { runOnLimitedConnection: true })
+}
+
+/**
+ * Counts what arrives until the remote closes, then answers with the count
+ */
+export async function handleSink (node: Libp2p): Promise<void> {
+  await node.handle(SINK, async (stream) => {
+    let received = 0
+
+    for await (const buf of stream) {
+      received += buf.byteLength
+    }
+
+    stream.send(new TextEncoder().encode(`${received}`))
+    await stream.close()
+  }, { runOnLimitedConnection: true })
+}
+
+export async function readAll (stream: Stream): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = []
+
+  for await (const buf of stream) {
+    chunks.push(buf.subarray())
+  }
+
+  return Uint8Array.from(chunks.flatMap(c => [...c]))
+}
+
+export async function sendAll (stream: Stream, total: number, chunk: Uint8Array): Promise<void> {
+  for (let sent = 0; sent < total; sent += chunk.byteLength) {
+    if (!stream.send(chunk)) {
+      await stream.onDrain()
+    }
+  }
+}
+
+export async function nextEvent<K extends keyof RelayServerEvents> (relay: TestRelay, type: K): Promise<RelayServerEvents[K]> {
+  return pEvent(relay.relay, type) as unknown as Promise<RelayServerEvents[K]>
+}
+
+/**
+ * Registers hooks in the calling `describe` that stop every node it made
+ */
+export function useNodes (): {
+  track<T extends Libp2p>(node: Promise<T>): Promise<T>
+  relayWith(...args: Parameters<typeof createRelay>): Promise<TestRelay>
+} {
+  let nodes: Libp2p[] = []
+
+  beforeEach(() => {
+    nodes = []
+  })
+
+  afterEach(async () => {
+    await Promise.all(nodes.map(async node => node.stop()))
+  })
+
+  return {
+    async track (node) {
+      const n = await node
+      nodes.push(n)
+      return n
+    },
+    async relayWith (...args) {
+      const relay = await createRelay(...args)
+      nodes.push(relay.node)
+      return relay
+    }
+  }
 }

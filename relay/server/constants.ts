@@ -1,0 +1,104 @@
+const second = 1000
+const minute = 60 * second
+const hour = 60 * minute
+const KiB = 1024
+const MiB = 1024 * KiB
+
+/**
+ * The hop protocol: clients reserve slots and open circuits with it
+ */
+export const RELAY_V2_HOP_CODEC = '/libp2p/circuit/relay/0.2.0/hop'
+
+/**
+ * The stop protocol: the relay tells a reserved peer about a circuit with it
+ */
+export const RELAY_V2_STOP_CODEC = '/libp2p/circuit/relay/0.2.0/stop'
+
+/**
+ * The most reservations held at once
+ */
+export const DEFAULT_MAX_RESERVATIONS = 128
+
+/**
+ * How long a reservation lasts unless renewed, in ms
+ */
+export const DEFAULT_RESERVATION_TTL = 2 * hour
+
+/**
+ * The longest a relayed connection may stay open, in ms
+ */
+export const DEFAULT_DURATION_LIMIT = 2 * minute
+
+/**
+ * The most bytes relayed in each direction of one relayed connection
+ */
+export const DEFAULT_DATA_LIMIT = BigInt(128 * KiB)
+
+/**
+ * The most reservations held for clients connecting from one IP address
+ */
+export const DEFAULT_MAX_RESERVATIONS_PER_IP = 8
+
+/**
+ * The most open circuits a peer may be the source or destination of
+ */
+export const DEFAULT_MAX_CIRCUITS_PER_PEER = 16
+
+/**
+ * How many RESERVE requests a peer may make per rate limit window
+ */
+export const DEFAULT_RESERVATION_RATE_LIMIT = 10
+
+/**
+ * The window the reservation rate limit counts over, in ms
+ */
+export const DEFAULT_RESERVATION_RATE_LIMIT_WINDOW = minute
+
+/**
+ * Hop and stop messages must be exchanged within this time, in ms
+ */
+export const DEFAULT_HOP_TIMEOUT = 30 * second
+
+/**
+ * The most inbound hop streams one connection may have open at once: one per
+ * circuit the peer is the source of, plus reservation requests
+ */
+export const DEFAULT_MAX_INBOUND_HOP_STREAMS = 32
+
+/**
+ * The most outbound stop streams one connection may have open at once: one
+ * per circuit the peer is the destination of (stock clients accept 300)
+ */
+export const DEFAULT_MAX_OUTBOUND_STOP_STREAMS = 300
+
+/**
+ * The largest hop or stop message accepted, in bytes (go-libp2p uses 4 KiB)
+ */
+export const MAX_MESSAGE_SIZE = 4 * KiB
+
+/**
+ * While the splice pauses a stream for backpressure, the remote may still
+ * send up to one muxer window (yamux: up to 16 MiB) into its read buffer;
+ * allow that much so a paused stream is not reset for buffering it
+ */
+export const SPLICE_MAX_READ_BUFFER_LENGTH = 16 * MiB + 256 * KiB
+
+/**
+ * Peer store tag that keeps connections to reserved peers from being pruned
+ */
+export const RELAY_SOURCE_TAG = 'circuit-relay-source'
+
+/**
+ * Tag value for reserved peers
+ */
+export const RELAY_SOURCE_TAG_VALUE = 1
+
+/**
+ * The longest delay setTimeout accepts
+ */
+export const MAX_TIMEOUT = 2 ** 31 - 1
+
+/**
+ * Prefix of every metric this service registers
+ */
+export const METRIC_PREFIX = 'relaymesh_relay_'
