@@ -2,7 +2,8 @@
 // WebRTC-over-circuit-relay dial stress test (loopback only).
 //
 //   npx node scripts/webrtc-dial-stress.js [--pairs N] [--processes] [--peers P]
-//                                          [--concurrency C] [--ndc-log LEVEL]
+//                                          [--concurrency C] [--dial-timeout MS]
+//                                          [--ndc-log Verbose|Debug|Info|...]
 //
 // The parent process runs a stock circuit relay v2 server (libp2p + websockets on
 // /ip4/127.0.0.1/tcp/0/ws, reservations.maxReservations raised, applyDefaultLimit
@@ -17,8 +18,18 @@
 // /p2p-circuit/webrtc address with no existing connection to j; success means the
 // dial returned a WebRTC connection and an 8-byte echo over it came back. Both
 // sides then hang up so the next attempt between them starts fresh.
-// The summary (success count, failures by error, dial-time median/p90/max) is
-// printed to stdout as JSON; progress goes to stderr.
+// The summary is printed to stdout as JSON (progress goes to stderr):
+//   webrtcPatched       whether node_modules/@libp2p/webrtc carries our patch
+//   success/failures    attempt counts, errors: failures grouped by message
+//   dialMs              dial() until the WebRTC connection is returned, successful
+//                       attempts: n/median/p90/max (dialToEchoMs: until the echo)
+//   dialsOver900Ms      successful dials that waited for a DTLS retransmission
+//   failedAttemptMs     how long failed attempts took (6 s = libp2p's per-address
+//                       dial timeout)
+//   leftoverPeerConnectionsAfterHangUp  peer-to-peer connections still open at
+//                       the end (0 expected)
+// --ndc-log LEVEL turns on libdatachannel's log in the peer processes (to stderr,
+// with absolute millisecond timestamps so processes can be lined up).
 //
 // All traffic stays on 127.0.0.1: the relay listens there, WebRTC gets no STUN/
 // TURN servers (iceServers: []) and node-datachannel's ICE agent is bound to
@@ -95,20 +106,22 @@ async function createPeer (relayAddr) {
   const deadline = Date.now() + 20_000
   while (Date.now() < deadline) {
     const addr = node.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
-    if (addr != null) return { node, addr }
+    if (addr != null) { return { node, addr } }
     await new Promise(resolve => setTimeout(resolve, 20))
   }
   throw new Error('no /p2p-circuit/webrtc address after 20 s')
 }
 
-function webrtcConnections (node) {
-  return node.getConnections().filter(c => c.remoteAddr.toString().includes('/webrtc')).length
+// connections to other peers (the one to the relay is expected to stay)
+function peerConnections (node) {
+  const relayPeer = args.relay.split('/p2p/').pop()
+  return node.getConnections().filter(c => c.remotePeer.toString() !== relayPeer)
 }
 
 async function runChild () {
   if (args['ndc-log'] != null) {
     initLogger(args['ndc-log'], (level, message) => {
-      process.stderr.write(`[pid ${process.pid} ${performance.now().toFixed(1)} ${level}] ${message}\n`)
+      process.stderr.write(`[pid ${process.pid} ${(performance.timeOrigin + performance.now()).toFixed(2)} ${level}] ${message}\n`)
     })
   }
   const firstIndex = Number(args['first-index'])
@@ -131,8 +144,13 @@ async function runChild () {
           const target = multiaddr(msg.addr)
           const preexisting = node.getConnections().filter(c => c.remotePeer.toString() === msg.peerId).length
           const start = performance.now()
+          // first time each progress event of the dial was seen, ms after dial()
+          const phases = {}
+          const onProgress = (evt) => {
+            phases[evt.type] ??= Number((performance.now() - start).toFixed(1))
+          }
           try {
-            const conn = await node.dial(target, { signal: AbortSignal.timeout(Number(args['dial-timeout'])) })
+            const conn = await node.dial(target, { signal: AbortSignal.timeout(Number(args['dial-timeout'])), onProgress })
             const dialMs = performance.now() - start
             if (!conn.remoteAddr.toString().includes('/webrtc')) {
               throw new Error(`dial returned a non-WebRTC connection: ${conn.remoteAddr}`)
@@ -142,13 +160,18 @@ async function runChild () {
             const payload = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8])
             await lp.write(payload, { signal: AbortSignal.timeout(5_000) })
             const back = await lp.read({ signal: AbortSignal.timeout(5_000) })
-            if (back.subarray().length !== payload.length) throw new Error('echo mismatch')
+            if (back.subarray().length !== payload.length) { throw new Error('echo mismatch') }
             await stream.close().catch(() => {})
-            process.send({ type: 'result', id: msg.id, ok: true, dialMs, totalMs: performance.now() - start, preexisting })
+            process.send({ type: 'result', id: msg.id, ok: true, dialMs, totalMs: performance.now() - start, preexisting, phases })
           } catch (err) {
             process.send({
-              type: 'result', id: msg.id, ok: false, dialMs: performance.now() - start,
-              error: `${err.name}: ${err.message}`, preexisting
+              type: 'result',
+              id: msg.id,
+              ok: false,
+              dialMs: performance.now() - start,
+              error: `${err.name}: ${err.message}`,
+              preexisting,
+              phases
             })
           }
           break
@@ -162,7 +185,10 @@ async function runChild () {
           process.send({
             type: 'stats',
             id: msg.id,
-            peers: peers.map(p => ({ connections: p.node.getConnections().length, webrtc: webrtcConnections(p.node) }))
+            peers: peers.map(p => {
+              const conns = peerConnections(p.node)
+              return { connections: conns.length, webrtc: conns.filter(c => c.remoteAddr.toString().includes('/webrtc')).length }
+            })
           })
           break
         }
@@ -172,7 +198,10 @@ async function runChild () {
         default:
           break
       }
-    })().catch(err => { log('child error', err.stack) })
+    })().catch(err => {
+      log('child error', err.stack)
+      process.send({ type: 'error', id: msg.id, error: err.message })
+    })
   })
 }
 
@@ -185,23 +214,28 @@ function webrtcPatched () {
 }
 
 function quantile (sorted, q) {
-  if (sorted.length === 0) return null
+  if (sorted.length === 0) { return null }
   const pos = (sorted.length - 1) * q
   const lo = Math.floor(pos)
   const hi = Math.ceil(pos)
-  return +(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)).toFixed(1)
+  return Number((sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo)).toFixed(1))
 }
 
 function summarize (values) {
   const s = [...values].sort((a, b) => a - b)
-  return { n: s.length, median: quantile(s, 0.5), p90: quantile(s, 0.9), max: s.length > 0 ? +s[s.length - 1].toFixed(1) : null }
+  return {
+    n: s.length,
+    median: quantile(s, 0.5),
+    p90: quantile(s, 0.9),
+    max: s.length > 0 ? Number(s[s.length - 1].toFixed(1)) : null
+  }
 }
 
 async function runParent () {
   const pairs = Number(args.pairs)
   const peerCount = Number(args.peers)
   const concurrency = Number(args.concurrency)
-  if (peerCount < 2) throw new Error('--peers must be >= 2')
+  if (peerCount < 2) { throw new Error('--peers must be >= 2') }
 
   const relay = await createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] },
@@ -223,9 +257,16 @@ async function runParent () {
   const byIndex = new Map() // peer index -> { child, peerId, addr }
   const pending = new Map()
   let nextId = 0
-  const request = (child, msg) => new Promise(resolve => {
+  const request = (child, msg, timeoutMs = 120_000) => new Promise((resolve, reject) => {
     const id = nextId++
-    pending.set(id, resolve)
+    const timer = setTimeout(() => {
+      pending.delete(id)
+      reject(new Error(`no reply to ${msg.type} within ${timeoutMs} ms`))
+    }, timeoutMs)
+    pending.set(id, (reply) => {
+      clearTimeout(timer)
+      if (reply.type === 'error') { reject(new Error(`child: ${reply.error}`)) } else { resolve(reply) }
+    })
     child.send({ ...msg, id })
   })
 
@@ -236,12 +277,12 @@ async function runParent () {
   await Promise.all(layout.map(({ first, count }) => new Promise((resolve, reject) => {
     const childArgs = ['--child', '--relay', relayAddr, '--peer-count', String(count), '--first-index', String(first),
       '--dial-timeout', args['dial-timeout']]
-    if (args['ndc-log'] != null) childArgs.push('--ndc-log', args['ndc-log'])
+    if (args['ndc-log'] != null) { childArgs.push('--ndc-log', args['ndc-log']) }
     const child = fork(process.argv[1], childArgs, { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
     children.push(child)
     child.on('message', (msg) => {
       if (msg.type === 'ready') {
-        for (const p of msg.peers) byIndex.set(p.index, { child, ...p })
+        for (const p of msg.peers) { byIndex.set(p.index, { child, ...p }) }
         resolve()
         return
       }
@@ -251,7 +292,7 @@ async function runParent () {
         done(msg)
       }
     })
-    child.on('exit', (code) => { if (code !== 0) reject(new Error(`child exited with ${code}`)) })
+    child.on('exit', (code) => { if (code !== 0) { reject(new Error(`child exited with ${code}`)) } })
     child.on('error', reject)
   })))
   const setupMs = performance.now() - startSpawn
@@ -259,12 +300,18 @@ async function runParent () {
 
   // round-robin over ordered pairs (i -> j)
   const ordered = []
-  for (let i = 0; i < peerCount; i++) for (let j = 0; j < peerCount; j++) if (i !== j) ordered.push([i, j])
+  for (let i = 0; i < peerCount; i++) {
+    for (let j = 0; j < peerCount; j++) {
+      if (i !== j) {
+        ordered.push([i, j])
+      }
+    }
+  }
   const queue = Array.from({ length: pairs }, (_, k) => ordered[k % ordered.length])
 
   const results = []
   const busy = new Set()
-  let wake = () => {}
+  const waiter = { wake: () => {} }
   const startDials = performance.now()
 
   async function attempt ([i, j], n) {
@@ -287,7 +334,7 @@ async function runParent () {
       idx = queue.findIndex(([i, j]) => !busy.has(i) && !busy.has(j))
     }
     if (idx === -1) {
-      await new Promise(resolve => { wake = resolve })
+      await new Promise(resolve => { waiter.wake = resolve })
       continue
     }
     const pair = queue.splice(idx, 1)[0]
@@ -295,7 +342,7 @@ async function runParent () {
     const p = attempt(pair, started++).finally(() => {
       busy.delete(pair[0]); busy.delete(pair[1])
       running.delete(p)
-      wake()
+      waiter.wake()
     })
     running.add(p)
   }
@@ -326,13 +373,27 @@ async function runParent () {
     attempts: results.length,
     success: ok.length,
     failures: failed.length,
-    failureRate: +(failed.length / results.length).toFixed(3),
+    failureRate: Number((failed.length / results.length).toFixed(3)),
     errors,
     dialMs: summarize(ok.map(r => r.dialMs)),
+    // successful dials that took >= 900 ms: almost always a DTLS ClientHello
+    // that waited for its 1 s retransmission (see docs/webrtc-fixes.md)
+    dialsOver900Ms: ok.filter(r => r.dialMs >= 900).length,
     dialToEchoMs: summarize(ok.map(r => r.totalMs)),
     failedAttemptMs: summarize(failed.map(r => r.dialMs)),
+    // median time (ms after dial()) at which each dial progress event first fired, successful dials
+    phaseMedianMs: Object.fromEntries(
+      [...new Set(ok.flatMap(r => Object.keys(r.phases ?? {})))]
+        .map(type => [type, summarize(ok.map(r => r.phases?.[type]).filter(v => v != null)).median])
+        .sort((a, b) => a[1] - b[1])
+    ),
+    // each failed attempt with the last dial progress event it reached
+    failedAttempts: failed.map(r => {
+      const last = Object.entries(r.phases ?? {}).sort((a, b) => b[1] - a[1])[0]
+      return { n: r.n, from: r.from, to: r.to, error: r.error, lastProgress: last == null ? null : `${last[0]} @ ${last[1]} ms` }
+    }),
     attemptsWithPreexistingConnection: results.filter(r => r.preexisting > 0).length,
-    leftoverConnectionsAfterHangUp: {
+    leftoverPeerConnectionsAfterHangUp: {
       total: leftover.reduce((a, p) => a + p.connections, 0),
       webrtc: leftover.reduce((a, p) => a + p.webrtc, 0)
     },
