@@ -108,10 +108,16 @@ describe('createMeshNode (Node)', function () {
     const dialers = await Promise.all(Array.from({ length: 20 }, async () => createMeshNode(testNodeInit({ listen: [] }))))
     nodes.push(...dialers)
 
-    const results = await Promise.allSettled(dialers.map(async dialer => {
-      const connection = await dialer.dial(targetAddr, { signal: AbortSignal.timeout(30_000) })
-      expect(connection.limits, 'relayed').to.not.be.undefined()
-      return echoOnConnection(connection, new Uint8Array([1, 2, 3]))
+    const results = await Promise.allSettled(dialers.map(async (dialer, i) => {
+      let stage = 'dial'
+      try {
+        const connection = await dialer.dial(targetAddr, { signal: AbortSignal.timeout(30_000) })
+        expect(connection.limits, 'relayed').to.not.be.undefined()
+        stage = 'echo'
+        return await echoOnConnection(connection, new Uint8Array([1, 2, 3]))
+      } catch (err: any) {
+        throw new Error(`dialer ${i} failed at ${stage}: ${err.message}; its connections: ${dialer.getConnections().map(c => `${c.remoteAddr} ${c.status}`).join(', ')}`)
+      }
     }))
 
     const failed = results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason?.message)
