@@ -8,7 +8,9 @@ import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
+import { relays } from './relays/index.ts'
 import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
+import type { Relays, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -24,6 +26,7 @@ export interface RelaymeshServices extends ServiceMap {
   identify: Identify
   ping: Ping
   dht: KadDHT
+  relays: Relays
 }
 
 /**
@@ -31,19 +34,24 @@ export interface RelaymeshServices extends ServiceMap {
  */
 export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   /**
-   * Relay multiaddrs (each ending in `/p2p/<relay peer id>`). The node dials
-   * each, makes a circuit relay v2 reservation on it (listens on
-   * `<relay>/p2p-circuit`) and uses it to join the DHT.
+   * Relay multiaddrs (each ending in `/p2p/<relay peer id>`) to start from.
+   * The node joins the DHT through them, finds the other relays there, and
+   * the `relays` service keeps reservations on the fastest (listening on
+   * `<relay>/p2p-circuit`).
    *
    * @default []
    */
   bootstrap?: Array<string | Multiaddr>
 
   /**
-   * Addresses to listen on, added to the relay reservations made for
-   * `bootstrap`.
+   * Options of the `relays` service (relay count, probing, renewal, ...).
+   */
+  relays?: Omit<RelaysInit, 'bootstrap'>
+
+  /**
+   * Addresses to listen on. Relayed addresses come from the `relays` service.
    *
-   * @default ['/webrtc'], plus `'/p2p-circuit'` when `bootstrap` is empty
+   * @default ['/webrtc']
    */
   listen?: string[]
 
@@ -122,7 +130,7 @@ export interface EnvironmentTransports {
  */
 export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, env: EnvironmentTransports): Libp2pOptions<RelaymeshServices & T> {
   const bootstrap = (init.bootstrap ?? []).map(addr => multiaddr(addr.toString()))
-  const listen = init.listen ?? (bootstrap.length === 0 ? ['/p2p-circuit', '/webrtc'] : ['/webrtc'])
+  const listen = init.listen ?? ['/webrtc']
   const extra: Libp2pOptions<T> = init.libp2p ?? {}
 
   const options: Libp2pOptions<any> = {
@@ -135,7 +143,6 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
     addresses: {
       ...extra.addresses,
       listen: [
-        ...bootstrap.map(addr => addr.encapsulate('/p2p-circuit').toString()),
         ...listen,
         ...(extra.addresses?.listen ?? [])
       ]
@@ -166,6 +173,8 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
         datastorePrefix: '/relaymesh/dht',
         metricsPrefix: 'relaymesh_dht'
       }),
+      // after ping, which it uses
+      relays: relays({ ...init.relays, bootstrap }),
       ...extra.services
     }
   }

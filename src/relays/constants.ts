@@ -1,0 +1,42 @@
+const second = 1000
+const minute = 60 * second
+
+/** Relays kept reserved at once */
+export const DEFAULT_RELAY_COUNT = 2
+
+/** Ping round trips per latency measurement; the median is the latency */
+export const DEFAULT_PROBE_SAMPLES = 3
+
+/** How long one latency measurement (dial + pings) may take */
+export const DEFAULT_PROBE_TIMEOUT = 10 * second
+
+/** How often candidates are rediscovered, re-measured and the selection re-evaluated */
+export const DEFAULT_REEVALUATE_INTERVAL = 60 * second
+
+/** A candidate replaces a selected relay only if it is this much faster (0.3 = 30 %) */
+export const DEFAULT_HYSTERESIS = 0.3
+
+/** A reservation is renewed when this fraction of its remaining lifetime has passed */
+export const DEFAULT_RENEW_AT = 0.5
+
+/** Never renew sooner than this after the previous reservation */
+export const MIN_RENEW_DELAY = 500
+
+/** Renewal attempts, spread over the remaining lifetime, before the relay is replaced */
+export const DEFAULT_RENEW_ATTEMPTS = 3
+
+/** Backoff after a candidate fails, doubling per failure up to the maximum */
+export const DEFAULT_BACKOFF_INITIAL = 1 * second
+export const DEFAULT_BACKOFF_MAX = 5 * minute
+
+/** How long one DHT provider query may take */
+export const DEFAULT_DISCOVERY_TIMEOUT = 20 * second
+
+/** Most candidates remembered */
+export const DEFAULT_MAX_CANDIDATES = 64
+
+/** The circuit relay v2 hop protocol */
+export const RELAY_V2_HOP_CODEC = '/libp2p/circuit/relay/0.2.0/hop'
+
+/** Longest hop message accepted */
+export const MAX_HOP_MESSAGE_SIZE = 4096
