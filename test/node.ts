@@ -8,6 +8,7 @@ import './relay/compliance.node.ts'
 import './relay/dht.node.ts'
 import './node/mesh-node.node.ts'
 import './relay-server/server.node.ts'
+import './relays/relays.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

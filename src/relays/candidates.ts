@@ -52,10 +52,10 @@ export class CandidateTable {
    */
   add (peerId: PeerId, addrs: Multiaddr[], source: CandidateSource): boolean {
     const known = this.candidates.get(peerId)
+    const merged = new Map((known?.addrs ?? []).map(ma => [ma.toString(), ma]))
+    addrs.forEach(ma => merged.set(ma.toString(), ma))
 
     if (known != null) {
-      const merged = new Map(known.addrs.map(ma => [ma.toString(), ma]))
-      addrs.forEach(ma => merged.set(ma.toString(), ma))
       known.addrs = [...merged.values()]
       return true
     }
@@ -64,7 +64,7 @@ export class CandidateTable {
       return false
     }
 
-    this.candidates.set(peerId, { peerId, addrs, source, failures: 0, retryAt: 0 })
+    this.candidates.set(peerId, { peerId, addrs: [...merged.values()], source, failures: 0, retryAt: 0 })
     return true
   }
 

@@ -16,6 +16,9 @@ export const DEFAULT_REEVALUATE_INTERVAL = 60 * second
 /** A candidate replaces a selected relay only if it is this much faster (0.3 = 30 %) */
 export const DEFAULT_HYSTERESIS = 0.3
 
+/** ...and by at least this many ms, so loopback and LAN jitter never moves relays */
+export const DEFAULT_MIN_GAIN = 10
+
 /** A reservation is renewed when this fraction of its remaining lifetime has passed */
 export const DEFAULT_RENEW_AT = 0.5
 

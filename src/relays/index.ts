@@ -108,6 +108,13 @@ export interface RelaysInit {
   hysteresis?: number
 
   /**
+   * ...and by at least this many ms
+   *
+   * @default 10
+   */
+  minGain?: number
+
+  /**
    * Renew when this fraction of a reservation's remaining lifetime has passed
    *
    * @default 0.5

@@ -55,6 +55,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       probeTimeout: init.probeTimeout ?? c.DEFAULT_PROBE_TIMEOUT,
       reevaluateInterval: init.reevaluateInterval ?? c.DEFAULT_REEVALUATE_INTERVAL,
       hysteresis: init.hysteresis ?? c.DEFAULT_HYSTERESIS,
+      minGain: init.minGain ?? c.DEFAULT_MIN_GAIN,
       renewAt: init.renewAt ?? c.DEFAULT_RENEW_AT,
       renewAttempts: init.renewAttempts ?? c.DEFAULT_RENEW_ATTEMPTS,
       backoffInitial: init.backoffInitial ?? c.DEFAULT_BACKOFF_INITIAL,
@@ -212,7 +213,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
     const heldIds = [...this.held.keys()].map(key => peerIdFromString(key.toString()))
     const usable = this.table.usable()
-    const chosen = chooseRelays(heldIds, usable, this.init.relayCount, this.init.hysteresis)
+    const chosen = chooseRelays(heldIds, usable, this.init.relayCount, this.init.hysteresis, this.init.minGain)
 
     for (const peer of heldIds.filter(p => !chosen.some(ch => ch.equals(p)))) {
       await this.release(peer, 'replaced')

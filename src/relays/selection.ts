@@ -5,12 +5,12 @@ import type { PeerId } from '@libp2p/interface'
  * Which relays to hold, given the ones held now and measured candidates.
  *
  * Keeps every held relay that is still measured, unless a candidate not held
- * is faster than it by more than `hysteresis` (0.3 = 30 %): then the slowest
- * held relay is swapped for the fastest such candidate, one swap per call so
- * a noisy measurement moves at most one relay. Free slots are filled with the
- * fastest candidates.
+ * is faster than it by more than `hysteresis` (0.3 = 30 %) and by at least
+ * `minGain` ms: then the slowest held relay is swapped for the fastest such
+ * candidate, one swap per call so a noisy measurement moves at most one
+ * relay. Free slots are filled with the fastest candidates.
  */
-export function chooseRelays (held: PeerId[], candidates: RelayCandidate[], count: number, hysteresis: number): PeerId[] {
+export function chooseRelays (held: PeerId[], candidates: RelayCandidate[], count: number, hysteresis: number, minGain = 0): PeerId[] {
   const measured = candidates
     .filter(c => c.latency != null)
     .sort((a, b) => (a.latency ?? 0) - (b.latency ?? 0))
@@ -31,7 +31,7 @@ export function chooseRelays (held: PeerId[], candidates: RelayCandidate[], coun
       .filter((h): h is { peer: PeerId, latency: number } => h.latency != null)
       .sort((a, b) => b.latency - a.latency)[0]
 
-    if (slowest != null && best.latency < slowest.latency * (1 - hysteresis)) {
+    if (slowest != null && best.latency < slowest.latency * (1 - hysteresis) && slowest.latency - best.latency >= minGain) {
       keep[keep.findIndex(p => p.equals(slowest.peer))] = best.peerId
     }
   }

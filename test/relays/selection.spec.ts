@@ -73,3 +73,12 @@ describe('backoff', () => {
     expect(delays.size).to.be.above(40)
   })
 })
+
+describe('chooseRelays minimum gain', () => {
+  it('does not switch for a large relative but small absolute gain', async () => {
+    const [held, other] = await peers(2)
+    // 1 ms against 8 ms is 87 % faster but only 7 ms: loopback noise
+    expect(chooseRelays([held], [candidate(held, 8), candidate(other, 1)], 1, 0.3, 10).map(String)).to.deep.equal([held.toString()])
+    expect(chooseRelays([held], [candidate(held, 80), candidate(other, 10)], 1, 0.3, 10).map(String)).to.deep.equal([other.toString()])
+  })
+})
