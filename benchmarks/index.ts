@@ -3,34 +3,78 @@
  * setup in the same run, writes JSON and a markdown table to
  * benchmarks/results/ and prints the table.
  *
- * `RELAY_MEMORY_BYTES` sets how much one circuit carries (default 1 GiB).
+ * `BENCH=relay-memory,relays` picks benchmarks (default: all);
+ * `RELAY_MEMORY_BYTES` sets how much one circuit carries (default 1 GiB);
+ * `RELAYS_RUNS` sets rounds of the relay selection benchmark (default 5).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
+import { measureRelays } from './relays.ts'
+import type { RelayTimings } from './relays.ts'
 
-const bytes = Number(process.env.RELAY_MEMORY_BYTES ?? 1024 * MiB)
-const results = {
-  date: new Date().toISOString(),
-  node: process.version,
-  relayMemory: [
-    await measureRelayMemory('relaymesh', bytes),
-    await measureRelayMemory('stock', bytes)
-  ]
+const wanted = (process.env.BENCH ?? 'relay-memory,relays').split(',')
+const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
+const tables: string[] = []
+
+function stats (values: number[]): string {
+  if (values.length === 0) {
+    return 'none'
+  }
+
+  const sorted = [...values].sort((a, b) => a - b)
+  return `${sorted[Math.floor(sorted.length / 2)]} (${sorted[0]}–${sorted[sorted.length - 1]}, n=${sorted.length})`
 }
 
-const [ours, stock] = results.relayMemory
-const table = [
-  `## Relay memory while one circuit carries ${Math.round(bytes / MiB)} MiB`,
-  '',
-  '| relay | MB/s | RSS before (MiB) | RSS peak (MiB) | RSS after (MiB) | growth (MiB) |',
-  '| --- | --- | --- | --- | --- | --- |',
-  ...results.relayMemory.map(r => `| ${r.relay} | ${r.mbPerSecond} | ${r.rssBeforeMiB} | ${r.rssPeakMiB} | ${r.rssAfterMiB} | ${Math.round(r.rssPeakMiB - r.rssBeforeMiB)} |`),
-  '',
-  `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}`
-].join('\n')
+function median (values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
 
+if (wanted.includes('relay-memory')) {
+  const bytes = Number(process.env.RELAY_MEMORY_BYTES ?? 1024 * MiB)
+  const relayMemory = [await measureRelayMemory('relaymesh', bytes), await measureRelayMemory('stock', bytes)]
+  results.relayMemory = relayMemory
+  const [ours, stock] = relayMemory
+  tables.push([
+    `## Relay memory while one circuit carries ${Math.round(bytes / MiB)} MiB`,
+    '',
+    '| relay | MB/s | RSS before (MiB) | RSS peak (MiB) | RSS after (MiB) | growth (MiB) |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...relayMemory.map(r => `| ${r.relay} | ${r.mbPerSecond} | ${r.rssBeforeMiB} | ${r.rssPeakMiB} | ${r.rssAfterMiB} | ${Math.round(r.rssPeakMiB - r.rssBeforeMiB)} |`),
+    '',
+    `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}`
+  ].join('\n'))
+}
+
+if (wanted.includes('relays')) {
+  const timings = await measureRelays(Number(process.env.RELAYS_RUNS ?? 5))
+  results.relays = timings
+  const of = (setup: string): RelayTimings[] => timings.filter(t => t.setup === setup)
+  const row = (setup: string): string => {
+    const runs = of(setup)
+    const failovers = runs.map(r => r.failoverMs).filter((n): n is number => n != null)
+    return `| ${setup} | ${stats(runs.map(r => r.firstReservationMs))} | ${stats(failovers)} | ${failovers.length}/${runs.length} |`
+  }
+  const ratio = (key: 'firstReservationMs' | 'failoverMs'): string => {
+    const ours = median(of('relaymesh').map(r => r[key]).filter((n): n is number => n != null))
+    const stock = median(of('stock').map(r => r[key]).filter((n): n is number => n != null))
+    return Number.isFinite(ours) && Number.isFinite(stock) ? (ours / stock).toFixed(2) : 'n/a'
+  }
+  tables.push([
+    '## Relays: three relay processes on loopback, the node starts knowing one',
+    '',
+    '| setup | first reservation, ms: median (min–max) | failover after SIGKILL, ms | failed over within 30 s |',
+    '| --- | --- | --- | --- |',
+    row('relaymesh'),
+    row('stock'),
+    '',
+    `Median ratio relaymesh / stock: first reservation ${ratio('firstReservationMs')}, failover ${ratio('failoverMs')}`
+  ].join('\n'))
+}
+
+const table = tables.join('\n\n')
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'results')
 await mkdir(dir, { recursive: true })
 await writeFile(join(dir, 'latest.json'), JSON.stringify(results, null, 2))

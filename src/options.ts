@@ -163,7 +163,8 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
     },
     services: {
       identify: identify(),
-      ping: ping(),
+      // the DHT and the relays service both ping; one stream each is not enough
+      ping: ping({ maxOutboundStreams: 4 }),
       dht: kadDHT({
         protocol: init.dhtProtocol ?? DEFAULT_DHT_PROTOCOL,
         clientMode: (init.dht ?? 'client') === 'client',

@@ -35,6 +35,9 @@ export const DEFAULT_BACKOFF_MAX = 5 * minute
 /** How long one DHT provider query may take */
 export const DEFAULT_DISCOVERY_TIMEOUT = 20 * second
 
+/** First delay before asking the DHT again while too few candidates are known; doubles */
+export const DEFAULT_DISCOVERY_RETRY = 2 * second
+
 /** Most candidates remembered */
 export const DEFAULT_MAX_CANDIDATES = 64
 

@@ -40,6 +40,8 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
   private readonly reserving = new PeerMap<Promise<void>>()
   private shutdown = new AbortController()
   private task?: RepeatingTask
+  private discoveryTimer?: ReturnType<typeof setTimeout>
+  private discoveryDelay = c.DEFAULT_DISCOVERY_RETRY
   private evaluating?: Promise<void>
   private evaluateAgain = false
   private started = false
@@ -102,10 +104,37 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     this.task.start()
   }
 
+  /**
+   * While fewer usable candidates are known than `relayCount` plus one spare,
+   * the DHT is asked again soon (from 2 s, doubling up to
+   * `reevaluateInterval`), so relays that appear after start are found and a
+   * measured spare is ready for failover.
+   */
+  private scheduleDiscovery (): void {
+    clearTimeout(this.discoveryTimer)
+
+    if (!this.started || !this.init.discovery) {
+      return
+    }
+
+    const measured = this.table.usable().filter(c => c.latency != null).length
+
+    if (measured > this.init.relayCount) {
+      this.discoveryDelay = c.DEFAULT_DISCOVERY_RETRY
+      return
+    }
+
+    this.discoveryTimer = setTimeout(() => {
+      this.discoveryDelay = Math.min(this.discoveryDelay * 2, this.init.reevaluateInterval)
+      void this.discover()
+    }, this.discoveryDelay)
+  }
+
   stop (): void {
     this.started = false
     this.shutdown.abort()
     this.task?.stop()
+    clearTimeout(this.discoveryTimer)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
 
     for (const held of this.held.values()) {
@@ -166,6 +195,8 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     if (added > 0) {
       await this.evaluate()
     }
+
+    this.scheduleDiscovery()
   }
 
   /**
@@ -215,23 +246,28 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     const usable = this.table.usable()
     const chosen = chooseRelays(heldIds, usable, this.init.relayCount, this.init.hysteresis, this.init.minGain)
 
-    for (const peer of heldIds.filter(p => !chosen.some(ch => ch.equals(p)))) {
-      await this.release(peer, 'replaced')
-    }
+    // make before break: reserve on the newly chosen relays, then release the replaced ones
+    const replaced = heldIds.filter(p => !chosen.some(ch => ch.equals(p)))
 
     // try the chosen ones, then the rest in latency order, until enough are held
     const fallback = usable
-      .filter(c => c.latency != null && !chosen.some(ch => ch.equals(c.peerId)))
+      .filter(c => c.latency != null && !chosen.some(ch => ch.equals(c.peerId)) && !replaced.some(p => p.equals(c.peerId)))
       .sort((a, b) => (a.latency ?? 0) - (b.latency ?? 0))
       .map(c => c.peerId)
 
     for (const peer of [...chosen, ...fallback]) {
-      if (this.held.size >= this.init.relayCount || !this.started) {
+      if (this.held.size - replaced.length >= this.init.relayCount || !this.started) {
         break
       }
 
       if (!this.held.has(peer)) {
         await this.reserve(peer)
+      }
+    }
+
+    for (const peer of replaced) {
+      if (this.held.size > this.init.relayCount) {
+        await this.release(peer, 'replaced')
       }
     }
   }
@@ -247,7 +283,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       const samples: number[] = []
 
       for (let i = 0; i < this.init.probeSamples; i++) {
-        samples.push(await this.components.ping.ping(connection.remoteAddr, { signal }))
+        samples.push(await this.pingOnce(connection, signal))
       }
 
       samples.sort((a, b) => a - b)
@@ -257,6 +293,24 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       this.safeDispatchEvent('relays:candidate-measured', { detail: { peerId: candidate.peerId, latency } })
     } catch (err: any) {
       this.markDown(candidate.peerId, err)
+    }
+  }
+
+  /**
+   * One ping round trip. The DHT pings peers too and ping allows few streams
+   * per connection, so a ping refused for that reason is tried again.
+   */
+  private async pingOnce (connection: Connection, signal: AbortSignal): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.components.ping.ping(connection.remoteAddr, { signal })
+      } catch (err: any) {
+        if (err.name !== 'TooManyOutboundProtocolStreamsError' || attempt >= 10) {
+          throw err
+        }
+
+        await new Promise(resolve => setTimeout(resolve, 20))
+      }
     }
   }
 
@@ -315,7 +369,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
         const relayAddr = connection.remoteAddr.getComponents().some(c => c.code === CODE_P2P)
           ? connection.remoteAddr
           : connection.remoteAddr.encapsulate(`/p2p/${peer}`)
-        await this.components.transportManager.listen([relayAddr.encapsulate('/p2p-circuit')])
+        await this.listenOn(relayAddr.encapsulate('/p2p-circuit'))
         const reservation = await requestReservation(connection, { signal })
 
         if (!this.started) {
@@ -346,6 +400,24 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
     this.reserving.set(peer, attempt)
     return attempt
+  }
+
+  /**
+   * The circuit relay transport clears its reservation queue whenever one of
+   * its reservations ends, aborting any reservation still queued: one such
+   * abort is tried again.
+   */
+  private async listenOn (addr: Multiaddr): Promise<void> {
+    try {
+      await this.components.transportManager.listen([addr])
+    } catch (err: any) {
+      if (err.name !== 'AbortError' || this.shutdown.signal.aborted) {
+        throw err
+      }
+
+      this.log('reservation through %a was aborted by the transport, trying again', addr)
+      await this.components.transportManager.listen([addr])
+    }
   }
 
   /**
@@ -435,6 +507,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     // the relay's connection is closed: the transport withdraws the addresses;
     // make sure it is, so the relay can free our slot
     await Promise.all(this.components.connectionManager.getConnections(peer).map(async conn => conn.close().catch(() => {})))
+    this.discoveryDelay = c.DEFAULT_DISCOVERY_RETRY
     await this.select()
     void this.discover()
   }
