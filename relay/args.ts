@@ -24,12 +24,14 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-reservations-per-ip': { type: 'string', description: 'reservations held at once by clients from one IP', default: `${DEFAULT_RELAY_OPTIONS.maxReservationsPerIp}` },
   'reservation-ttl': { type: 'string', description: 'reservation lifetime in seconds (clients renew before it ends)', default: `${DEFAULT_RELAY_OPTIONS.reservationTtl}` },
   'circuit-duration': { type: 'string', description: 'longest a relayed connection may stay open, in seconds (0 = no limit)', default: `${DEFAULT_RELAY_OPTIONS.circuitDuration}` },
-  'circuit-data': { type: 'string', description: 'most bytes a relayed connection may carry, both ways together (0 = no limit)', default: `${DEFAULT_RELAY_OPTIONS.circuitData}` },
+  'circuit-data': { type: 'string', description: 'most bytes a relayed connection may carry in each direction (0 = no limit)', default: `${DEFAULT_RELAY_OPTIONS.circuitData}` },
+  'reservation-rate': { type: 'string', description: 'new reservations per peer per minute (renewing a live reservation is not counted)', default: `${DEFAULT_RELAY_OPTIONS.reservationRate}` },
   'max-circuits-per-peer': { type: 'string', description: 'relayed connections open at once per peer, as source or destination', default: `${DEFAULT_RELAY_OPTIONS.maxCircuitsPerPeer}` },
   'max-connections': { type: 'string', description: 'connections open at once', default: `${DEFAULT_RELAY_OPTIONS.maxConnections}` },
   'inbound-per-ip': { type: 'string', description: 'new inbound connections accepted per second from one IP', default: `${DEFAULT_RELAY_OPTIONS.inboundPerIp}` },
   'max-pending': { type: 'string', description: 'inbound connections mid-handshake at once', default: `${DEFAULT_RELAY_OPTIONS.maxPending}` },
   bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
+  namespace: { type: 'string', multiple: true, description: 'namespace whose CID the relay provides in the DHT, for clients to find it (repeatable)', default: DEFAULT_RELAY_OPTIONS.namespace },
   'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
@@ -68,6 +70,18 @@ function integer (name: string, value: string | undefined, min: number, max: num
   }
 
   return n
+}
+
+function namespaces (values: string[] | undefined): string[] {
+  if (values == null) {
+    return [DEFAULT_RELAY_OPTIONS.namespace]
+  }
+
+  if (values.some(ns => ns.trim().length === 0)) {
+    throw new UsageError('--namespace must not be empty')
+  }
+
+  return [...new Set(values)]
 }
 
 /**
@@ -115,11 +129,13 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
       reservationTtl: num('reservation-ttl', 1, MAX / 1000),
       circuitDuration: num('circuit-duration', 0, MAX / 1000),
       circuitData: num('circuit-data', 0, MAX),
+      reservationRate: num('reservation-rate', 1, MAX),
       maxCircuitsPerPeer: num('max-circuits-per-peer', 1, MAX),
       maxConnections: num('max-connections', 1, MAX),
       inboundPerIp: num('inbound-per-ip', 1, MAX),
       maxPending: num('max-pending', 1, MAX),
       bootstrap: (values.bootstrap as string[] | undefined) ?? [],
+      namespaces: namespaces(values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535)
     }
   }

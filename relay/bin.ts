@@ -75,6 +75,10 @@ async function main (): Promise<void> {
   process.stdout.write(`${JSON.stringify(ready)}\n`)
   process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
 
+  parsed.init.namespaces.forEach((namespace, i) => {
+    process.stderr.write(`relaymesh-relay: providing namespace ${namespace} (${relay.namespaceCids[i]}) in the DHT\n`)
+  })
+
   if (relay.metricsPort != null) {
     process.stderr.write(`relaymesh-relay: metrics on http://${parsed.init.host}:${relay.metricsPort}/metrics\n`)
   }

@@ -1,4 +1,8 @@
+import { DEFAULT_RELAY_NAMESPACE } from '../src/relays/namespace.ts'
+
 const second = 1
+const secondInMs = 1000
+const hourInMs = 60 * 60 * secondInMs
 
 /**
  * The relay program's defaults. Durations are in seconds, sizes in bytes.
@@ -18,10 +22,43 @@ export const DEFAULT_RELAY_OPTIONS = {
   circuitDuration: 10 * 60 * second,
   circuitData: 64 * 1024 * 1024,
   maxCircuitsPerPeer: 16,
+  /** new reservations per peer per minute; renewals of a live reservation are not counted */
+  reservationRate: 10,
   maxConnections: 1024,
   /** stock libp2p: 5, which cuts off clients arriving together from one NAT */
   inboundPerIp: 128,
   /** stock libp2p: 10 */
   maxPending: 256,
-  metricsPort: 0
+  metricsPort: 0,
+  /** the namespace whose CID the relay provides in the DHT */
+  namespace: DEFAULT_RELAY_NAMESPACE
 }
+
+/**
+ * How long a provider record is valid, in ms: other DHT servers drop a
+ * record this old (kad-dht's default)
+ */
+export const PROVIDE_VALIDITY = 48 * hourInMs
+
+/**
+ * The relay provides its namespace again when its record would expire
+ * within this many ms (kad-dht's default), so every 24 to 25 hours
+ */
+export const REPROVIDE_THRESHOLD = 24 * hourInMs
+
+/**
+ * How often kad-dht checks which records to provide again, in ms
+ */
+export const REPROVIDE_INTERVAL = 1 * hourInMs
+
+/**
+ * How long the first provide may wait for DHT peers before it is tried again,
+ * in ms
+ */
+export const DEFAULT_PROVIDE_ATTEMPT_TIMEOUT = 60 * secondInMs
+
+/**
+ * How long to wait before providing again after an attempt reached no peer,
+ * in ms (a DHT server connecting cuts it short)
+ */
+export const DEFAULT_PROVIDE_RETRY_INTERVAL = 10 * secondInMs

@@ -10,14 +10,17 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { DEFAULT_DHT_PROTOCOL } from '../src/constants.ts'
-import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
+import { RelayAdvertiser } from './advertise.ts'
+import { DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError } from './errors.ts'
 import { startMetricsServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
 import type { MetricsServer } from './http-server.ts'
 import type { Libp2p } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
 
 /**
  * Options of the relay program. Durations are in seconds, sizes in bytes; each
@@ -37,20 +40,30 @@ export interface RelayProgramInit {
   circuitDuration: number
   /** 0 = no limit */
   circuitData: number
+  /** new reservations per peer per minute */
+  reservationRate: number
   maxCircuitsPerPeer: number
   maxConnections: number
   inboundPerIp: number
   maxPending: number
   bootstrap: string[]
+  /** namespaces whose CIDs the relay provides in the DHT */
+  namespaces: string[]
   /** 0 = off */
   metricsPort: number
+  /** kad-dht's re-provide settings, in ms (no flag: tests shorten them) */
+  reprovide?: { interval?: number, threshold?: number, validity?: number }
+  /** how the first provide is retried, in ms (no flag: tests shorten them) */
+  advertise?: { attemptTimeout?: number, retryInterval?: number }
 }
 
 /**
  * A running relay program.
  */
 export interface RelayProgram {
-  node: Libp2p
+  node: Libp2p<{ dht: KadDHT }>
+  /** the namespace CIDs the relay provides in the DHT */
+  namespaceCids: CID[]
   /** the addresses clients should use, each ending in `/p2p/<peer id>` */
   multiaddrs: Multiaddr[]
   /** the port of the metrics and health endpoint, when it is on */
@@ -68,7 +81,7 @@ function ipProtocol (host: string): string {
  * and optionally a Prometheus endpoint.
  */
 export async function startRelayProgram (options: Partial<RelayProgramInit> = {}): Promise<RelayProgram> {
-  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], ...options }
+  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], ...options }
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
   const ip = ipProtocol(init.host)
@@ -79,7 +92,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   }
 
   const bootstrap = init.bootstrap.map(addr => multiaddr(addr))
-  let node: Libp2p
+  let node: Libp2p<{ dht: KadDHT }>
 
   try {
     node = await createLibp2p({
@@ -99,19 +112,29 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       metrics: registry != null ? prometheusMetrics({ registry, preserveExistingMetrics: true }) : undefined,
       services: {
         identify: identify(),
-        ping: ping(),
+        // clients measure relays with a few pings while their DHT pings too
+        ping: ping({ maxInboundStreams: 8 }),
         dht: kadDHT({
           protocol: DEFAULT_DHT_PROTOCOL,
           clientMode: false,
           peerInfoMapper: passthroughMapper,
           logPrefix: 'relaymesh:dht',
           datastorePrefix: '/relaymesh/dht',
-          metricsPrefix: 'relaymesh_dht'
+          metricsPrefix: 'relaymesh_dht',
+          // kad-dht re-provides our namespace records before they expire
+          reprovide: {
+            validity: PROVIDE_VALIDITY,
+            threshold: REPROVIDE_THRESHOLD,
+            interval: REPROVIDE_INTERVAL,
+            ...init.reprovide
+          }
         }),
         relay: relayServer({
           maxReservations: init.maxReservations,
           maxReservationsPerIp: init.maxReservationsPerIp,
           maxCircuitsPerPeer: init.maxCircuitsPerPeer,
+          reservationRateLimit: init.reservationRate,
+          reservationRateLimitWindow: 60_000,
           reservationTtl: init.reservationTtl * 1000,
           // 0 = no limit of that kind
           defaultDurationLimit: init.circuitDuration * 1000,
@@ -126,15 +149,26 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   const log = node.logger.forComponent('relaymesh:relay')
   let running = true
   let metricsServer: MetricsServer | undefined
+  const advertiser = new RelayAdvertiser({ dht: node.services.dht, registrar: node, logger: node.logger }, {
+    ...init.advertise,
+    namespaces: init.namespaces,
+    protocol: DEFAULT_DHT_PROTOCOL
+  })
 
   try {
     if (registry != null) {
       metricsServer = await startMetricsServer(init.host, init.metricsPort, registry, () => running)
     }
+
+    await advertiser.start()
   } catch (err) {
+    await metricsServer?.stop()
     await node.stop()
     throw err
   }
+
+  // provide in the background: with no DHT peer yet it waits for one
+  advertiser.afterStart()
 
   // join the DHT through the other relays; one that is down is not fatal
   await Promise.all(bootstrap.map(async addr => {
@@ -148,9 +182,11 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   return {
     node,
     multiaddrs: node.getMultiaddrs(),
+    namespaceCids: advertiser.cids,
     metricsPort: metricsServer?.port,
     stop: async () => {
       running = false
+      await advertiser.stop()
       await metricsServer?.stop()
       await node.stop()
     }

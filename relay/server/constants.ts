@@ -45,7 +45,8 @@ export const DEFAULT_MAX_RESERVATIONS_PER_IP = 8
 export const DEFAULT_MAX_CIRCUITS_PER_PEER = 16
 
 /**
- * How many RESERVE requests a peer may make per rate limit window
+ * How many new reservations a peer may make per rate limit window (renewals
+ * of a live reservation are not counted)
  */
 export const DEFAULT_RESERVATION_RATE_LIMIT = 10
 

@@ -108,8 +108,9 @@ export interface RelayServerInit {
   maxCircuitsPerPeer?: number
 
   /**
-   * How many RESERVE requests (new or renewal) one peer may make per
-   * `reservationRateLimitWindow`
+   * How many new reservations one peer may make per
+   * `reservationRateLimitWindow`. Renewing a live reservation is not counted,
+   * however often the client does it
    *
    * @default 10
    */

@@ -45,8 +45,8 @@ export type ReserveResult =
   { result: 'refused', reason: ReserveRefusal }
 
 /**
- * Holds the relay's reservations: capacity, per-IP and per-peer rate limits,
- * expiry timers. Freeing on disconnect is driven by the server, which knows
+ * Holds the relay's reservations: capacity, per-IP limits, a per-peer rate
+ * limit on new reservations, expiry timers. Freeing on disconnect is driven by the server, which knows
  * the connections.
  */
 export class ReservationStore {
@@ -86,13 +86,24 @@ export class ReservationStore {
    * Creates or renews the reservation of `peer`, reached at `addr`
    */
   reserve (peer: PeerId, addr: Multiaddr): ReserveResult {
-    try {
-      this.rateLimiter.consume(peer.toString())
-    } catch {
-      return { result: 'refused', reason: 'rate_limit' }
+    let existing = this.reservations.get(peer)
+
+    // one whose expiry timer has not run yet is gone all the same
+    if (existing != null && existing.expiry.getTime() <= Date.now()) {
+      this.remove(peer, 'expired')
+      existing = undefined
     }
 
-    const existing = this.reservations.get(peer)
+    // only new reservations count: renewing a live one is always allowed, so
+    // a client with a short TTL is never refused for renewing often
+    if (existing == null) {
+      try {
+        this.rateLimiter.consume(peer.toString())
+      } catch {
+        return { result: 'refused', reason: 'rate_limit' }
+      }
+    }
+
     const ip = ipOf(addr)
 
     if (existing == null && this.reservations.size >= this.init.maxReservations) {

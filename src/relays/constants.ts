@@ -29,7 +29,7 @@ export const MIN_RENEW_DELAY = 500
 export const DEFAULT_RENEW_ATTEMPTS = 3
 
 /** Backoff after a candidate fails, doubling per failure up to the maximum */
-export const DEFAULT_BACKOFF_INITIAL = 1 * second
+export const DEFAULT_BACKOFF_INITIAL = second
 export const DEFAULT_BACKOFF_MAX = 5 * minute
 
 /** How long one DHT provider query may take */

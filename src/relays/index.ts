@@ -5,17 +5,20 @@
  * reservations on the fastest, so the node stays reachable through
  * `<relay>/p2p-circuit` and `<relay>/p2p-circuit/webrtc` addresses.
  *
- * - **Discovery**: the relays given as `bootstrap`, plus every provider of the
- *   relay namespace CID (`relaymesh/relay/v1`) in relaymesh's own DHT, looked
- *   up again every `reevaluateInterval` and whenever a relay is lost.
- * - **Selection**: each candidate is pinged `probeSamples` times, the median
- *   is its latency; the fastest `relayCount` are reserved on. A held relay is
- *   replaced only by one faster by more than `hysteresis`. Unreachable
- *   candidates are retried with exponential backoff and full jitter.
- * - **Reservations**: renewed when `renewAt` of their remaining lifetime has
- *   passed, for any TTL the relay grants; a renewal that fails `renewAttempts`
- *   times, or a relay whose connection closes, is replaced by the next best
- *   measured candidate at once.
+ * Discovery: the relays given as `bootstrap`, plus every provider of the
+ * relay namespace CID (`relaymesh/relay/v1`) in relaymesh's own DHT, looked
+ * up again soon while spares are missing, every `reevaluateInterval`, and
+ * whenever a relay is lost.
+ *
+ * Selection: each candidate is pinged `probeSamples` times, the median is its
+ * latency; the fastest `relayCount` are reserved on. A held relay is replaced
+ * only by one faster by more than `hysteresis` and `minGain`. Unreachable
+ * candidates are retried with exponential backoff and full jitter.
+ *
+ * Reservations: renewed when `renewAt` of their remaining lifetime has
+ * passed, for any TTL the relay grants; a renewal that fails `renewAttempts`
+ * times, or a relay whose connection closes, is replaced by the next best
+ * measured candidate at once.
  *
  * `createMeshNode()` adds this service as `node.services.relays`.
  *

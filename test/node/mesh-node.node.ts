@@ -48,14 +48,14 @@ describe('createMeshNode (Node)', function () {
     // client mode: the node does not serve the DHT protocol, and never the public one
     expect(node.getProtocols()).to.not.include('/ipfs/kad/1.0.0')
     expect(node.getProtocols()).to.not.include('/relaymesh/kad/1.0.0')
-    expect(await node.services.dht.getMode()).to.equal('client')
+    expect(node.services.dht.getMode()).to.equal('client')
   })
 
   it('serves the DHT in server mode when asked', async () => {
     const node = await createMeshNode(testNodeInit({ dht: 'server' }))
     nodes.push(node)
 
-    expect(await node.services.dht.getMode()).to.equal('server')
+    expect(node.services.dht.getMode()).to.equal('server')
     expect(node.getProtocols()).to.include('/relaymesh/kad/1.0.0')
   })
 

@@ -12,6 +12,7 @@ import { ECHO, circuitAddress, createClient, createRawNode, handleEcho, hopReque
 // the relay's limits, backpressure and splice suites run with this file
 import './limits.node.ts'
 import './splice.node.ts'
+import './refusals.node.ts'
 
 describe('relay server', function () {
   this.timeout(60_000)

@@ -129,6 +129,14 @@ describe('relay program', function () {
       expectUsageFailure(await runRelay(['--max-reservations', '0']), /--max-reservations must be between 1 and/)
     })
 
+    it('rejects a reservation rate of 0', async () => {
+      expectUsageFailure(await runRelay(['--reservation-rate', '0']), /--reservation-rate must be between 1 and/)
+    })
+
+    it('rejects an empty namespace', async () => {
+      expectUsageFailure(await runRelay(['--namespace', '']), /--namespace must not be empty/)
+    })
+
     it('rejects an unreadable key file', async () => {
       const keyFile = await tempKeyFile()
       await mkdir(keyFile) // a folder where the key file should be

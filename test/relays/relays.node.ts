@@ -9,8 +9,8 @@ import { testNodeInit } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho } from '../fixtures/protocols.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createStockNode } from '../fixtures/stock-node.ts'
-import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { MeshNodeInit, RelaymeshServices } from '../../src/index.ts'
+import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 type MeshNode = Libp2p<RelaymeshServices>
@@ -140,7 +140,7 @@ describe('relays service', function () {
 
     for (const fake of [impostor, ghost]) {
       await fake.dial(multiaddr(good.wsAddr))
-      await pWaitFor(async () => (await fake.services.dht.getMode()) === 'server', { timeout: 5000 })
+      await pWaitFor(() => fake.services.dht.getMode() === 'server', { timeout: 5000 })
       await fake.contentRouting.provide(cid, { signal: AbortSignal.timeout(20_000) })
     }
 
