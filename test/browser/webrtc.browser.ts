@@ -1,16 +1,10 @@
 import { multiaddr } from '@multiformats/multiaddr'
-import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import { createMeshNode } from '../../src/index.ts'
+import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { testNodeInit, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
-import type { Connection, Libp2p } from '@libp2p/interface'
-
-function expectDirectWebRTC (connection: Connection): void {
-  expect(WebRTC.matches(connection.remoteAddr), connection.remoteAddr.toString()).to.be.true()
-  expect(connection.limits).to.be.undefined()
-  expect(connection.direct).to.be.true()
-}
+import type { Libp2p } from '@libp2p/interface'
 
 // The relay program and a Node echo peer are started by .aegir.js. Chromium
 // gathers ICE host candidates on this machine's own interfaces (a page cannot

@@ -3,6 +3,7 @@ import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
+import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { startEchoPeer } from '../fixtures/echo-peer-process.ts'
 import { testNodeInit, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
@@ -10,13 +11,6 @@ import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { EchoPeerProcess } from '../fixtures/echo-peer-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
-
-function expectDirectWebRTC (connection: Connection): void {
-  expect(WebRTC.matches(connection.remoteAddr), connection.remoteAddr.toString()).to.be.true()
-  expect(connection.limits, 'a WebRTC connection carries no relay limits').to.be.undefined()
-  expect(connection.direct).to.be.true()
-  expect(connection.status).to.equal('open')
-}
 
 describe('createMeshNode (Node)', function () {
   this.timeout(90_000)
