@@ -93,7 +93,9 @@ export class CandidateTable {
 
     if (candidate != null) {
       candidate.failures++
+      // unmeasured again: it is measured anew once its backoff has passed
       candidate.latency = undefined
+      candidate.measuredAt = undefined
       candidate.lastError = `${err.name}: ${err.message}`
       candidate.retryAt = Date.now() + initial + backoff(candidate.failures, initial, max)
     }

@@ -121,6 +121,28 @@ describe('relays service', function () {
     expect(failoverMs).to.be.below(30_000)
   })
 
+  it('reserves again on a relay that comes back with the same peer id (js-libp2p #3601)', async () => {
+    const relay = await startRelayProcess()
+    relays.push(relay)
+    const port = relay.wsAddr.split('/')[4]
+    const node = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr], relays: { relayCount: 1, discovery: false, backoffInitial: 200, backoffMax: 2000 } }))
+    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    nodes.push(node, dialer)
+    await handleEcho(node)
+    await pWaitFor(() => circuitAddrVia(node, relay.peerId) != null, { timeout: 20_000 })
+
+    await relay.stop('SIGKILL')
+    await pWaitFor(() => node.services.relays.selected.length === 0 && circuitAddrVia(node, relay.peerId) == null, { timeout: 20_000 })
+
+    // same key file, same port: the same relay, restarted
+    const again = await startRelayProcess(['--port', port], relay.keyFile)
+    relays.push(again)
+    expect(again.peerId).to.equal(relay.peerId)
+
+    await pWaitFor(() => selectedIds(node).includes(relay.peerId) && circuitAddrVia(node, relay.peerId) != null, { timeout: 30_000, interval: 100 })
+    await reachableVia(dialer, node, relay.peerId)
+  })
+
   it('keeps working with the good relays when candidates are bad', async () => {
     const good = await startRelayProcess()
     const refusing = await startRelayProcess(['--bootstrap', good.wsAddr, '--max-reservations', '1'])
