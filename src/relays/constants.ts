@@ -1,3 +1,5 @@
+import type { RelaysInit } from './index.ts'
+
 const second = 1000
 const minute = 60 * second
 
@@ -46,3 +48,30 @@ export const RELAY_V2_HOP_CODEC = '/libp2p/circuit/relay/0.2.0/hop'
 
 /** Longest hop message accepted */
 export const MAX_HOP_MESSAGE_SIZE = 4096
+
+/**
+ * The options of the `relays` service with every default applied.
+ */
+export type ResolvedRelaysInit = Required<Omit<RelaysInit, 'bootstrap' | 'namespace'>> & Pick<RelaysInit, 'namespace'>
+
+/**
+ * Applies the defaults above to `init`.
+ */
+export function resolveRelaysInit (init: RelaysInit): ResolvedRelaysInit {
+  return {
+    relayCount: init.relayCount ?? DEFAULT_RELAY_COUNT,
+    probeSamples: init.probeSamples ?? DEFAULT_PROBE_SAMPLES,
+    probeTimeout: init.probeTimeout ?? DEFAULT_PROBE_TIMEOUT,
+    reevaluateInterval: init.reevaluateInterval ?? DEFAULT_REEVALUATE_INTERVAL,
+    hysteresis: init.hysteresis ?? DEFAULT_HYSTERESIS,
+    minGain: init.minGain ?? DEFAULT_MIN_GAIN,
+    renewAt: init.renewAt ?? DEFAULT_RENEW_AT,
+    renewAttempts: init.renewAttempts ?? DEFAULT_RENEW_ATTEMPTS,
+    backoffInitial: init.backoffInitial ?? DEFAULT_BACKOFF_INITIAL,
+    backoffMax: init.backoffMax ?? DEFAULT_BACKOFF_MAX,
+    discoveryTimeout: init.discoveryTimeout ?? DEFAULT_DISCOVERY_TIMEOUT,
+    maxCandidates: init.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
+    discovery: init.discovery ?? true,
+    namespace: init.namespace
+  }
+}

@@ -3,15 +3,17 @@ import { PeerMap } from '@libp2p/peer-collections'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { repeatingTask } from '@libp2p/utils'
 import { multiaddr, CODE_P2P } from '@multiformats/multiaddr'
-import { Circuit } from '@multiformats/multiaddr-matcher'
 import { TypedEventEmitter } from 'main-event'
 import { CandidateTable } from './candidates.ts'
 import * as c from './constants.ts'
+import { resolveRelaysInit } from './constants.ts'
+import { findRelays } from './discovery.ts'
 import { InvalidRelayError } from './errors.ts'
-import { relayNamespaceCid } from './namespace.ts'
-import { requestReservation } from './reserve.ts'
+import { connectToRelay, directConnection, medianRoundTrip } from './probe.ts'
+import { listenThroughRelay, requestReservation } from './reserve.ts'
 import { chooseRelays } from './selection.ts'
 import type { RelayCandidate } from './candidates.ts'
+import type { ResolvedRelaysInit } from './constants.ts'
 import type { RelaysComponents, RelaysEvents, RelaysInit, Relays as RelaysInterface, SelectedRelay } from './index.ts'
 import type { Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { RepeatingTask } from '@libp2p/utils'
@@ -32,7 +34,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
   readonly [serviceDependencies] = ['@libp2p/identify', '@libp2p/ping', '@libp2p/circuit-relay-v2-transport']
 
   private readonly components: RelaysComponents
-  private readonly init: Required<Omit<RelaysInit, 'bootstrap' | 'namespace'>> & Pick<RelaysInit, 'namespace'>
+  private readonly init: ResolvedRelaysInit
   private readonly bootstrap: Multiaddr[]
   private readonly log: Logger
   private readonly table: CandidateTable
@@ -51,22 +53,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     this.components = components
     this.log = components.logger.forComponent('relaymesh:relays')
     this.bootstrap = (init.bootstrap ?? []).map(ma => multiaddr(ma.toString()))
-    this.init = {
-      relayCount: init.relayCount ?? c.DEFAULT_RELAY_COUNT,
-      probeSamples: init.probeSamples ?? c.DEFAULT_PROBE_SAMPLES,
-      probeTimeout: init.probeTimeout ?? c.DEFAULT_PROBE_TIMEOUT,
-      reevaluateInterval: init.reevaluateInterval ?? c.DEFAULT_REEVALUATE_INTERVAL,
-      hysteresis: init.hysteresis ?? c.DEFAULT_HYSTERESIS,
-      minGain: init.minGain ?? c.DEFAULT_MIN_GAIN,
-      renewAt: init.renewAt ?? c.DEFAULT_RENEW_AT,
-      renewAttempts: init.renewAttempts ?? c.DEFAULT_RENEW_ATTEMPTS,
-      backoffInitial: init.backoffInitial ?? c.DEFAULT_BACKOFF_INITIAL,
-      backoffMax: init.backoffMax ?? c.DEFAULT_BACKOFF_MAX,
-      discoveryTimeout: init.discoveryTimeout ?? c.DEFAULT_DISCOVERY_TIMEOUT,
-      maxCandidates: init.maxCandidates ?? c.DEFAULT_MAX_CANDIDATES,
-      discovery: init.discovery ?? true,
-      namespace: init.namespace
-    }
+    this.init = resolveRelaysInit(init)
     this.table = new CandidateTable(this.init.maxCandidates)
     this.onConnectionClose = this.onConnectionClose.bind(this)
   }
@@ -167,23 +154,11 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     let added = 0
 
     try {
-      const cid = await relayNamespaceCid(this.init.namespace)
-
-      for await (const provider of this.components.contentRouting.findProviders(cid, { signal })) {
-        try {
-          if (provider.id.equals(this.components.peerId) || this.table.has(provider.id)) {
-            continue
-          }
-
-          const addrs = provider.multiaddrs.filter(ma => !Circuit.matches(ma)).map(ma => ma.encapsulate(`/p2p/${provider.id}`))
-
-          if (addrs.length > 0 && this.table.add(provider.id, addrs, 'dht')) {
-            added++
-            this.log('discovered relay %p in the DHT', provider.id)
-            this.safeDispatchEvent('relays:candidate-discovered', { detail: { peerId: provider.id, addrs } })
-          }
-        } catch (err: any) {
-          this.log.error('ignoring malformed provider record - %e', err)
+      for await (const { peerId, addrs } of findRelays(this.components, this.init.namespace, this.log, signal)) {
+        if (!this.table.has(peerId) && this.table.add(peerId, addrs, 'dht')) {
+          added++
+          this.log('discovered relay %p in the DHT', peerId)
+          this.safeDispatchEvent('relays:candidate-discovered', { detail: { peerId, addrs } })
         }
       }
     } catch (err: any) {
@@ -279,56 +254,14 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeout)])
 
     try {
-      const connection = await this.connect(candidate, signal)
-      const samples: number[] = []
-
-      for (let i = 0; i < this.init.probeSamples; i++) {
-        samples.push(await this.pingOnce(connection, signal))
-      }
-
-      samples.sort((a, b) => a - b)
-      const latency = samples[Math.floor(samples.length / 2)]
+      const connection = await connectToRelay(this.components, candidate.peerId, candidate.addrs, signal)
+      const { median: latency, samples } = await medianRoundTrip(this.components, connection, this.init.probeSamples, signal)
       this.table.measured(candidate.peerId, latency)
       this.log('relay %p: %d ms (samples %o)', candidate.peerId, latency, samples)
       this.safeDispatchEvent('relays:candidate-measured', { detail: { peerId: candidate.peerId, latency } })
     } catch (err: any) {
       this.markDown(candidate.peerId, err)
     }
-  }
-
-  /**
-   * One ping round trip. The DHT pings peers too and ping allows few streams
-   * per connection, so a ping refused for that reason is tried again.
-   */
-  private async pingOnce (connection: Connection, signal: AbortSignal): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.components.ping.ping(connection.remoteAddr, { signal })
-      } catch (err: any) {
-        if (err.name !== 'TooManyOutboundProtocolStreamsError' || attempt >= 10) {
-          throw err
-        }
-
-        await new Promise(resolve => setTimeout(resolve, 20))
-      }
-    }
-  }
-
-  private async connect (candidate: RelayCandidate, signal: AbortSignal): Promise<Connection> {
-    const existing = this.components.connectionManager.getConnections(candidate.peerId)
-      .find(conn => conn.status === 'open' && !Circuit.matches(conn.remoteAddr))
-
-    if (existing != null) {
-      return existing
-    }
-
-    const connection = await this.components.connectionManager.openConnection(candidate.addrs, { signal })
-
-    if (Circuit.matches(connection.remoteAddr)) {
-      throw new InvalidRelayError('reached only over a relayed connection')
-    }
-
-    return connection
   }
 
   private markDown (peer: PeerId, err: Error): void {
@@ -365,11 +298,11 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       const signal = AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeout)])
 
       try {
-        const connection = await this.connect(candidate, signal)
+        const connection = await connectToRelay(this.components, peer, candidate.addrs, signal)
         const relayAddr = connection.remoteAddr.getComponents().some(c => c.code === CODE_P2P)
           ? connection.remoteAddr
           : connection.remoteAddr.encapsulate(`/p2p/${peer}`)
-        await this.listenOn(relayAddr.encapsulate('/p2p-circuit'))
+        await listenThroughRelay(this.components, relayAddr.encapsulate('/p2p-circuit'), this.shutdown.signal, this.log)
         const reservation = await requestReservation(connection, { signal })
 
         if (!this.started) {
@@ -403,24 +336,6 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
   }
 
   /**
-   * The circuit relay transport clears its reservation queue whenever one of
-   * its reservations ends, aborting any reservation still queued: one such
-   * abort is tried again.
-   */
-  private async listenOn (addr: Multiaddr): Promise<void> {
-    try {
-      await this.components.transportManager.listen([addr])
-    } catch (err: any) {
-      if (err.name !== 'AbortError' || this.shutdown.signal.aborted) {
-        throw err
-      }
-
-      this.log('reservation through %a was aborted by the transport, trying again', addr)
-      await this.components.transportManager.listen([addr])
-    }
-  }
-
-  /**
    * Renews at `renewAt` of the remaining lifetime, whatever the TTL; a failed
    * renewal is retried (`renewAttempts` in all, spread over what is left),
    * then the relay is replaced.
@@ -442,8 +357,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       return
     }
 
-    const connection = this.components.connectionManager.getConnections(held.peerId)
-      .find(conn => conn.status === 'open' && !Circuit.matches(conn.remoteAddr))
+    const connection = directConnection(this.components, held.peerId)
 
     try {
       if (connection == null) {
@@ -479,10 +393,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       return
     }
 
-    const stillOpen = this.components.connectionManager.getConnections(peer)
-      .some(conn => conn.status === 'open' && !Circuit.matches(conn.remoteAddr))
-
-    if (!stillOpen) {
+    if (directConnection(this.components, peer) == null) {
       void this.lose(peer, 'disconnected', new InvalidRelayError('connection to the relay closed'))
     }
   }

@@ -5,7 +5,8 @@ import { Circuit } from '@multiformats/multiaddr-matcher'
 import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
 import { MAX_HOP_MESSAGE_SIZE, RELAY_V2_HOP_CODEC } from './constants.ts'
 import { InvalidRelayError, InvalidReservationError, ReservationRefusedError } from './errors.ts'
-import type { AbortOptions, Connection } from '@libp2p/interface'
+import type { RelaysComponents } from './index.ts'
+import type { AbortOptions, Connection, Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -100,4 +101,23 @@ function withPeer (ma: Multiaddr, peer: string): Multiaddr {
   }
 
   return ma
+}
+
+/**
+ * Listens on `<relay>/p2p-circuit` through the circuit relay transport, which
+ * makes the reservation and publishes our relayed and WebRTC addresses. The
+ * transport clears its reservation queue whenever one of its reservations
+ * ends, aborting any still queued: one such abort is tried again.
+ */
+export async function listenThroughRelay (components: Pick<RelaysComponents, 'transportManager'>, addr: Multiaddr, shutdown: AbortSignal, log: Logger): Promise<void> {
+  try {
+    await components.transportManager.listen([addr])
+  } catch (err: any) {
+    if (err.name !== 'AbortError' || shutdown.aborted) {
+      throw err
+    }
+
+    log('reservation through %a was aborted by the transport, trying again', addr)
+    await components.transportManager.listen([addr])
+  }
 }
