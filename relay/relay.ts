@@ -1,7 +1,6 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
@@ -10,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { DEFAULT_DHT_PROTOCOL } from '../src/constants.ts'
+import { relaymeshDHT } from '../src/options.ts'
 import { RelayAdvertiser } from './advertise.ts'
 import { DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError } from './errors.ts'
@@ -114,13 +114,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         identify: identify(),
         // clients measure relays with a few pings while their DHT pings too
         ping: ping({ maxInboundStreams: 8 }),
-        dht: kadDHT({
-          protocol: DEFAULT_DHT_PROTOCOL,
-          clientMode: false,
-          peerInfoMapper: passthroughMapper,
-          logPrefix: 'relaymesh:dht',
-          datastorePrefix: '/relaymesh/dht',
-          metricsPrefix: 'relaymesh_dht',
+        dht: relaymeshDHT('server', {
           // kad-dht re-provides our namespace records before they expire
           reprovide: {
             validity: PROVIDE_VALIDITY,

@@ -13,7 +13,7 @@ import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
 import type { Relays, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
-import type { KadDHT } from '@libp2p/kad-dht'
+import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
@@ -157,7 +157,7 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       ...init.inboundConnectionLimit
     }),
     transportManager: {
-      // a relay that is down at start must not stop the node from starting
+      // a listen address that fails (a relay that is down) must not stop the node from starting
       faultTolerance: FaultTolerance.NO_FATAL,
       ...extra.transportManager
     },
@@ -165,15 +165,7 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       identify: identify(),
       // the DHT and the relays service both ping; one stream each is not enough
       ping: ping({ maxOutboundStreams: 4 }),
-      dht: kadDHT({
-        protocol: init.dhtProtocol ?? DEFAULT_DHT_PROTOCOL,
-        clientMode: (init.dht ?? 'client') === 'client',
-        // our DHT holds relays and members only, whose addresses may be private
-        peerInfoMapper: passthroughMapper,
-        logPrefix: 'relaymesh:dht',
-        datastorePrefix: '/relaymesh/dht',
-        metricsPrefix: 'relaymesh_dht'
-      }),
+      dht: relaymeshDHT(init.dht ?? 'client', { protocol: init.dhtProtocol }),
       // after ping, which it uses
       relays: relays({ ...init.relays, bootstrap }),
       ...extra.services
@@ -181,6 +173,24 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
   }
 
   return options
+}
+
+/**
+ * relaymesh's own Kademlia DHT (`/relaymesh/kad/1.0.0` unless `protocol`
+ * says otherwise): relays are its servers, members its clients. Used by
+ * `createMeshNode` and the relay program.
+ */
+export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTInit> = {}): (components: KadDHTComponents) => KadDHT {
+  return kadDHT({
+    clientMode: mode === 'client',
+    // our DHT holds relays and members only, whose addresses may be private
+    peerInfoMapper: passthroughMapper,
+    logPrefix: 'relaymesh:dht',
+    datastorePrefix: '/relaymesh/dht',
+    metricsPrefix: 'relaymesh_dht',
+    ...init,
+    protocol: init.protocol ?? DEFAULT_DHT_PROTOCOL
+  })
 }
 
 /**
