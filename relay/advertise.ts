@@ -1,6 +1,6 @@
 import { setMaxListeners } from '@libp2p/interface'
 import { relayNamespaceCid } from '../src/relays/namespace.ts'
-import { DEFAULT_PROVIDE_ATTEMPT_TIMEOUT, DEFAULT_PROVIDE_RETRY_INTERVAL } from './constants.ts'
+import { DEFAULT_PROVIDE_ATTEMPT_TIMEOUT, DEFAULT_PROVIDE_RETRY_INTERVAL, QUICK_RETRIES, QUICK_RETRY_DELAY } from './constants.ts'
 import type { AbortOptions, ComponentLogger, Logger, Startable, Topology } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { CID } from 'multiformats/cid'
@@ -63,6 +63,7 @@ export class RelayAdvertiser implements Startable {
   private topologyId?: string
   private loop?: Promise<void>
   private peerJoined: boolean
+  private quickRetries = 0
   private wake?: () => void
   private _cids: CID[]
 
@@ -101,6 +102,9 @@ export class RelayAdvertiser implements Startable {
     this.topologyId = await this.components.registrar.register(this.init.protocol, {
       onConnect: () => {
         this.peerJoined = true
+        // the DHT may add the peer to its routing table a moment after this:
+        // retry soon a few times before falling back to the long interval
+        this.quickRetries = QUICK_RETRIES
         this.wake?.()
       }
     })
@@ -131,7 +135,9 @@ export class RelayAdvertiser implements Startable {
       await Promise.all([...this.pending].map(async cid => this.provide(cid, { signal })))
 
       if (this.pending.size > 0 && !this.peerJoined) {
-        await this.sleep(this.retryInterval, signal)
+        const quick = this.quickRetries > 0
+        this.quickRetries = Math.max(0, this.quickRetries - 1)
+        await this.sleep(quick ? QUICK_RETRY_DELAY : this.retryInterval, signal)
       }
     }
   }
@@ -168,6 +174,11 @@ export class RelayAdvertiser implements Startable {
    * Waits `ms`, or until a DHT server connects or `signal` aborts
    */
   private async sleep (ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) {
+      // an abort listener added now would never fire
+      return
+    }
+
     await new Promise<void>(resolve => {
       const done = (): void => {
         clearTimeout(timer)

@@ -62,3 +62,9 @@ export const DEFAULT_PROVIDE_ATTEMPT_TIMEOUT = 60 * secondInMs
  * in ms (a DHT server connecting cuts it short)
  */
 export const DEFAULT_PROVIDE_RETRY_INTERVAL = 10 * secondInMs
+
+/** After a DHT server connects, provide attempts this many times... */
+export const QUICK_RETRIES = 10
+
+/** ...this many ms apart, before falling back to the retry interval */
+export const QUICK_RETRY_DELAY = 200

@@ -115,6 +115,9 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         // clients measure relays with a few pings while their DHT pings too
         ping: ping({ maxInboundStreams: 8 }),
         dht: relaymeshDHT('server', {
+          // a lone relay's queries end at once instead of waiting for peers,
+          // which also kept stop() waiting ~10 s; the advertiser retries
+          allowQueryWithZeroPeers: true,
           // kad-dht re-provides our namespace records before they expire
           reprovide: {
             validity: PROVIDE_VALIDITY,

@@ -40,6 +40,9 @@ export const DEFAULT_DISCOVERY_TIMEOUT = 20 * second
 /** First delay before asking the DHT again while too few candidates are known; doubles */
 export const DEFAULT_DISCOVERY_RETRY = 2 * second
 
+/** Added to backoff timers, which may fire a little before their deadline */
+export const RETRY_SLACK = 10
+
 /** Most candidates remembered */
 export const DEFAULT_MAX_CANDIDATES = 64
 

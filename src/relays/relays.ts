@@ -6,7 +6,7 @@ import { multiaddr, CODE_P2P } from '@multiformats/multiaddr'
 import { TypedEventEmitter } from 'main-event'
 import { CandidateTable } from './candidates.ts'
 import * as c from './constants.ts'
-import { resolveRelaysInit } from './constants.ts'
+import { RETRY_SLACK, resolveRelaysInit } from './constants.ts'
 import { findRelays } from './discovery.ts'
 import { InvalidRelayError } from './errors.ts'
 import { connectToRelay, directConnection, medianRoundTrip } from './probe.ts'
@@ -43,6 +43,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
   private shutdown = new AbortController()
   private task?: RepeatingTask
   private discoveryTimer?: ReturnType<typeof setTimeout>
+  private retryTimer?: ReturnType<typeof setTimeout>
   private discoveryDelay = c.DEFAULT_DISCOVERY_RETRY
   private evaluating?: Promise<void>
   private evaluateAgain = false
@@ -122,6 +123,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     this.shutdown.abort()
     this.task?.stop()
     clearTimeout(this.discoveryTimer)
+    clearTimeout(this.retryTimer)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
 
     for (const held of this.held.values()) {
@@ -203,9 +205,11 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
     const now = Date.now()
     const stale = this.table.usable(now).filter(c => c.measuredAt == null || now - c.measuredAt >= this.init.reevaluateInterval / 2)
+    this.log.trace('evaluating: %d candidates, %d to measure, %d held', this.table.all().length, stale.length, this.held.size)
     await Promise.all(stale.map(async candidate => this.measure(candidate)))
 
     await this.select()
+    this.scheduleRetry()
   }
 
   /**
@@ -264,15 +268,31 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
     }
   }
 
-  private markDown (peer: PeerId, err: Error): void {
+  private markDown (peer: PeerId, cause: unknown): void {
+    // a WebSocket dial rejects with an ErrorEvent, not an Error
+    const detail = [(cause as any)?.type, (cause as any)?.message].filter(part => typeof part === 'string' && part !== '').join(' ')
+    const err = cause instanceof Error ? cause : new InvalidRelayError(`dial failed (${detail === '' ? String(cause) : detail})`)
     this.table.failed(peer, err, this.init.backoffInitial, this.init.backoffMax)
     const candidate = this.table.get(peer)
     this.log.error('relay %p is down (failure %d, retry in %d ms) - %e', peer, candidate?.failures, (candidate?.retryAt ?? 0) - Date.now(), err)
     this.safeDispatchEvent('relays:candidate-down', { detail: { peerId: peer, error: err } })
 
-    // try it again once its backoff has passed
-    const retry = setTimeout(() => { void this.evaluate() }, Math.max(0, (candidate?.retryAt ?? 0) - Date.now()))
-    this.shutdown.signal.addEventListener('abort', () => { clearTimeout(retry) }, { once: true })
+    this.scheduleRetry()
+  }
+
+  /**
+   * Evaluates again when the earliest backoff ends. Timers may fire a
+   * millisecond before `Date.now()` reaches their deadline, hence the slack;
+   * every evaluation re-arms it, so no candidate is left waiting forever.
+   */
+  private scheduleRetry (): void {
+    clearTimeout(this.retryTimer)
+    const now = Date.now()
+    const next = Math.min(...this.table.all().map(c => c.retryAt).filter(at => at > now))
+
+    if (this.started && Number.isFinite(next)) {
+      this.retryTimer = setTimeout(() => { void this.evaluate() }, next - now + RETRY_SLACK)
+    }
   }
 
   /**
