@@ -1,8 +1,9 @@
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
-import { meshNodeOptions, relayTransport, rtcConfiguration } from './options.ts'
+import { meshNodeOptions, rtcConfiguration } from './options.ts'
 import type { MeshNodeInit, RelaymeshServices } from './options.ts'
 import type { ServiceMap } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
@@ -21,7 +22,7 @@ export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: 
       webRTC({ rtcConfiguration: rtcConfiguration(init) }),
       webSockets(),
       tcp(),
-      relayTransport()
+      circuitRelayTransport()
     ]
   }))
 }

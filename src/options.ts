@@ -1,6 +1,5 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { FaultTolerance } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
@@ -191,13 +190,6 @@ export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTIni
     ...init,
     protocol: init.protocol ?? DEFAULT_DHT_PROTOCOL
   })
-}
-
-/**
- * The relay transport every environment uses.
- */
-export function relayTransport (): NonNullable<Libp2pOptions['transports']>[number] {
-  return circuitRelayTransport()
 }
 
 /**

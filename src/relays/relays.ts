@@ -221,7 +221,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       return
     }
 
-    const heldIds = [...this.held.keys()].map(key => peerIdFromString(key.toString()))
+    const heldIds = [...this.held.values()].map(held => held.peerId)
     const usable = this.table.usable()
     const chosen = chooseRelays(heldIds, usable, this.init.relayCount, this.init.hysteresis, this.init.minGain)
 
@@ -423,30 +423,25 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
    * reserve on the next best measured candidate.
    */
   private async lose (peer: PeerId, reason: 'disconnected' | 'renewal-failed', err: Error): Promise<void> {
-    const held = this.held.get(peer)
-
-    if (held == null) {
+    if (!this.held.has(peer)) {
       return
     }
 
-    clearTimeout(held.renewTimer)
-    this.held.delete(peer)
     this.markDown(peer, err)
-    this.log('lost relay %p (%s)', peer, reason)
-    this.safeDispatchEvent('relays:relay-lost', { detail: { peerId: peer, reason } })
-
     // the relay's connection is closed: the transport withdraws the addresses;
     // make sure it is, so the relay can free our slot
-    await Promise.all(this.components.connectionManager.getConnections(peer).map(async conn => conn.close().catch(() => {})))
+    await this.release(peer, reason)
     this.discoveryDelay = c.DEFAULT_DISCOVERY_RETRY
     await this.select()
     void this.discover()
   }
 
   /**
-   * Drops a held relay that a faster one replaces.
+   * Drops a held relay (lost, or replaced by a faster one): stops renewing,
+   * says so, and closes the connection, which makes the transport drop the
+   * reservation and its addresses.
    */
-  private async release (peer: PeerId, reason: 'replaced'): Promise<void> {
+  private async release (peer: PeerId, reason: 'disconnected' | 'renewal-failed' | 'replaced'): Promise<void> {
     const held = this.held.get(peer)
 
     if (held == null) {
@@ -455,9 +450,8 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
     clearTimeout(held.renewTimer)
     this.held.delete(peer)
-    this.log('releasing relay %p (%s)', peer, reason)
+    this.log('released relay %p (%s)', peer, reason)
     this.safeDispatchEvent('relays:relay-lost', { detail: { peerId: peer, reason } })
-    // closing the connection makes the transport drop the reservation and its addresses
     await Promise.all(this.components.connectionManager.getConnections(peer).map(async conn => conn.close().catch(() => {})))
   }
 }

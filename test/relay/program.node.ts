@@ -4,6 +4,7 @@ import { dirname } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { FLAGS } from '../../relay/args.ts'
+import { freePort } from '../fixtures/delay-proxy.ts'
 import { runRelay, startRelayProcess, tempKeyFile } from '../fixtures/relay-process.ts'
 import type { RelayExit, RelayProcess } from '../fixtures/relay-process.ts'
 import type { Server } from 'node:net'
@@ -193,10 +194,4 @@ async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
   return { server, port: typeof address === 'object' && address != null ? address.port : 0 }
-}
-
-async function freePort (): Promise<number> {
-  const { server, port } = await listenOnFreePort()
-  await new Promise(resolve => server.close(resolve))
-  return port
 }
