@@ -7,8 +7,10 @@ import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
+import { mesh } from './mesh/index.ts'
 import { relays } from './relays/index.ts'
 import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
+import type { Mesh, MeshInit } from './mesh/index.ts'
 import type { Relays, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
@@ -26,6 +28,7 @@ export interface RelaymeshServices extends ServiceMap {
   ping: Ping
   dht: KadDHT
   relays: Relays
+  mesh: Mesh
 }
 
 /**
@@ -46,6 +49,11 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
    * Options of the `relays` service (relay count, probing, renewal, ...).
    */
   relays?: Omit<RelaysInit, 'bootstrap'>
+
+  /**
+   * Options of the `mesh` service (heartbeats, reconnection, limits, ...).
+   */
+  mesh?: MeshInit
 
   /**
    * Addresses to listen on. Relayed addresses come from the `relays` service.
@@ -167,6 +175,7 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       dht: relaymeshDHT(init.dht ?? 'client', { protocol: init.dhtProtocol }),
       // after ping, which it uses
       relays: relays({ ...init.relays, bootstrap }),
+      mesh: mesh(init.mesh),
       ...extra.services
     }
   }

@@ -12,6 +12,7 @@ import './relay/delay-proxy.node.ts'
 import './node/mesh-node.node.ts'
 import './relay-server/server.node.ts'
 import './relays/relays.node.ts'
+import './mesh/mesh.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

@@ -1,4 +1,5 @@
 import { PeerMap } from '@libp2p/peer-collections'
+import { backoff } from '../health/backoff.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -25,14 +26,6 @@ export interface RelayCandidate {
   retryAt: number
   /** why it last failed */
   lastError?: string
-}
-
-/**
- * Exponential backoff with full jitter: a random delay in [0, min(max, initial * 2^(failures-1))].
- */
-export function backoff (failures: number, initial: number, max: number): number {
-  const ceiling = Math.min(max, initial * 2 ** Math.max(0, failures - 1))
-  return Math.round(Math.random() * ceiling)
 }
 
 /**

@@ -46,7 +46,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 
 export type { RelayCandidate, CandidateSource } from './candidates.ts'
 export { chooseRelays } from './selection.ts'
-export { backoff } from './candidates.ts'
+export { backoff } from '../health/backoff.ts'
 export { DEFAULT_RELAY_NAMESPACE, relayNamespaceCid } from './namespace.ts'
 export { ReservationRefusedError, InvalidReservationError, InvalidRelayError } from './errors.ts'
 

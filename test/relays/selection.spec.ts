@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
-import { backoff } from '../../src/relays/candidates.ts'
+import { backoff } from '../../src/health/backoff.ts'
 import { chooseRelays } from '../../src/relays/index.ts'
 import type { RelayCandidate } from '../../src/relays/index.ts'
 import type { PeerId } from '@libp2p/interface'

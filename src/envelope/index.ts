@@ -1,0 +1,34 @@
+/**
+ * @packageDocumentation
+ *
+ * Signed control messages of relaymesh rooms. A member describes itself in a
+ * `MemberRecord` (room, sequence number, timestamp, addresses, leaving) and
+ * signs it into a libp2p `RecordEnvelope` with relaymesh's own domain and
+ * payload type. Receivers open it with `openMemberRecord`, which checks the
+ * signature, that the signer is the member the record names, the room and the
+ * timestamp, and keep a `SequenceTracker` per room so replayed or outdated
+ * records are refused. Every refusal is a typed error.
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { generateKeyPair } from '@libp2p/crypto/keys'
+ * import { initialSeq, openMemberRecord, sealMemberRecord, SequenceTracker } from 'relaymesh/envelope'
+ *
+ * const key = await generateKeyPair('Ed25519')
+ * const record = await sealMemberRecord({ room: 'lobby', seq: initialSeq() }, key)
+ *
+ * const opened = await openMemberRecord(record.envelope, { room: 'lobby' })
+ * const seen = new SequenceTracker()
+ *
+ * if (seen.check(opened)) {
+ *   seen.accept(opened)
+ * }
+ * ```
+ */
+
+export { initialSeq, openMemberRecord, sealMemberRecord } from './record.ts'
+export type { MemberRecord, MemberRecordInit, OpenMemberRecordOptions } from './record.ts'
+export { SequenceTracker } from './sequence.ts'
+export { InvalidSignatureError, MessageTooLargeError, ReplayedRecordError, StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
+export { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_RECORD_AGE, DEFAULT_MAX_RECORD_SIZE, MEMBER_RECORD_CODEC, MEMBER_RECORD_DOMAIN } from './constants.ts'

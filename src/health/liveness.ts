@@ -1,0 +1,114 @@
+import { MovingAverage } from '@libp2p/utils'
+import { DEFAULT_LOSS_WINDOW } from './constants.ts'
+import { healthScore } from './score.ts'
+import type { MemberState } from './score.ts'
+
+/**
+ * What `Liveness` needs to know.
+ */
+export interface LivenessInit {
+  /** ms between heartbeats */
+  heartbeatInterval: number
+  /** heartbeats missed before the peer is overdue */
+  missedHeartbeats: number
+  /** @default DEFAULT_LOSS_WINDOW */
+  lossWindow?: number
+}
+
+/**
+ * The liveness of one peer, from the heartbeats we send it, its replies and
+ * anything else we hear from it: RTT (moving average of heartbeat round
+ * trips), loss (share of recent heartbeats not answered in time) and whether
+ * it is overdue (not heard from for `missedHeartbeats` intervals).
+ */
+export class Liveness {
+  private readonly init: Required<LivenessInit>
+  private readonly pending = new Map<bigint, number>()
+  private readonly outcomes: boolean[] = []
+  private average?: MovingAverage
+  /** when we last heard from the peer, ms since the epoch */
+  lastHeard?: number
+
+  constructor (init: LivenessInit) {
+    this.init = { ...init, lossWindow: init.lossWindow ?? DEFAULT_LOSS_WINDOW }
+  }
+
+  /** we sent heartbeat `seq` */
+  sent (seq: bigint, now: number = Date.now()): void {
+    this.expire(now)
+    this.pending.set(seq, now)
+  }
+
+  /** the peer answered heartbeat `seq` */
+  replied (seq: bigint, now: number = Date.now()): void {
+    // a reply later than two intervals was already counted as lost
+    this.expire(now)
+    const sentAt = this.pending.get(seq)
+    this.heard(now)
+
+    if (sentAt == null) {
+      return
+    }
+
+    this.pending.delete(seq)
+    this.record(true)
+    this.average ??= new MovingAverage(10 * this.init.heartbeatInterval)
+    this.average.push(now - sentAt, now)
+  }
+
+  /** anything arrived from the peer */
+  heard (now: number = Date.now()): void {
+    this.lastHeard = now
+  }
+
+  /** round-trip time in ms, once measured */
+  get rtt (): number | undefined {
+    return this.average == null ? undefined : Math.round(this.average.movingAverage * 10) / 10
+  }
+
+  /** share of the recent heartbeats (0-1) not answered within two intervals */
+  loss (now: number = Date.now()): number {
+    this.expire(now)
+
+    if (this.outcomes.length === 0) {
+      return 0
+    }
+
+    return this.outcomes.filter(answered => !answered).length / this.outcomes.length
+  }
+
+  /** whether nothing has been heard for `missedHeartbeats` intervals */
+  overdue (now: number = Date.now()): boolean {
+    return this.lastHeard != null && now - this.lastHeard > this.init.heartbeatInterval * this.init.missedHeartbeats
+  }
+
+  score (state: MemberState, now: number = Date.now()): number {
+    return healthScore(state, this.rtt, this.loss(now))
+  }
+
+  /**
+   * Forget unanswered heartbeats (a new stream starts counting afresh); RTT
+   * and loss history are kept.
+   */
+  restart (now: number = Date.now()): void {
+    this.pending.clear()
+    this.lastHeard = now
+  }
+
+  private expire (now: number): void {
+    for (const [seq, sentAt] of this.pending) {
+      if (now - sentAt > 2 * this.init.heartbeatInterval) {
+        this.pending.delete(seq)
+        this.record(false)
+      }
+    }
+  }
+
+  private record (answered: boolean): void {
+    this.outcomes.push(answered)
+
+    if (this.outcomes.length > this.init.lossWindow) {
+      this.outcomes.shift()
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MISSED_HEARTBEATS, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX } from '../health/constants.ts'
+import type { MeshInit } from './index.ts'
+
+const second = 1000
+const minute = 60 * second
+
+export const PROTOCOL_PREFIX = '/relaymesh'
+export const PROTOCOL_NAME = 'mesh'
+export const PROTOCOL_VERSION = '1.0.0'
+
+export const DEFAULT_DIAL_TIMEOUT = 10 * second
+export const DEFAULT_UPGRADE_ATTEMPTS = 5
+export const DEFAULT_DISCOVERY_INTERVAL = 30 * second
+export const DEFAULT_RECORD_REFRESH_INTERVAL = minute
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024
+export const DEFAULT_MAX_MEMBERS = 256
+
+/**
+ * First DHT look-up retry while a room has no member yet; doubles up to the
+ * discovery interval.
+ */
+export const DISCOVERY_RETRY = second
+
+/**
+ * After a pair goes direct, the upgrading member waits this long before it
+ * closes the relayed connection, so signaling on it can finish.
+ */
+export const PRUNE_DELAY = second
+
+/**
+ * Longest wait for a leave record to be written to every member.
+ */
+export const LEAVE_FLUSH_TIMEOUT = second
+
+/**
+ * Most room streams per connection, each way.
+ */
+export const MAX_STREAMS_PER_CONNECTION = 64
+
+/**
+ * Longest delay between two WebRTC attempts of one upgrade round.
+ */
+export const UPGRADE_RETRY_MAX = 2 * second
+
+export type ResolvedMeshInit = Required<MeshInit>
+
+export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
+  return {
+    protocolPrefix: PROTOCOL_PREFIX,
+    heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
+    missedHeartbeats: DEFAULT_MISSED_HEARTBEATS,
+    reconnectInitial: DEFAULT_RECONNECT_INITIAL,
+    reconnectMax: DEFAULT_RECONNECT_MAX,
+    dialTimeout: DEFAULT_DIAL_TIMEOUT,
+    upgradeAttempts: DEFAULT_UPGRADE_ATTEMPTS,
+    discoveryInterval: DEFAULT_DISCOVERY_INTERVAL,
+    recordRefreshInterval: DEFAULT_RECORD_REFRESH_INTERVAL,
+    maxRecordAge: 10 * minute,
+    maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
+    maxMembers: DEFAULT_MAX_MEMBERS,
+    closeRelayedAfterUpgrade: true,
+    ...Object.fromEntries(Object.entries(init).filter(([, value]) => value != null))
+  }
+}

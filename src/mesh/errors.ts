@@ -1,0 +1,23 @@
+/**
+ * A room stream or record named a room this node has not joined.
+ */
+export class RoomNotJoinedError extends Error {
+  static name = 'RoomNotJoinedError'
+  name = 'RoomNotJoinedError'
+}
+
+/**
+ * A peer that is not on a roster room's roster tried to take part.
+ */
+export class NotOnRosterError extends Error {
+  static name = 'NotOnRosterError'
+  name = 'NotOnRosterError'
+}
+
+/**
+ * The room was left, or the node stopped.
+ */
+export class RoomClosedError extends Error {
+  static name = 'RoomClosedError'
+  name = 'RoomClosedError'
+}

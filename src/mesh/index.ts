@@ -1,0 +1,282 @@
+/**
+ * @packageDocumentation
+ *
+ * The `mesh` service: rooms of peers that keep a full mesh of direct WebRTC
+ * connections.
+ *
+ * `join(name, { roster?, threshold? })` returns a `Room`. Members find each
+ * other through provider records of the room's CID in relaymesh's DHT and
+ * through gossip: on every new room stream both sides send the signed member
+ * records they know, so a newcomer learns the whole room from any one member.
+ * Every member is then dialed on its `/p2p-circuit/webrtc` address (the
+ * member with the lower peer id upgrades each pair, with fast retries and
+ * jitter); where WebRTC fails the relayed connection carries the room and the
+ * member is reported `relayed`. Once a pair is direct, the relayed connection
+ * that carried the signaling is closed.
+ *
+ * Every control message is a signed envelope (see `relaymesh/envelope`);
+ * forged, stale, replayed, cross-room, oversize and malformed messages are
+ * refused with a typed error, reported as `mesh:message-rejected`, and change
+ * nothing. A roster room ignores peers not on its roster.
+ *
+ * Heartbeats every `heartbeatInterval` give each member's RTT, loss and a
+ * 0-100 score (see `relaymesh/health`); a member not heard from for
+ * `missedHeartbeats` intervals is reported `member:unreachable` (1.5 s by
+ * default), its connections are closed, and it is reconnected with
+ * exponential backoff and full jitter; when it is back it is reported
+ * `member:rejoined`.
+ *
+ * `createMeshNode()` adds this service as `node.services.mesh`.
+ *
+ * @example
+ *
+ * ```TypeScript
+ * import { createMeshNode } from 'relaymesh'
+ *
+ * const node = await createMeshNode({
+ *   bootstrap: ['/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooW...']
+ * })
+ *
+ * const room = await node.services.mesh.join('lobby')
+ *
+ * room.addEventListener('member:joined', (evt) => {
+ *   console.info('%p joined over a %s connection', evt.detail.peerId, evt.detail.route)
+ * })
+ *
+ * console.info(room.members.map(m => `${m.peerId} ${m.state} ${m.rtt} ms ${m.score}`))
+ *
+ * await room.leave()
+ * ```
+ */
+
+import { MeshService } from './mesh.ts'
+import type { MemberState } from '../health/index.ts'
+import type { AbortOptions, ComponentLogger, Connection, ContentRouting, Libp2pEvents, PeerId, PeerStore, PrivateKey, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+
+export type { MemberState } from '../health/index.ts'
+export { roomCid } from './room-cid.ts'
+export { NotOnRosterError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+
+/**
+ * Options of the `mesh` service. Times are in ms.
+ */
+export interface MeshInit {
+  /**
+   * Prefix of the room protocol id
+   *
+   * @default '/relaymesh'
+   */
+  protocolPrefix?: string
+
+  /**
+   * Time between heartbeats to each member
+   *
+   * @default 500
+   */
+  heartbeatInterval?: number
+
+  /**
+   * Heartbeat intervals without hearing from a member before it is unreachable
+   *
+   * @default 3
+   */
+  missedHeartbeats?: number
+
+  /**
+   * First reconnection delay for an unreachable member; doubles per failure, full jitter
+   *
+   * @default 250
+   */
+  reconnectInitial?: number
+
+  /**
+   * Longest reconnection delay
+   *
+   * @default 30_000
+   */
+  reconnectMax?: number
+
+  /**
+   * Longest one dial attempt (relayed or WebRTC) may take
+   *
+   * @default 10_000
+   */
+  dialTimeout?: number
+
+  /**
+   * WebRTC attempts in a row before a pair settles on its relayed connection
+   * (and tries again after `reconnectMax`)
+   *
+   * @default 5
+   */
+  upgradeAttempts?: number
+
+  /**
+   * How often to look the room up in the DHT (sooner while alone)
+   *
+   * @default 30_000
+   */
+  discoveryInterval?: number
+
+  /**
+   * How often a member re-signs its record (also when its addresses change)
+   *
+   * @default 60_000
+   */
+  recordRefreshInterval?: number
+
+  /**
+   * Records older than this are refused
+   *
+   * @default 600_000
+   */
+  maxRecordAge?: number
+
+  /**
+   * Largest message on the room protocol, in bytes
+   *
+   * @default 16_384
+   */
+  maxMessageSize?: number
+
+  /**
+   * Most members a room tracks; records of more are ignored
+   *
+   * @default 256
+   */
+  maxMembers?: number
+
+  /**
+   * Close the relayed connection to a member once a direct one carries the room
+   *
+   * @default true
+   */
+  closeRelayedAfterUpgrade?: boolean
+}
+
+/**
+ * Options of `join`.
+ */
+export interface JoinOptions extends AbortOptions {
+  /**
+   * The only peers allowed in the room (this node must be one). Records,
+   * streams and dials of other peers are refused.
+   */
+  roster?: Array<PeerId | string>
+
+  /**
+   * Members (this one included) that make a quorum; roster rooms only
+   *
+   * @default the roster's size
+   */
+  threshold?: number
+}
+
+/**
+ * How a member is reached.
+ */
+export type MemberRoute = 'direct' | 'relayed' | 'none'
+
+/**
+ * What a room knows of one member.
+ */
+export interface MemberInfo {
+  peerId: PeerId
+  state: MemberState
+  route: MemberRoute
+  /** heartbeat round-trip time, ms */
+  rtt?: number
+  /** share of recent heartbeats not answered (0-1) */
+  loss: number
+  /** 0-100, see `healthScore` */
+  score: number
+  /** when the member was last heard from, ms since the epoch */
+  lastSeen?: number
+  /** addresses from its signed record */
+  multiaddrs: Multiaddr[]
+}
+
+/**
+ * A refused message.
+ */
+export interface RejectedMessage {
+  /** the peer that sent it */
+  remotePeer: PeerId
+  /** the room, if the message got that far */
+  room?: string
+  error: Error
+}
+
+export interface RoomEvents {
+  /** a member was heard from for the first time */
+  'member:joined': CustomEvent<MemberInfo>
+  /** a member signed that it left */
+  'member:left': CustomEvent<MemberInfo>
+  /** a member was not heard from for `missedHeartbeats` intervals */
+  'member:unreachable': CustomEvent<MemberInfo>
+  /** an unreachable member is back */
+  'member:rejoined': CustomEvent<MemberInfo>
+  /** a member's state, route or score changed */
+  'member:updated': CustomEvent<MemberInfo>
+}
+
+/**
+ * A room this node has joined.
+ */
+export interface Room extends TypedEventTarget<RoomEvents> {
+  readonly name: string
+  /** the CID members provide in the DHT */
+  readonly cid: CID
+  /** the allowed peers of a roster room */
+  readonly roster?: PeerId[]
+  readonly threshold?: number
+  /** the other members known (not including this node) */
+  readonly members: MemberInfo[]
+  member(peerId: PeerId): MemberInfo | undefined
+  /** signs and sends a leave, then closes the room's streams and timers */
+  leave(options?: AbortOptions): Promise<void>
+}
+
+export interface MeshEvents {
+  'mesh:message-rejected': CustomEvent<RejectedMessage>
+}
+
+/**
+ * The `mesh` service.
+ */
+export interface Mesh extends TypedEventTarget<MeshEvents> {
+  /** joins (or returns the already joined) room `name` */
+  join(name: string, options?: JoinOptions): Promise<Room>
+  readonly rooms: Room[]
+}
+
+/**
+ * What the service needs from libp2p.
+ */
+export interface MeshComponents {
+  peerId: PeerId
+  privateKey: PrivateKey
+  logger: ComponentLogger
+  events: TypedEventTarget<Libp2pEvents>
+  registrar: {
+    handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+    unhandle(protocol: string, options?: AbortOptions): Promise<void>
+  }
+  connectionManager: {
+    getConnections(peerId?: PeerId): Connection[]
+    openConnection(peer: PeerId | Multiaddr | Multiaddr[], options?: AbortOptions & { force?: boolean }): Promise<Connection>
+    closeConnections(peer: PeerId, options?: AbortOptions): Promise<void>
+  }
+  peerStore: PeerStore
+  contentRouting: ContentRouting
+  addressManager: { getAddresses(): Multiaddr[] }
+}
+
+/**
+ * Creates the `mesh` service.
+ */
+export function mesh (init: MeshInit = {}): (components: MeshComponents) => Mesh {
+  return (components) => new MeshService(components, init)
+}

@@ -1,0 +1,78 @@
+import { Liveness } from '../health/liveness.ts'
+import type { MemberInfo, MemberRoute } from './index.ts'
+import type { Session } from './session.ts'
+import type { MemberRecord } from '../envelope/record.ts'
+import type { MemberState } from '../health/score.ts'
+import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/**
+ * What a room keeps about one other member.
+ */
+export class Member {
+  readonly peerId: PeerId
+  readonly liveness: Liveness
+  /** its newest accepted record */
+  record?: MemberRecord
+  /** addresses from the DHT, until a record arrives */
+  providerAddrs: Multiaddr[] = []
+  /** the stream the room runs on with it */
+  session?: Session
+  state: MemberState = 'connecting'
+  /** `member:joined` was emitted */
+  joined = false
+  /** a connection attempt is under way */
+  connecting?: Promise<void>
+  /** a WebRTC upgrade is under way */
+  upgrading?: Promise<void>
+  /** failed connection attempts since the last success */
+  failures = 0
+  retryTimer?: ReturnType<typeof setTimeout>
+  upgradeTimer?: ReturnType<typeof setTimeout>
+  pruneTimer?: ReturnType<typeof setTimeout>
+  /** our last heartbeat's number */
+  heartbeatSeq = 0n
+  /** the score last reported in `member:updated` */
+  reportedScore = 0
+
+  constructor (peerId: PeerId, heartbeatInterval: number, missedHeartbeats: number) {
+    this.peerId = peerId
+    this.liveness = new Liveness({ heartbeatInterval, missedHeartbeats })
+  }
+
+  get route (): MemberRoute {
+    if (this.session == null || this.state === 'unreachable') {
+      return 'none'
+    }
+
+    return this.session.direct ? 'direct' : 'relayed'
+  }
+
+  get multiaddrs (): Multiaddr[] {
+    return this.record?.multiaddrs ?? this.providerAddrs
+  }
+
+  /** listed in `room.members`: it has signed a record or we have heard from it */
+  get known (): boolean {
+    return this.record != null || this.joined
+  }
+
+  info (now: number = Date.now()): MemberInfo {
+    return {
+      peerId: this.peerId,
+      state: this.state,
+      route: this.route,
+      rtt: this.liveness.rtt,
+      loss: this.liveness.loss(now),
+      score: this.liveness.score(this.state, now),
+      lastSeen: this.liveness.lastHeard,
+      multiaddrs: [...this.multiaddrs]
+    }
+  }
+
+  clearTimers (): void {
+    clearTimeout(this.retryTimer)
+    clearTimeout(this.upgradeTimer)
+    clearTimeout(this.pruneTimer)
+  }
+}

@@ -1,0 +1,161 @@
+import { InvalidMessageError, InvalidParametersError, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TypedEventEmitter } from 'main-event'
+import { openMemberRecord } from '../envelope/record.ts'
+import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, resolveMeshInit } from './constants.ts'
+import { RoomNotJoinedError } from './errors.ts'
+import { roomCid } from './room-cid.ts'
+import { REJECTIONS, RoomImpl } from './room.ts'
+import { Session } from './session.ts'
+import type { ResolvedMeshInit } from './constants.ts'
+import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
+import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
+
+/**
+ * The `mesh` service: the room protocol handler and the joined rooms.
+ */
+export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, Startable {
+  readonly [Symbol.toStringTag] = '@relaymesh/mesh'
+  readonly [serviceCapabilities] = ['@relaymesh/mesh']
+  readonly [serviceDependencies] = ['@libp2p/identify', '@libp2p/content-routing', '@relaymesh/relays']
+
+  private readonly components: MeshComponents
+  private readonly init: ResolvedMeshInit
+  private readonly protocol: string
+  private readonly log: Logger
+  private readonly joined = new Map<string, RoomImpl>()
+  private readonly joining = new Map<string, Promise<RoomImpl>>()
+  private started = false
+
+  constructor (components: MeshComponents, init: MeshInit = {}) {
+    super()
+    this.components = components
+    this.init = resolveMeshInit(init)
+    this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+    this.log = components.logger.forComponent('relaymesh:mesh')
+  }
+
+  get rooms (): Room[] {
+    return [...this.joined.values()]
+  }
+
+  async start (): Promise<void> {
+    await this.components.registrar.handle(this.protocol, (stream: Stream, connection: Connection) => {
+      this.onStream(stream, connection).catch(err => {
+        this.log.error('room stream from %p failed - %e', connection.remotePeer, err)
+      })
+    }, {
+      runOnLimitedConnection: true,
+      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    await this.components.registrar.unhandle(this.protocol)
+    await Promise.allSettled([...this.joined.values()].map(async room => room.close()))
+    this.joined.clear()
+    this.joining.clear()
+  }
+
+  async join (name: string, options: JoinOptions = {}): Promise<Room> {
+    if (!this.started) {
+      throw new InvalidParametersError('the node is not started')
+    }
+
+    const existing = this.joined.get(name) ?? await this.joining.get(name)
+
+    if (existing != null) {
+      return existing
+    }
+
+    const joining = this.createRoom(name, options)
+    this.joining.set(name, joining)
+
+    try {
+      const room = await joining
+      this.joined.set(name, room)
+      return room
+    } finally {
+      this.joining.delete(name)
+    }
+  }
+
+  private async createRoom (name: string, options: JoinOptions): Promise<RoomImpl> {
+    const roster = options.roster?.map(peer => typeof peer === 'string' ? peerIdFromString(peer) : peer)
+
+    if (roster != null && !roster.some(peer => peer.equals(this.components.peerId))) {
+      throw new InvalidParametersError('this node is not on the roster')
+    }
+
+    if (options.threshold != null && (!Number.isInteger(options.threshold) || options.threshold < 1 || options.threshold > (roster?.length ?? Infinity))) {
+      throw new InvalidParametersError('threshold must be an integer from 1 to the roster size')
+    }
+
+    const room = new RoomImpl({
+      components: this.components,
+      init: this.init,
+      protocol: this.protocol,
+      reject: (rejected) => { this.reject(rejected) },
+      closed: (room) => {
+        if (this.joined.get(room.name) === room) {
+          this.joined.delete(room.name)
+        }
+      }
+    }, {
+      name,
+      cid: await roomCid(name),
+      roster,
+      threshold: options.threshold ?? (roster == null ? undefined : roster.length)
+    })
+
+    await room.start()
+    this.log('joined room "%s" (%c)', name, room.cid)
+
+    return room
+  }
+
+  /**
+   * A member opened a room stream: its first message must be its own signed
+   * record, for a room we are in.
+   */
+  private async onStream (stream: Stream, connection: Connection): Promise<void> {
+    const session = new Session(stream, connection, false, this.init.maxMessageSize)
+    let room: RoomImpl | undefined
+
+    try {
+      const message = await session.read({ signal: AbortSignal.timeout(this.init.dialTimeout) })
+
+      if (message.record == null) {
+        throw new InvalidMessageError('a room stream must start with the sender\'s record')
+      }
+
+      const record = await openMemberRecord(message.record, {
+        signer: connection.remotePeer,
+        maxAge: this.init.maxRecordAge
+      })
+      room = this.joined.get(record.room)
+
+      if (room == null) {
+        throw new RoomNotJoinedError(`not in room "${record.room}"`)
+      }
+
+      await room.acceptInbound(session, record)
+    } catch (err: any) {
+      session.abort(err)
+
+      if (REJECTIONS.has(err.name)) {
+        this.reject({ remotePeer: connection.remotePeer, room: room?.name, error: err })
+      } else {
+        throw err
+      }
+    }
+  }
+
+  private reject (rejected: RejectedMessage): void {
+    this.log('rejected a message from %p in room %s - %e', rejected.remotePeer, rejected.room ?? '?', rejected.error)
+    this.safeDispatchEvent('mesh:message-rejected', { detail: rejected })
+  }
+}

@@ -1,0 +1,31 @@
+import pWaitFor from 'p-wait-for'
+import { createMeshNode } from '../../src/index.ts'
+import { testNodeInit } from '../fixtures/options.ts'
+import type { MeshNodeInit, RelaymeshServices, Room } from '../../src/index.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+export type MeshNode = Libp2p<RelaymeshServices>
+
+/** a member node reserved on `relay` only, without relay discovery */
+export async function createMember (relay: string, init: MeshNodeInit = {}): Promise<MeshNode> {
+  return createMeshNode(testNodeInit({
+    bootstrap: [relay],
+    relays: { relayCount: 1, discovery: false },
+    ...init
+  }))
+}
+
+/** every member of `rooms` sees every other in `state` */
+export function meshIs (rooms: Room[], nodes: MeshNode[], state: string): boolean {
+  return rooms.every((room, i) => nodes.every((node, j) => i === j || room.member(node.peerId)?.state === state))
+}
+
+/** waits until every pair of `rooms` is on a direct connection */
+export async function waitForFullMesh (rooms: Room[], nodes: MeshNode[], timeout = 20_000): Promise<void> {
+  await pWaitFor(() => meshIs(rooms, nodes, 'direct'), { timeout, interval: 100 })
+}
+
+/** a one-line picture of who sees whom how, for failure messages */
+export function describeMesh (rooms: Room[], nodes: MeshNode[]): string {
+  return rooms.map((room, i) => `${i}: ${nodes.map((node, j) => i === j ? '-' : (room.member(node.peerId)?.state ?? '?')).join(' ')}`).join('\n')
+}
