@@ -13,6 +13,7 @@ import './node/mesh-node.node.ts'
 import './relay-server/server.node.ts'
 import './relays/relays.node.ts'
 import './mesh/mesh.node.ts'
+import './mesh/bad-input.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

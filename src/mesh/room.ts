@@ -74,6 +74,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private discoveryDelay = DISCOVERY_RETRY
   private lastTick = 0
   private provideRun = 0
+  private discovering?: Promise<void>
   private closed = false
 
   constructor (ctx: RoomContext, init: RoomInit) {
@@ -578,6 +579,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       try {
         await this.ctx.components.contentRouting.provide(this.cid, { signal })
         this.log('provided %c', this.cid)
+        // the DHT is reachable now: look for the others at once
+        this.discoverNow()
         return
       } catch (err: any) {
         this.log('providing %c failed - %e', this.cid, err)
@@ -589,11 +592,33 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
   }
 
+  private discoverNow (): void {
+    if (this.discovering == null) {
+      clearTimeout(this.discoveryTimer)
+      void this.discover()
+    }
+  }
+
   /** finds the room's members in the DHT; sooner while we have none */
   private async discover (): Promise<void> {
+    if (this.closed || this.discovering != null) {
+      return
+    }
+
+    this.discovering = this.lookUp()
+    await this.discovering
+    this.discovering = undefined
+
     if (this.closed) {
       return
     }
+
+    const alone = this.all().every(member => member.session == null)
+    this.discoveryDelay = alone ? Math.min(this.discoveryDelay * 2, this.ctx.init.discoveryInterval) : this.ctx.init.discoveryInterval
+    this.discoveryTimer = setTimeout(() => { void this.discover() }, this.discoveryDelay)
+  }
+
+  private async lookUp (): Promise<void> {
 
     const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(this.ctx.init.dialTimeout * 2)])
 
@@ -625,13 +650,5 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     } finally {
       signal.clear()
     }
-
-    if (this.closed) {
-      return
-    }
-
-    const alone = this.all().every(member => member.session == null)
-    this.discoveryDelay = alone ? Math.min(this.discoveryDelay * 2, this.ctx.init.discoveryInterval) : this.ctx.init.discoveryInterval
-    this.discoveryTimer = setTimeout(() => { void this.discover() }, this.discoveryDelay)
   }
 }
