@@ -619,7 +619,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   private async lookUp (): Promise<void> {
-
     const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(this.ctx.init.dialTimeout * 2)])
 
     try {
