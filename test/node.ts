@@ -14,6 +14,7 @@ import './relay-server/server.node.ts'
 import './relays/relays.node.ts'
 import './mesh/mesh.node.ts'
 import './mesh/bad-input.node.ts'
+import './mesh/processes.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

@@ -1,20 +1,21 @@
 import { InvalidMessageError, TimeoutError, setMaxListeners } from '@libp2p/interface'
 import { PeerMap, PeerSet } from '@libp2p/peer-collections'
-import { anySignal } from 'any-signal'
 import { TypedEventEmitter } from 'main-event'
 import { initialSeq, openMemberRecord, sealMemberRecord } from '../envelope/record.ts'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { backoff } from '../health/backoff.ts'
-import { DISCOVERY_RETRY, LEAVE_FLUSH_TIMEOUT } from './constants.ts'
+import { LEAVE_FLUSH_TIMEOUT } from './constants.ts'
+import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
+import { Heartbeats } from './heartbeats.ts'
 import { Member } from './member.ts'
-import { Upgrader, sleep } from './upgrader.ts'
+import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents } from './index.ts'
 import type { MeshMessage } from './pb/mesh.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
-import type { AbortOptions, Logger, PeerId } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -68,13 +69,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private readonly shutdown = new AbortController()
   private own!: MemberRecord
   private seq = 0n
-  private tickTimer?: ReturnType<typeof setTimeout>
+  private readonly heartbeats: Heartbeats
   private refreshTimer?: ReturnType<typeof setTimeout>
-  private discoveryTimer?: ReturnType<typeof setTimeout>
-  private discoveryDelay = DISCOVERY_RETRY
-  private lastTick = 0
-  private provideRun = 0
-  private discovering?: Promise<void>
+  private readonly discovery: RoomDiscovery
   private closed = false
 
   constructor (ctx: RoomContext, init: RoomInit) {
@@ -89,7 +86,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.upgrader = new Upgrader(this)
     setMaxListeners(Infinity, this.shutdown.signal)
     this.onSelfUpdate = this.onSelfUpdate.bind(this)
-    this.tick = this.tick.bind(this)
+    this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
+    this.discovery = new RoomDiscovery(this)
   }
 
   get signal (): AbortSignal {
@@ -123,11 +121,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.seq = initialSeq()
     this.own = await this.seal(false)
     this.ctx.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
-    this.lastTick = Date.now()
-    this.tickTimer = setTimeout(this.tick, this.ctx.init.heartbeatInterval)
+    this.heartbeats.start()
     this.scheduleRefresh()
-    void this.provide()
-    void this.discover()
+    this.discovery.start()
   }
 
   async leave (options: AbortOptions = {}): Promise<void> {
@@ -156,9 +152,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.closed = true
     this.shutdown.abort(new RoomClosedError(`left room "${this.name}"`))
     this.ctx.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
-    clearTimeout(this.tickTimer)
+    this.heartbeats.stop()
     clearTimeout(this.refreshTimer)
-    clearTimeout(this.discoveryTimer)
+    this.discovery.stop()
 
     const closing = this.all().map(async member => {
       member.clearTimers()
@@ -428,37 +424,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return true
   }
 
-  private tick (): void {
-    const now = Date.now()
-    const interval = this.ctx.init.heartbeatInterval
-    const lag = now - this.lastTick - interval
-    this.lastTick = now
-
-    for (const member of this.memberMap.values()) {
-      if (lag > interval && member.liveness.lastHeard != null) {
-        // our own event loop stalled: that was not the member's silence
-        member.liveness.lastHeard += lag
-      }
-
-      const session = member.session
-
-      if (session?.open === true) {
-        const seq = ++member.heartbeatSeq
-        member.liveness.sent(seq, now)
-        session.post({ heartbeat: { seq, reply: false } })
-      }
-
-      if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {
-        this.unreachable(member)
-      } else if (Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5) {
-        this.updated(member)
-      }
-    }
-
-    this.tickTimer = setTimeout(this.tick, interval)
-  }
-
-  private unreachable (member: Member): void {
+  unreachable (member: Member): void {
     this.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
     member.state = 'unreachable'
     const session = member.session
@@ -548,106 +514,41 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
   }
 
+  /** a provider of the room's CID: a member, perhaps not yet known */
+  found (provider: PeerInfo): void {
+    if (provider.id.equals(this.ctx.components.peerId) || (this.rosterSet != null && !this.rosterSet.has(provider.id))) {
+      return
+    }
+
+    let member = this.memberMap.get(provider.id)
+
+    if (member == null) {
+      if (this.memberMap.size >= this.ctx.init.maxMembers) {
+        return
+      }
+
+      member = this.addMember(provider.id)
+    }
+
+    if (member.record == null) {
+      member.providerAddrs = provider.multiaddrs
+    }
+
+    this.connect(member)
+  }
+
+  /** whether no member has a stream with us */
+  get alone (): boolean {
+    return this.all().every(member => member.session == null)
+  }
+
   private onSelfUpdate (): void {
     const before = this.own?.multiaddrs.map(ma => ma.toString()).sort().join()
     const after = this.ctx.components.addressManager.getAddresses().map(ma => ma.toString()).sort().join()
 
     if (before !== after) {
       this.refresh().catch((err: Error) => { this.log.error('could not re-sign our record - %e', err) })
-      void this.provide()
-    }
-  }
-
-  /**
-   * Provides the room's CID in the DHT, retrying until it reaches a DHT peer.
-   * kad-dht sends the addresses the node has at that moment, and DHT servers
-   * drop records without any, so it waits for a first (relayed) address; it
-   * is provided again whenever our addresses change.
-   */
-  private async provide (): Promise<void> {
-    const run = ++this.provideRun
-
-    for (let attempt = 1; !this.closed && run === this.provideRun; attempt++) {
-      if (this.ctx.components.addressManager.getAddresses().length === 0) {
-        await sleep(DISCOVERY_RETRY / 4, this.shutdown.signal)
-        attempt--
-        continue
-      }
-
-      const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(30_000)])
-
-      try {
-        await this.ctx.components.contentRouting.provide(this.cid, { signal })
-        this.log('provided %c', this.cid)
-        // the DHT is reachable now: look for the others at once
-        this.discoverNow()
-        return
-      } catch (err: any) {
-        this.log('providing %c failed - %e', this.cid, err)
-      } finally {
-        signal.clear()
-      }
-
-      await sleep(backoff(attempt, 1000, 30_000) + 500, this.shutdown.signal)
-    }
-  }
-
-  private discoverNow (): void {
-    if (this.discovering == null) {
-      clearTimeout(this.discoveryTimer)
-      void this.discover()
-    }
-  }
-
-  /** finds the room's members in the DHT; sooner while we have none */
-  private async discover (): Promise<void> {
-    if (this.closed || this.discovering != null) {
-      return
-    }
-
-    this.discovering = this.lookUp()
-    await this.discovering
-    this.discovering = undefined
-
-    if (this.closed) {
-      return
-    }
-
-    const alone = this.all().every(member => member.session == null)
-    this.discoveryDelay = alone ? Math.min(this.discoveryDelay * 2, this.ctx.init.discoveryInterval) : this.ctx.init.discoveryInterval
-    this.discoveryTimer = setTimeout(() => { void this.discover() }, this.discoveryDelay)
-  }
-
-  private async lookUp (): Promise<void> {
-    const signal = anySignal([this.shutdown.signal, AbortSignal.timeout(this.ctx.init.dialTimeout * 2)])
-
-    try {
-      for await (const provider of this.ctx.components.contentRouting.findProviders(this.cid, { signal })) {
-        this.log.trace('found provider %p %a', provider.id, provider.multiaddrs)
-        if (provider.id.equals(this.ctx.components.peerId) || (this.rosterSet != null && !this.rosterSet.has(provider.id))) {
-          continue
-        }
-
-        let member = this.memberMap.get(provider.id)
-
-        if (member == null) {
-          if (this.memberMap.size >= this.ctx.init.maxMembers) {
-            continue
-          }
-
-          member = this.addMember(provider.id)
-        }
-
-        if (member.record == null) {
-          member.providerAddrs = provider.multiaddrs
-        }
-
-        this.connect(member)
-      }
-    } catch (err: any) {
-      this.log('looking up room members failed - %e', err)
-    } finally {
-      signal.clear()
+      this.discovery.provide()
     }
   }
 }

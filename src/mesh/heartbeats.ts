@@ -1,0 +1,80 @@
+import type { Member } from './member.ts'
+
+/**
+ * What the heartbeat clock acts on.
+ */
+export interface HeartbeatTarget {
+  all(): Member[]
+  unreachable(member: Member): void
+  updated(member: Member): void
+}
+
+/**
+ * Checks how often per heartbeat interval whether a member is overdue: the
+ * finer, the closer detection comes to `missedHeartbeats` intervals.
+ */
+const CHECKS_PER_INTERVAL = 4
+
+/**
+ * The room's clock: a heartbeat to every member each interval, and a check
+ * four times per interval for members not heard from for `missedHeartbeats`
+ * intervals. When our own event loop stalls, the stall is not counted as the
+ * members' silence.
+ */
+export class Heartbeats {
+  private readonly target: HeartbeatTarget
+  private readonly interval: number
+  private timer?: ReturnType<typeof setTimeout>
+  private lastCheck = 0
+  private lastBeat = 0
+
+  constructor (target: HeartbeatTarget, interval: number) {
+    this.target = target
+    this.interval = interval
+    this.check = this.check.bind(this)
+  }
+
+  start (): void {
+    this.lastCheck = this.lastBeat = Date.now()
+    this.timer = setTimeout(this.check, this.interval / CHECKS_PER_INTERVAL)
+  }
+
+  stop (): void {
+    clearTimeout(this.timer)
+  }
+
+  private check (): void {
+    const now = Date.now()
+    const period = this.interval / CHECKS_PER_INTERVAL
+    const stall = now - this.lastCheck - period
+    const beat = now - this.lastBeat >= this.interval - period / 2
+    this.lastCheck = now
+
+    if (beat) {
+      this.lastBeat = now
+    }
+
+    for (const member of this.target.all()) {
+      if (stall > this.interval && member.liveness.lastHeard != null) {
+        // our own event loop stalled: that was not the member's silence
+        member.liveness.lastHeard += stall
+      }
+
+      const session = member.session
+
+      if (beat && session?.open === true) {
+        const seq = ++member.heartbeatSeq
+        member.liveness.sent(seq, now)
+        session.post({ heartbeat: { seq, reply: false } })
+      }
+
+      if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {
+        this.target.unreachable(member)
+      } else if (beat && Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5) {
+        this.target.updated(member)
+      }
+    }
+
+    this.timer = setTimeout(this.check, period)
+  }
+}
