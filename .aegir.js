@@ -67,20 +67,30 @@ export default {
 
       const { startRelayProcess } = await import('./test/fixtures/relay-process.ts')
       const { startEchoPeer } = await import('./test/fixtures/echo-peer-process.ts')
+      const { startMeshMember } = await import('./test/fixtures/mesh-member-process.ts')
       const relay = await startRelayProcess()
-      const peer = await startEchoPeer(relay.wsAddr)
+      const [peer, ...members] = await Promise.all([
+        startEchoPeer(relay.wsAddr),
+        // Node members of the room the browser tests join
+        startMeshMember({ relay: relay.wsAddr, room: 'browser-room' }),
+        startMeshMember({ relay: relay.wsAddr, room: 'browser-room' })
+      ])
 
       return {
         relay,
         peer,
+        members,
         env: {
           RELAY_ADDR: relay.wsAddr,
           ECHO_PEER_ID: peer.peerId,
-          ECHO_PEER_WEBRTC_ADDR: peer.webrtcAddr
+          ECHO_PEER_WEBRTC_ADDR: peer.webrtcAddr,
+          MESH_ROOM: 'browser-room',
+          MESH_MEMBER_IDS: members.map(member => member.peerId).join(',')
         }
       }
     },
     async after (options, before) {
+      await Promise.all((before?.members ?? []).map(member => member.stop()))
       await before?.peer?.stop()
       await before?.relay?.stop()
     }

@@ -3,3 +3,4 @@
  * before they run and passes their addresses in the environment.
  */
 import './browser/webrtc.browser.ts'
+import './browser/mesh.browser.ts'
