@@ -23,7 +23,8 @@ describe('mesh (Chromium)', function () {
     node = await createMeshNode(testNodeInit({ bootstrap: [relayAddr] }))
     const room = await node.services.mesh.join(process.env.MESH_ROOM ?? '')
 
-    await pWaitFor(() => memberIds.every(id => room.members.some(m => m.peerId.toString() === id && m.state === 'direct')), { timeout: 60_000, interval: 200 })
+    const directIds = (): string[] => room.members.filter(m => m.state === 'direct').map(m => m.peerId.toString())
+    await pWaitFor(() => memberIds.every(id => directIds().includes(id)), { timeout: 60_000, interval: 200 })
 
     for (const member of room.members) {
       expect(member.route).to.equal('direct')
