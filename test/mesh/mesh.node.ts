@@ -1,10 +1,23 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
+import { pEvent } from 'p-event'
+import pWaitFor from 'p-wait-for'
+import { isDirect } from '../../src/mesh/session.ts'
 import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, describeMesh, waitForFullMesh } from './fixtures.ts'
+import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
+import type { MemberInfo } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** whether `node`'s connections to anything but the relay are all direct */
+function onlyDirectToMembers (node: MeshNode): boolean {
+  return node.getConnections().every(conn => conn.remotePeer.toString() === relayId || isDirect(conn))
+}
+
+let relayId = ''
 
 describe('mesh: full WebRTC mesh in one process', function () {
   this.timeout(180_000)
@@ -13,6 +26,7 @@ describe('mesh: full WebRTC mesh in one process', function () {
 
   before(async () => {
     relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
+    relayId = relay.peerId
   })
 
   after(async () => {
@@ -47,6 +61,47 @@ describe('mesh: full WebRTC mesh in one process', function () {
           direct.forEach(expectDirectWebRTC)
         }
       }
+
+      // the relayed connections that carried the signaling are closed
+      await pWaitFor(() => nodes.every(onlyDirectToMembers), { timeout: 20_000, interval: 200 })
     })
+  })
+
+  it('falls back to the relayed connection when WebRTC cannot be dialed, and keeps it', async () => {
+    const noWebRTC = { libp2p: { connectionGater: { denyDialMultiaddr: (ma: Multiaddr) => WebRTC.matches(ma) } } }
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr, noWebRTC)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('relayed-only')))
+
+    await pWaitFor(() => meshIs(rooms, nodes, 'relayed'), { timeout: 30_000, interval: 100 })
+    // well past the delay after which a direct pair closes its relayed connection
+    await delay(3000)
+    expect(meshIs(rooms, nodes, 'relayed'), describeMesh(rooms, nodes)).to.be.true()
+
+    for (const [i, room] of rooms.entries()) {
+      const other = nodes[1 - i]
+      const member = room.member(other.peerId)
+      expect(member?.route).to.equal('relayed')
+      expect(member?.score).to.be.at.most(80)
+      expect(nodes[i].getConnections(other.peerId).some(conn => conn.status === 'open' && conn.limits != null)).to.be.true()
+    }
+  })
+
+  it('reports a member that leaves, and does not reconnect to it', async () => {
+    nodes = await Promise.all([0, 1, 2].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('leaving')))
+    await waitForFullMesh(rooms, nodes)
+
+    const left = Promise.all(rooms.slice(1).map(async room => pEvent<'member:left', CustomEvent<MemberInfo>>(room, 'member:left', { timeout: 10_000 })))
+    await rooms[0].leave()
+    const events = await left
+    events.forEach(evt => { expect(evt.detail.peerId.toString()).to.equal(nodes[0].peerId.toString()) })
+
+    await delay(2000)
+    for (const room of rooms.slice(1)) {
+      expect(room.member(nodes[0].peerId)).to.be.undefined()
+      expect(room.members).to.have.lengthOf(1)
+      expect(room.members[0].state).to.equal('direct')
+    }
+    expect(nodes[0].services.mesh.rooms).to.be.empty()
   })
 })
