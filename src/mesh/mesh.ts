@@ -142,7 +142,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
         throw new RoomNotJoinedError(`not in room "${record.room}"`)
       }
 
-      await room.acceptInbound(session, record)
+      await room.sessions.acceptInbound(session, record)
     } catch (err: any) {
       session.abort(err)
 

@@ -1,7 +1,6 @@
-import { InvalidMessageError, TimeoutError, setMaxListeners } from '@libp2p/interface'
+import { TimeoutError, setMaxListeners } from '@libp2p/interface'
 import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
-import { initialSeq, openMemberRecord, sealMemberRecord } from '../envelope/record.ts'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { backoff } from '../health/backoff.ts'
 import { LEAVE_FLUSH_TIMEOUT } from './constants.ts'
@@ -9,10 +8,11 @@ import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { Member } from './member.ts'
+import { OwnRecord } from './own-record.ts'
+import { Sessions } from './sessions.ts'
 import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents } from './index.ts'
-import type { MeshMessage } from './pb/mesh.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { AbortOptions, Logger, PeerId, PeerInfo } from '@libp2p/interface'
@@ -37,12 +37,6 @@ export interface RoomInit {
 }
 
 /**
- * Errors that refuse a message but do not mean its sender misbehaved: an
- * honest member may forward a record that has since been superseded.
- */
-const TOLERATED = new Set(['ReplayedRecordError', 'StaleRecordError'])
-
-/**
  * Errors that refuse a message (rather than report a broken stream).
  */
 export const REJECTIONS = new Set([
@@ -65,12 +59,11 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private readonly rosterSet?: PeerSet
   private readonly memberMap = new PeerMap<Member>()
   private readonly seen = new SequenceTracker()
-  private readonly upgrader: Upgrader
+  readonly upgrader: Upgrader
+  readonly sessions: Sessions
   private readonly shutdown = new AbortController()
-  private own!: MemberRecord
-  private seq = 0n
+  private readonly own: OwnRecord
   private readonly heartbeats: Heartbeats
-  private refreshTimer?: ReturnType<typeof setTimeout>
   private readonly discovery: RoomDiscovery
   private closed = false
 
@@ -84,8 +77,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.rosterSet = init.roster == null ? undefined : new PeerSet(init.roster)
     this.log = ctx.components.logger.forComponent(`relaymesh:mesh:${init.name}`)
     this.upgrader = new Upgrader(this)
+    this.sessions = new Sessions(this)
     setMaxListeners(Infinity, this.shutdown.signal)
-    this.onSelfUpdate = this.onSelfUpdate.bind(this)
+    this.own = new OwnRecord(this)
     this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
     this.discovery = new RoomDiscovery(this)
   }
@@ -98,10 +92,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return this.closed
   }
 
-  get ownRecord (): MemberRecord {
-    return this.own
-  }
-
   get members (): MemberInfo[] {
     const now = Date.now()
     return [...this.memberMap.values()].filter(member => member.known).map(member => member.info(now))
@@ -112,17 +102,22 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return member?.known === true ? member.info() : undefined
   }
 
+  getMember (peerId: PeerId): Member | undefined {
+    return this.memberMap.get(peerId)
+  }
+
+  get ownRecord (): MemberRecord {
+    return this.own.current
+  }
+
   /** the room's members, known or only found in the DHT */
   all (): Member[] {
     return [...this.memberMap.values()]
   }
 
   async start (): Promise<void> {
-    this.seq = initialSeq()
-    this.own = await this.seal(false)
-    this.ctx.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
+    await this.own.start()
     this.heartbeats.start()
-    this.scheduleRefresh()
     this.discovery.start()
   }
 
@@ -132,8 +127,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
 
     try {
-      this.seq += 1n
-      const leaving = await this.seal(true)
+      const leaving = await this.own.leaving()
       const signal = options.signal ?? AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT)
       await Promise.allSettled(this.all()
         .filter(member => member.session?.open === true)
@@ -151,9 +145,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
     this.closed = true
     this.shutdown.abort(new RoomClosedError(`left room "${this.name}"`))
-    this.ctx.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
+    this.own.stop()
     this.heartbeats.stop()
-    clearTimeout(this.refreshTimer)
     this.discovery.stop()
 
     const closing = this.all().map(async member => {
@@ -223,106 +216,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   /**
-   * Takes a stream a member opened to us, whose first message (its record,
-   * signed by it) has been checked by the service.
-   */
-  async acceptInbound (session: Session, record: MemberRecord): Promise<void> {
-    if (this.closed) {
-      throw new RoomClosedError(`room "${this.name}" was left`)
-    }
-
-    if (record.leaving) {
-      throw new InvalidMessageError('a room stream must start with a record that is not a leave')
-    }
-
-    this.acceptRecord(record, session)
-    const member = this.memberMap.get(record.peerId)
-
-    if (member == null) {
-      throw new RoomClosedError('room is full')
-    }
-
-    await session.send({ record: this.own.envelope }, { signal: AbortSignal.timeout(this.ctx.init.dialTimeout) })
-    this.adopt(member, session)
-  }
-
-  /**
-   * Opens a room stream with `member` on `connection` and exchanges records.
-   */
-  async handshake (member: Member, session: Session, signal: AbortSignal): Promise<Session> {
-    try {
-      await session.send({ record: this.own.envelope }, { signal })
-      const reply = await session.read({ signal })
-
-      if (reply.record == null) {
-        throw new InvalidMessageError('a room stream must start with the member\'s record')
-      }
-
-      const record = await openMemberRecord(reply.record, {
-        room: this.name,
-        signer: session.connection.remotePeer,
-        maxAge: this.ctx.init.maxRecordAge
-      })
-      this.acceptRecord(record, session)
-
-      return session
-    } catch (err: any) {
-      session.abort(err)
-      this.reportIfRejected(member.peerId, err)
-      throw err
-    }
-  }
-
-  /**
-   * Makes `session` the member's stream unless the current one ranks higher:
-   * direct beats relayed, then the stream opened by the member with the lower
-   * peer id (both sides rank alike, so both keep the same stream).
-   */
-  adopt (member: Member, session: Session): void {
-    const current = member.session
-
-    if (this.closed || this.memberMap.get(member.peerId) !== member) {
-      void session.close()
-      return
-    }
-
-    if (current != null && current !== session) {
-      if (current.open && this.rank(member, current) > this.rank(member, session)) {
-        this.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
-        void session.close()
-        return
-      }
-
-      void current.close()
-    }
-
-    const before = member.state
-    const route = member.route
-    member.session = session
-    member.state = session.direct ? 'direct' : 'relayed'
-    member.failures = 0
-    clearTimeout(member.retryTimer)
-    member.liveness.restart()
-    void this.run(member, session)
-    this.gossip(member, session)
-
-    if (!member.joined) {
-      member.joined = true
-      this.log('%p joined (%s)', member.peerId, member.state)
-      this.safeDispatchEvent('member:joined', { detail: member.info() })
-    } else if (before === 'unreachable') {
-      this.log('%p rejoined (%s)', member.peerId, member.state)
-      this.safeDispatchEvent('member:rejoined', { detail: member.info() })
-    }
-
-    if (before !== member.state || route !== member.route) {
-      this.updated(member)
-    }
-
-    this.upgrader.adopted(member, session)
-  }
-
-  /**
    * Connects to `member` unless a stream or an attempt exists; a failure is
    * retried with backoff.
    */
@@ -358,60 +251,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     member.retryTimer = setTimeout(() => {
       this.connect(member)
     }, delay)
-  }
-
-  private rank (member: Member, session: Session): number {
-    return (session.direct ? 2 : 0) + (session.initiator === this.upgrader.isUpgrader(member) ? 1 : 0)
-  }
-
-  private async run (member: Member, session: Session): Promise<void> {
-    try {
-      while (true) {
-        const message = await session.read()
-        member.liveness.heard()
-        await this.onMessage(member, session, message)
-      }
-    } catch (err: any) {
-      if (this.reportIfRejected(member.peerId, err)) {
-        session.abort(err)
-      } else {
-        this.log.trace('stream with %p ended - %e', member.peerId, err)
-      }
-    } finally {
-      if (member.session === session) {
-        member.session = undefined
-        this.updated(member)
-
-        if (member.state !== 'unreachable') {
-          this.connect(member)
-        }
-      }
-    }
-  }
-
-  private async onMessage (member: Member, session: Session, message: MeshMessage): Promise<void> {
-    if (message.heartbeat != null) {
-      if (message.heartbeat.reply) {
-        member.liveness.replied(message.heartbeat.seq)
-      } else {
-        session.post({ heartbeat: { seq: message.heartbeat.seq, reply: true } })
-      }
-    }
-
-    if (message.record != null) {
-      try {
-        const record = await openMemberRecord(message.record, { room: this.name, maxAge: this.ctx.init.maxRecordAge })
-        this.acceptRecord(record, session)
-      } catch (err: any) {
-        if (TOLERATED.has(err.name)) {
-          // an honest member may forward a record that has been superseded
-          this.reportIfRejected(member.peerId, err)
-          return
-        }
-
-        throw err
-      }
-    }
   }
 
   /** reports a refused message; returns whether `err` was one */
@@ -461,7 +300,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   /** sends the records we know (fresh enough to outlive the trip) to a member */
-  private gossip (member: Member, session: Session): void {
+  gossip (member: Member, session: Session): void {
     const oldest = Date.now() - this.ctx.init.maxRecordAge + this.ctx.init.recordRefreshInterval
 
     for (const record of this.seen.values()) {
@@ -479,38 +318,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       if (session != null && session !== from && !member.peerId.equals(record.peerId) && session.open) {
         session.post({ record: record.envelope })
       }
-    }
-  }
-
-  private async seal (leaving: boolean): Promise<MemberRecord> {
-    const multiaddrs = this.ctx.components.addressManager.getAddresses()
-    return sealMemberRecord({ room: this.name, seq: this.seq, multiaddrs, leaving }, this.ctx.components.privateKey)
-  }
-
-  private async refresh (): Promise<void> {
-    if (this.closed) {
-      return
-    }
-
-    this.seq = this.seq + 1n
-    this.own = await this.seal(false)
-
-    for (const member of this.memberMap.values()) {
-      if (member.session?.open === true) {
-        member.session.post({ record: this.own.envelope })
-      }
-    }
-
-    this.scheduleRefresh()
-  }
-
-  private scheduleRefresh (): void {
-    clearTimeout(this.refreshTimer)
-
-    if (!this.closed) {
-      this.refreshTimer = setTimeout(() => {
-        this.refresh().catch((err: Error) => { this.log.error('could not re-sign our record - %e', err) })
-      }, this.ctx.init.recordRefreshInterval)
     }
   }
 
@@ -542,13 +349,17 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return this.all().every(member => member.session == null)
   }
 
-  private onSelfUpdate (): void {
-    const before = this.own?.multiaddrs.map(ma => ma.toString()).sort().join()
-    const after = this.ctx.components.addressManager.getAddresses().map(ma => ma.toString()).sort().join()
-
-    if (before !== after) {
-      this.refresh().catch((err: Error) => { this.log.error('could not re-sign our record - %e', err) })
-      this.discovery.provide()
+  /** sends `record` (our new one) to every member we have a stream with */
+  broadcast (record: MemberRecord): void {
+    for (const member of this.memberMap.values()) {
+      if (member.session?.open === true) {
+        member.session.post({ record: record.envelope })
+      }
     }
+  }
+
+  /** our addresses changed: the DHT must learn them too */
+  addressesChanged (): void {
+    this.discovery.provide()
   }
 }

@@ -54,7 +54,7 @@ export class Upgrader {
     try {
       const connection = bestConnection(connectionManager.getConnections(member.peerId)) ?? await this.dial(member, signal)
       const session = await this.newSession(member, connection, signal)
-      this.room.adopt(member, session)
+      this.room.sessions.adopt(member, session)
     } finally {
       signal.clear()
     }
@@ -80,7 +80,7 @@ export class Upgrader {
   private async newSession (member: Member, connection: Connection, signal: AbortSignal): Promise<Session> {
     const stream = await connection.newStream(this.room.ctx.protocol, { signal, runOnLimitedConnection: true })
     const session = new Session(stream, connection, true, this.room.ctx.init.maxMessageSize)
-    return this.room.handshake(member, session, signal)
+    return this.room.sessions.handshake(member, session, signal)
   }
 
   private async dial (member: Member, signal: AbortSignal): Promise<Connection> {
@@ -151,7 +151,7 @@ export class Upgrader {
 
         try {
           const connection = await this.dialWebRTC(member, signal)
-          this.room.adopt(member, await this.newSession(member, connection, signal))
+          this.room.sessions.adopt(member, await this.newSession(member, connection, signal))
           return
         } catch (err: any) {
           this.room.log('WebRTC attempt %d/%d to %p failed - %e', attempt, upgradeAttempts, member.peerId, err)

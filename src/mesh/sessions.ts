@@ -1,0 +1,157 @@
+import { InvalidMessageError } from '@libp2p/interface'
+import { openMemberRecord } from '../envelope/record.ts'
+import { RoomClosedError } from './errors.ts'
+import { handleHeartbeat } from './handlers/heartbeat.ts'
+import { handleRecord } from './handlers/record.ts'
+import type { Member } from './member.ts'
+import type { RoomImpl } from './room.ts'
+import type { Session } from './session.ts'
+import type { MemberRecord } from '../envelope/record.ts'
+
+/**
+ * A room's streams with its members: the handshake (each side's own signed
+ * record first), which stream a pair keeps when it has two, and reading.
+ */
+export class Sessions {
+  private readonly room: RoomImpl
+
+  constructor (room: RoomImpl) {
+    this.room = room
+  }
+
+  /**
+   * Takes a stream a member opened to us, whose first message (its record,
+   * signed by it) has been checked by the service.
+   */
+  async acceptInbound (session: Session, record: MemberRecord): Promise<void> {
+    if (this.room.isClosed) {
+      throw new RoomClosedError(`room "${this.room.name}" was left`)
+    }
+
+    if (record.leaving) {
+      throw new InvalidMessageError('a room stream must start with a record that is not a leave')
+    }
+
+    this.room.acceptRecord(record, session)
+    const member = this.room.getMember(record.peerId)
+
+    if (member == null) {
+      throw new RoomClosedError('room is full')
+    }
+
+    await session.send({ record: this.room.ownRecord.envelope }, { signal: AbortSignal.timeout(this.room.ctx.init.dialTimeout) })
+    this.adopt(member, session)
+  }
+
+  /**
+   * Opens a room stream with `member` on `connection` and exchanges records.
+   */
+  async handshake (member: Member, session: Session, signal: AbortSignal): Promise<Session> {
+    try {
+      await session.send({ record: this.room.ownRecord.envelope }, { signal })
+      const reply = await session.read({ signal })
+
+      if (reply.record == null) {
+        throw new InvalidMessageError('a room stream must start with the member\'s record')
+      }
+
+      const record = await openMemberRecord(reply.record, {
+        room: this.room.name,
+        signer: session.connection.remotePeer,
+        maxAge: this.room.ctx.init.maxRecordAge
+      })
+      this.room.acceptRecord(record, session)
+
+      return session
+    } catch (err: any) {
+      session.abort(err)
+      this.room.reportIfRejected(member.peerId, err)
+      throw err
+    }
+  }
+
+  /**
+   * Makes `session` the member's stream unless the current one ranks higher:
+   * direct beats relayed, then the stream opened by the member with the lower
+   * peer id (both sides rank alike, so both keep the same stream).
+   */
+  adopt (member: Member, session: Session): void {
+    const current = member.session
+
+    if (this.room.isClosed || this.room.getMember(member.peerId) !== member) {
+      void session.close()
+      return
+    }
+
+    if (current != null && current !== session) {
+      if (current.open && this.rank(member, current) > this.rank(member, session)) {
+        this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
+        void session.close()
+        return
+      }
+
+      void current.close()
+    }
+
+    const before = member.state
+    const route = member.route
+    member.session = session
+    member.state = session.direct ? 'direct' : 'relayed'
+    member.failures = 0
+    clearTimeout(member.retryTimer)
+    member.liveness.restart()
+    void this.run(member, session)
+    this.room.gossip(member, session)
+
+    if (!member.joined) {
+      member.joined = true
+      this.room.log('%p joined (%s)', member.peerId, member.state)
+      this.room.safeDispatchEvent('member:joined', { detail: member.info() })
+    } else if (before === 'unreachable') {
+      this.room.log('%p rejoined (%s)', member.peerId, member.state)
+      this.room.safeDispatchEvent('member:rejoined', { detail: member.info() })
+    }
+
+    if (before !== member.state || route !== member.route) {
+      this.room.updated(member)
+    }
+
+    this.room.upgrader.adopted(member, session)
+  }
+
+  private rank (member: Member, session: Session): number {
+    return (session.direct ? 2 : 0) + (session.initiator === this.room.upgrader.isUpgrader(member) ? 1 : 0)
+  }
+
+  private async run (member: Member, session: Session): Promise<void> {
+    try {
+      while (true) {
+        const message = await session.read()
+        member.liveness.heard()
+
+        if (message.heartbeat != null) {
+          handleHeartbeat(member, session, message.heartbeat)
+        }
+
+        if (message.record != null) {
+          await handleRecord(this.room, member, session, message.record)
+        }
+      }
+    } catch (err: any) {
+      if (this.room.reportIfRejected(member.peerId, err)) {
+        session.abort(err)
+      } else {
+        this.room.log.trace('stream with %p ended - %e', member.peerId, err)
+      }
+    } finally {
+      if (member.session === session) {
+        member.session = undefined
+        this.room.updated(member)
+
+        if (member.state !== 'unreachable') {
+          this.room.connect(member)
+        }
+      }
+    }
+  }
+}
