@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_CIRCUITS_PER_PEER } from './server/constants.ts'
 import { DEFAULT_RELAY_NAMESPACE } from '../src/relays/namespace.ts'
 
 const second = 1
@@ -21,7 +22,8 @@ export const DEFAULT_RELAY_OPTIONS = {
   /** long enough for a room to fall back to relaying without being cut off mid-message */
   circuitDuration: 10 * 60 * second,
   circuitData: 64 * 1024 * 1024,
-  maxCircuitsPerPeer: 16,
+  /** a room member needs one per other member while their pair is relayed */
+  maxCircuitsPerPeer: DEFAULT_MAX_CIRCUITS_PER_PEER,
   /** new reservations per peer per minute; renewals of a live reservation are not counted */
   reservationRate: 10,
   maxConnections: 1024,

@@ -196,6 +196,9 @@ export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTIni
     logPrefix: 'relaymesh:dht',
     datastorePrefix: '/relaymesh/dht',
     metricsPrefix: 'relaymesh_dht',
+    // every query waits for the first self-query, which stock starts after
+    // 1 s; ours starts at once and waits for the first DHT peer (a relay)
+    initialQuerySelfInterval: 0,
     ...init,
     protocol: init.protocol ?? DEFAULT_DHT_PROTOCOL
   })

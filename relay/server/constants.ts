@@ -40,9 +40,12 @@ export const DEFAULT_DATA_LIMIT = BigInt(128 * KiB)
 export const DEFAULT_MAX_RESERVATIONS_PER_IP = 8
 
 /**
- * The most open circuits a peer may be the source or destination of
+ * The most open circuits a peer may be the source or destination of. A room
+ * member holds one circuit per other member while their pair is relayed, and
+ * briefly one more while it upgrades to WebRTC: 64 lets a 32-member room fall
+ * back to the relay entirely.
  */
-export const DEFAULT_MAX_CIRCUITS_PER_PEER = 16
+export const DEFAULT_MAX_CIRCUITS_PER_PEER = 64
 
 /**
  * How many new reservations a peer may make per rate limit window (renewals
@@ -103,3 +106,9 @@ export const MAX_TIMEOUT = 2 ** 31 - 1
  * Prefix of every metric this service registers
  */
 export const METRIC_PREFIX = 'relaymesh_relay_'
+
+/**
+ * How long a circuit stays open after one side closed its end, waiting for
+ * the other side to close too, before the relay ends it
+ */
+export const HALF_CLOSE_TIMEOUT = 5 * second

@@ -1,4 +1,4 @@
-import { SPLICE_MAX_READ_BUFFER_LENGTH } from './constants.ts'
+import { HALF_CLOSE_TIMEOUT, SPLICE_MAX_READ_BUFFER_LENGTH } from './constants.ts'
 import { CircuitClosedError, DurationLimitError, RelayStoppedError, TransferLimitError } from './errors.ts'
 import type { Logger, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
@@ -101,6 +101,7 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
   let error: Error | undefined
   let finished = false
   let durationTimer: ReturnType<typeof setTimeout> | undefined
+  let halfCloseTimer: ReturnType<typeof setTimeout> | undefined
   const { promise, resolve } = Promise.withResolvers<SpliceResult>()
   const cleanups: Array<() => void> = []
 
@@ -116,6 +117,7 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
 
     finished = true
     clearTimeout(durationTimer)
+    clearTimeout(halfCloseTimer)
     cleanups.forEach(fn => { fn() })
     cleanups.length = 0
     log('circuit ended, %d bytes forward, %d bytes backward, %d pauses%s', counts.forward, counts.backward, pauses, error != null ? ` - ${error.message}` : '')
@@ -153,6 +155,13 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
       .catch((err: Error) => {
         abort(err)
       })
+
+    // a relayed connection is a muxer over this circuit, which cannot work
+    // one way: if the other side does not close too, the circuit (and the
+    // per-peer circuit slots it holds) would stay until the duration limit
+    halfCloseTimer ??= setTimeout(() => {
+      abort(new CircuitClosedError(`one side closed and the other did not within ${HALF_CLOSE_TIMEOUT} ms`))
+    }, HALF_CLOSE_TIMEOUT)
   }
 
   function pipe (src: Stream, dst: Stream, direction: Direction): void {

@@ -28,6 +28,13 @@ export const DISCOVERY_RETRY = second
 export const PRUNE_DELAY = second
 
 /**
+ * The member with the higher peer id of a pair waits this long (plus up to a
+ * third more, at random) for the other to dial WebRTC before it dials the
+ * relayed address itself.
+ */
+export const FIRST_CONTACT_GRACE = 3 * second
+
+/**
  * Longest wait for a leave record to be written to every member.
  */
 export const LEAVE_FLUSH_TIMEOUT = second
@@ -36,6 +43,11 @@ export const LEAVE_FLUSH_TIMEOUT = second
  * Most room streams per connection, each way.
  */
 export const MAX_STREAMS_PER_CONNECTION = 64
+
+/**
+ * WebRTC dials a node runs at once (across its rooms); more wait their turn.
+ */
+export const MAX_PARALLEL_WEBRTC_DIALS = 8
 
 /**
  * Longest delay between two WebRTC attempts of one upgrade round.

@@ -25,6 +25,8 @@ export class Member {
   connecting?: Promise<void>
   /** a WebRTC upgrade is under way */
   upgrading?: Promise<void>
+  /** a first connection attempt was made or scheduled */
+  contacted = false
   /** failed connection attempts since the last success */
   failures = 0
   retryTimer?: ReturnType<typeof setTimeout>

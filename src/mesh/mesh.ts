@@ -1,8 +1,9 @@
 import { InvalidMessageError, InvalidParametersError, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { openMemberRecord } from '../envelope/record.ts'
-import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, resolveMeshInit } from './constants.ts'
+import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { roomCid } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
@@ -25,6 +26,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
+  private readonly webRTCDials = new Queue<Connection>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
   private started = false
 
   constructor (components: MeshComponents, init: MeshInit = {}) {
@@ -42,7 +44,8 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   async start (): Promise<void> {
     await this.components.registrar.handle(this.protocol, (stream: Stream, connection: Connection) => {
       this.onStream(stream, connection).catch(err => {
-        this.log.error('room stream from %p failed - %e', connection.remotePeer, err)
+        // a stream that closed or reset before its first message
+        this.log('room stream from %p ended early - %e', connection.remotePeer, err)
       })
     }, {
       runOnLimitedConnection: true,
@@ -58,6 +61,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     await Promise.allSettled([...this.joined.values()].map(async room => room.close()))
     this.joined.clear()
     this.joining.clear()
+    this.webRTCDials.abort()
   }
 
   async join (name: string, options: JoinOptions = {}): Promise<Room> {
@@ -98,6 +102,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       components: this.components,
       init: this.init,
       protocol: this.protocol,
+      webRTCDials: this.webRTCDials,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {
         if (this.joined.get(room.name) === room) {

@@ -3,7 +3,7 @@ import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { backoff } from '../health/backoff.ts'
-import { LEAVE_FLUSH_TIMEOUT } from './constants.ts'
+import { FIRST_CONTACT_GRACE, LEAVE_FLUSH_TIMEOUT } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
@@ -15,7 +15,8 @@ import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents } from './index.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
-import type { AbortOptions, Logger, PeerId, PeerInfo } from '@libp2p/interface'
+import type { AbortOptions, Connection, Logger, PeerId, PeerInfo } from '@libp2p/interface'
+import type { Queue } from '@libp2p/utils'
 import type { CID } from 'multiformats/cid'
 
 /**
@@ -25,6 +26,8 @@ export interface RoomContext {
   components: MeshComponents
   init: ResolvedMeshInit
   protocol: string
+  /** the node's WebRTC dials, a few at a time */
+  webRTCDials: Queue<Connection>
   reject(rejected: RejectedMessage): void
   closed(room: RoomImpl): void
 }
@@ -225,6 +228,18 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
 
     clearTimeout(member.retryTimer)
+
+    if (!member.contacted && !this.upgrader.isUpgrader(member)) {
+      // the member with the lower peer id dials WebRTC to us: give it the
+      // chance before adding a relayed connection of our own
+      member.contacted = true
+      member.retryTimer = setTimeout(() => {
+        this.connect(member)
+      }, FIRST_CONTACT_GRACE + Math.random() * FIRST_CONTACT_GRACE / 3)
+      return
+    }
+
+    member.contacted = true
     member.connecting = this.upgrader.openSession(member)
       .catch((err: Error) => {
         this.log('connecting to %p failed - %e', member.peerId, err)
@@ -272,10 +287,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.safeDispatchEvent('member:unreachable', { detail: member.info() })
     this.updated(member)
 
-    // the connections did not deliver: a WebRTC connection to a dead peer stays open for ~30 s
-    this.ctx.components.connectionManager.closeConnections(member.peerId).catch((err: Error) => {
-      this.log('closing connections to %p failed - %e', member.peerId, err)
-    })
+    // a new stream on the same connection first: a busy member answers it,
+    // a dead one's connection is closed when it does not (see `openSession`)
     this.scheduleReconnect(member)
   }
 

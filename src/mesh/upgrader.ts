@@ -48,13 +48,40 @@ export class Upgrader {
    * else on a new one (WebRTC first if we are the upgrader).
    */
   async openSession (member: Member): Promise<void> {
-    const { connectionManager } = this.room.ctx.components
-    const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
+    const existing = bestConnection(this.room.ctx.components.connectionManager.getConnections(member.peerId))
+
+    if (existing != null) {
+      // a member that went silent may have died with its connection still
+      // open (a WebRTC connection to a killed peer lingers ~30 s): give the
+      // connection a short while, then close it and dial afresh
+      const { heartbeatInterval, missedHeartbeats } = this.room.ctx.init
+
+      try {
+        await this.sessionOn(member, existing, 2 * heartbeatInterval * missedHeartbeats)
+        return
+      } catch (err: any) {
+        existing.abort(err)
+        throw err
+      }
+    }
+
+    if (this.isUpgrader(member)) {
+      try {
+        await this.sessionOn(member, await this.dialWebRTC(member))
+        return
+      } catch (err: any) {
+        this.room.log('WebRTC to %p failed, trying the relay - %e', member.peerId, err)
+      }
+    }
+
+    await this.sessionOn(member, await this.dialRelayed(member))
+  }
+
+  private async sessionOn (member: Member, connection: Connection, timeout = this.room.ctx.init.dialTimeout): Promise<void> {
+    const signal = anySignal([this.room.signal, AbortSignal.timeout(timeout)])
 
     try {
-      const connection = bestConnection(connectionManager.getConnections(member.peerId)) ?? await this.dial(member, signal)
-      const session = await this.newSession(member, connection, signal)
-      this.room.sessions.adopt(member, session)
+      this.room.sessions.adopt(member, await this.newSession(member, connection, signal))
     } finally {
       signal.clear()
     }
@@ -83,48 +110,49 @@ export class Upgrader {
     return this.room.sessions.handshake(member, session, signal)
   }
 
-  private async dial (member: Member, signal: AbortSignal): Promise<Connection> {
-    const { connectionManager } = this.room.ctx.components
-
-    if (this.isUpgrader(member)) {
-      try {
-        return await this.dialWebRTC(member, signal)
-      } catch (err: any) {
-        this.room.log('WebRTC dial to %p failed, trying the relay - %e', member.peerId, err)
-      }
-    }
-
+  private async dialRelayed (member: Member): Promise<Connection> {
     const relayed = relayedAddrs(member.multiaddrs, member.peerId)
+    const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
+    this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
 
-    return connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
+    try {
+      return await this.room.ctx.components.connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
+    } finally {
+      signal.clear()
+    }
   }
 
-  private async dialWebRTC (member: Member, signal: AbortSignal): Promise<Connection> {
+  /**
+   * One WebRTC attempt, queued with the node's others: many at once on one
+   * node (a newcomer to a big room) slow each other past their timeouts.
+   */
+  private async dialWebRTC (member: Member): Promise<Connection> {
     const addrs = webRTCAddrs(member.multiaddrs, member.peerId)
 
     if (addrs.length === 0) {
       throw new Error('the member has no /p2p-circuit/webrtc address')
     }
 
-    // a WebRTC attempt gets half the dial time, so the relay can still be tried
-    const attempt = anySignal([signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout / 2)])
-    const started = Date.now()
+    return this.room.ctx.webRTCDials.add(async () => {
+      const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
+      const started = Date.now()
 
-    try {
-      const connection = await this.room.ctx.components.connectionManager.openConnection(addrs, { signal: attempt, force: true })
+      try {
+        const connection = await this.room.ctx.components.connectionManager.openConnection(addrs, { signal, force: true })
 
-      if (!isDirect(connection)) {
-        throw new Error(`dialing ${addrs[0]} gave a connection that is not direct`)
+        if (!isDirect(connection)) {
+          throw new Error(`dialing ${addrs[0]} gave a connection that is not direct`)
+        }
+
+        this.room.log('WebRTC to %p open after %d ms', member.peerId, Date.now() - started)
+        return connection
+      } catch (err) {
+        this.cleanUp(member)
+        throw err
+      } finally {
+        signal.clear()
       }
-
-      this.room.log('WebRTC to %p open after %d ms', member.peerId, Date.now() - started)
-      return connection
-    } catch (err) {
-      this.cleanUp(member)
-      throw err
-    } finally {
-      attempt.clear()
-    }
+    }, { signal: this.room.signal })
   }
 
   /**
@@ -147,16 +175,11 @@ export class Upgrader {
           return
         }
 
-        const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
-
         try {
-          const connection = await this.dialWebRTC(member, signal)
-          this.room.sessions.adopt(member, await this.newSession(member, connection, signal))
+          await this.sessionOn(member, await this.dialWebRTC(member))
           return
         } catch (err: any) {
           this.room.log('WebRTC attempt %d/%d to %p failed - %e', attempt, upgradeAttempts, member.peerId, err)
-        } finally {
-          signal.clear()
         }
 
         await sleep(reconnectInitial + backoff(attempt, reconnectInitial, UPGRADE_RETRY_MAX), this.room.signal)
@@ -189,12 +212,16 @@ export class Upgrader {
     }
   }
 
-  /** closes WebRTC connections a failed attempt left open without streams */
+  /**
+   * Closes what a failed WebRTC attempt left open without streams: the
+   * WebRTC connection, and the relayed connection its signaling used (each
+   * holds a circuit on the relay).
+   */
   private cleanUp (member: Member): void {
     const keep = member.session?.connection
 
     for (const connection of this.room.ctx.components.connectionManager.getConnections(member.peerId)) {
-      if (connection !== keep && isDirect(connection) && connection.streams.length === 0) {
+      if (connection !== keep && connection.streams.length === 0) {
         connection.abort(new Error('left by a failed WebRTC attempt'))
       }
     }
