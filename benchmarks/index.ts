@@ -5,16 +5,24 @@
  *
  * `BENCH=relay-memory,relays` picks benchmarks (default: all);
  * `RELAY_MEMORY_BYTES` sets how much one circuit carries (default 1 GiB);
- * `RELAYS_RUNS` sets rounds of the relay selection benchmark (default 5).
+ * `RELAYS_RUNS` sets rounds of the relay selection benchmark (default 5);
+ * `MESH_SIZES` (default 3,5,10,20) and `MESH_PROCESS_SIZES` (default 3,5) set
+ * the room sizes with all members in one process and with one process per
+ * member, `MESH_RUNS` / `MESH_PROCESS_RUNS` their rounds (default 2 / 1),
+ * `MESH_DEAD_RUNS` / `MESH_STOCK_DEAD_RUNS` the kills (default 5 / 3) and
+ * `MESH_TIMEOUT` the longest wait for a full mesh in ms (default 45000);
+ * `MESH_JOIN_AFTER_RESERVATION=1` makes members join only once they hold a
+ * reservation.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { measureMesh, meshTables } from './mesh.ts'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
 import { measureRelays } from './relays.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'relay-memory,relays').split(',')
+const wanted = (process.env.BENCH ?? 'relay-memory,relays,mesh').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
 
@@ -72,6 +80,22 @@ if (wanted.includes('relays')) {
     '',
     `Median ratio relaymesh / stock: first reservation ${ratio('firstReservationMs')}, failover ${ratio('failoverMs')}`
   ].join('\n'))
+}
+
+if (wanted.includes('mesh')) {
+  const sizes = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').filter(s => s !== '').map(Number)
+  const mesh = await measureMesh({
+    sizes: sizes('MESH_SIZES', '3,5,10,20'),
+    processSizes: sizes('MESH_PROCESS_SIZES', '3,5'),
+    runs: Number(process.env.MESH_RUNS ?? 2),
+    processRuns: Number(process.env.MESH_PROCESS_RUNS ?? 1),
+    deadRuns: Number(process.env.MESH_DEAD_RUNS ?? 5),
+    stockDeadRuns: Number(process.env.MESH_STOCK_DEAD_RUNS ?? 3),
+    timeout: Number(process.env.MESH_TIMEOUT ?? 45_000),
+    joinAfterReservation: process.env.MESH_JOIN_AFTER_RESERVATION === '1'
+  })
+  results.mesh = mesh
+  tables.push(meshTables(mesh))
 }
 
 const table = tables.join('\n\n')

@@ -31,6 +31,14 @@ export interface SpliceInit {
    * Called for every chunk forwarded, with its length
    */
   onData?(bytes: number): void
+
+  /**
+   * How long the circuit waits, once one side has closed, for the other to
+   * close too before it aborts both, in ms
+   *
+   * @default HALF_CLOSE_TIMEOUT (5 s)
+   */
+  halfCloseTimeout?: number
 }
 
 export interface SpliceResult {
@@ -159,9 +167,10 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
     // a relayed connection is a muxer over this circuit, which cannot work
     // one way: if the other side does not close too, the circuit (and the
     // per-peer circuit slots it holds) would stay until the duration limit
+    const timeout = init.halfCloseTimeout ?? HALF_CLOSE_TIMEOUT
     halfCloseTimer ??= setTimeout(() => {
-      abort(new CircuitClosedError(`one side closed and the other did not within ${HALF_CLOSE_TIMEOUT} ms`))
-    }, HALF_CLOSE_TIMEOUT)
+      abort(new CircuitClosedError(`one side closed and the other did not within ${timeout} ms`))
+    }, timeout)
   }
 
   function pipe (src: Stream, dst: Stream, direction: Direction): void {

@@ -227,6 +227,12 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       return
     }
 
+    if (member.multiaddrs.length === 0 && this.ctx.components.connectionManager.getConnections(member.peerId).length === 0) {
+      // nowhere to dial yet (a DHT entry without addresses): a record or a
+      // provider entry with addresses calls again
+      return
+    }
+
     clearTimeout(member.retryTimer)
 
     if (!member.contacted && !this.upgrader.isUpgrader(member)) {
@@ -350,7 +356,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       member = this.addMember(provider.id)
     }
 
-    if (member.record == null) {
+    if (member.record == null && provider.multiaddrs.length > 0) {
       member.providerAddrs = provider.multiaddrs
     }
 

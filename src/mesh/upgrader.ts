@@ -50,6 +50,11 @@ export class Upgrader {
   async openSession (member: Member): Promise<void> {
     const existing = bestConnection(this.room.ctx.components.connectionManager.getConnections(member.peerId))
 
+    if (existing != null && member.state !== 'unreachable') {
+      await this.sessionOn(member, existing)
+      return
+    }
+
     if (existing != null) {
       // a member that went silent may have died with its connection still
       // open (a WebRTC connection to a killed peer lingers ~30 s): give the

@@ -52,6 +52,18 @@ describe('splice', () => {
     expect((await circuit.done).error).to.be.undefined()
   })
 
+  it('ends a circuit whose other side does not close after one side did', async () => {
+    const { a0, a1, b0, b1 } = await pairs()
+    const circuit = splice(a1, b1, { log: a1.log, halfCloseTimeout: 300 })
+    await a0.close()
+    expect(await readAll(b0)).to.have.lengthOf(0)
+
+    // b0 never closes: the relay must not hold the circuit (and its slots) until the duration limit
+    const { error } = await circuit.done
+    expect(error?.name).to.equal('CircuitClosedError')
+    expect(b1.status).to.not.equal('open')
+  })
+
   it('aborts the other side when one side resets, and enforces the data limit per direction', async () => {
     const { a0, a1, b0, b1 } = await pairs()
     const circuit = splice(a1, b1, { log: a1.log })
