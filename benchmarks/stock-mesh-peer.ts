@@ -9,6 +9,7 @@
  */
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { cleanup } from 'node-datachannel'
+import { readCommands } from '../test/fixtures/json-lines.ts'
 import { createStockMeshNode, dialWebRTC, reserve } from './stock-mesh.ts'
 
 function print (line: Record<string, unknown>): void {
@@ -44,22 +45,13 @@ print({ event: 'started', peerId: node.peerId.toString() })
 const webrtcAddr = await reserve(node, process.env.RELAY_ADDR ?? '', 60_000)
 print({ event: 'ready', peerId: node.peerId.toString(), webrtcAddr })
 
-let input = ''
-process.stdin.setEncoding('utf8')
-process.stdin.on('data', (chunk: string) => {
-  input += chunk
-  let nl: number
+readCommands((line) => {
+  const [command, arg] = line.split(' ')
 
-  while ((nl = input.indexOf('\n')) !== -1) {
-    const [command, arg] = input.slice(0, nl).trim().split(' ')
-    input = input.slice(nl + 1)
-
-    if (command === 'dial') {
-      const peerId = arg.split('/p2p/').pop()
-      void dialWebRTC(node, arg).then(outcome => { print({ event: 'dialed', peerId, outcome }) })
-    } else if (command === 'stop') {
-      stop()
-    }
+  if (command === 'dial') {
+    const peerId = arg.split('/p2p/').pop()
+    void dialWebRTC(node, arg).then(outcome => { print({ event: 'dialed', peerId, outcome }) })
+  } else if (command === 'stop') {
+    stop()
   }
-})
-process.stdin.on('end', stop)
+}, stop)

@@ -8,7 +8,6 @@
  */
 import { spawn } from 'node:child_process'
 import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -21,6 +20,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { createLibp2p } from 'libp2p'
 import pWaitFor from 'p-wait-for'
+import { jsonLineChild } from '../test/fixtures/json-lines.ts'
 import { TS_NODE_ARGS, childEnv } from '../test/fixtures/relay-process.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { ChildProcess } from 'node:child_process'
@@ -194,59 +194,13 @@ const STOCK_PEER = join(dirname(fileURLToPath(import.meta.url)), 'stock-mesh-pee
  */
 export function spawnStockPeer (relay: string): StockPeerProcess {
   const proc = spawn(process.execPath, [...TS_NODE_ARGS, STOCK_PEER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), RELAY_ADDR: relay } })
-  let stderr = ''
-  proc.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  proc.stdin.on('error', () => {})
-  // 'close': the process has exited and its stdio pipes are closed
-  const exited = new Promise<void>(resolve => proc.on('close', () => { resolve() }))
-  const history: StockLine[] = []
-  const listeners = new Set<(line: StockLine) => void>()
-  createInterface({ input: proc.stdout }).on('line', text => {
-    const line: StockLine = JSON.parse(text)
-    history.push(line)
-    listeners.forEach(fn => { fn(line) })
-  })
-  const running = (): boolean => proc.exitCode == null && proc.signalCode == null
+  const { history, waitFor, send, running, exited } = jsonLineChild<StockLine>(proc, 'stock peer')
 
   return {
     process: proc,
     history,
-    waitFor: async (predicate, timeoutMs = 30_000, since = 0) => {
-      const seen = history.slice(since).find(predicate)
-
-      if (seen != null) {
-        return seen
-      }
-
-      return new Promise((resolve, reject) => {
-        const done = (): void => {
-          clearTimeout(timer)
-          listeners.delete(onLine)
-          proc.off('exit', onExit)
-        }
-        const onLine = (line: StockLine): void => {
-          if (predicate(line)) {
-            done()
-            resolve(line)
-          }
-        }
-        const onExit = (): void => {
-          done()
-          reject(new Error(`stock peer exited; stderr: ${stderr.slice(-2000)}`))
-        }
-        const timer = setTimeout(() => {
-          done()
-          reject(new Error(`stock peer: no matching line in ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`))
-        }, timeoutMs)
-        listeners.add(onLine)
-        proc.on('exit', onExit)
-      })
-    },
-    send: (command) => {
-      if (running()) {
-        proc.stdin.write(`${command}\n`)
-      }
-    },
+    waitFor,
+    send,
     stop: async (signal = 'SIGTERM') => {
       if (running()) {
         proc.kill(signal)

@@ -37,7 +37,7 @@ describe('createMeshNode (Node)', function () {
     const node = await createMeshNode(testNodeInit())
     nodes.push(node)
 
-    expect(node.services).to.have.keys('identify', 'ping', 'dht', 'relays')
+    expect(node.services).to.have.keys('identify', 'ping', 'dht', 'relays', 'mesh')
     expect(node.getProtocols()).to.include.members(['/ipfs/id/1.0.0', '/ipfs/ping/1.0.0', '/webrtc-signaling/0.0.1', '/libp2p/circuit/relay/0.2.0/stop'])
     // client mode: the node does not serve the DHT protocol, and never the public one
     expect(node.getProtocols()).to.not.include('/ipfs/kad/1.0.0')
