@@ -190,6 +190,10 @@ export class Upgrader {
         await sleep(reconnectInitial + backoff(attempt, reconnectInitial, UPGRADE_RETRY_MAX), this.room.signal)
       }
 
+      if (this.room.isClosed) {
+        return
+      }
+
       this.room.log('%p stays relayed; trying WebRTC again in %d ms', member.peerId, this.room.ctx.init.reconnectMax)
       member.upgradeTimer = setTimeout(() => {
         if (member.session?.direct === false) {

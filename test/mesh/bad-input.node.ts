@@ -174,8 +174,12 @@ describe('mesh: roster rooms', function () {
     relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
   })
 
-  after(async () => {
+  afterEach(async () => {
     await Promise.all(nodes.map(async node => node.stop()))
+    nodes = []
+  })
+
+  after(async () => {
     await relay?.stop('SIGKILL')
   })
 
