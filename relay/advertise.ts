@@ -1,5 +1,6 @@
 import { setMaxListeners } from '@libp2p/interface'
 import { relayNamespaceCid } from '../src/relays/namespace.ts'
+import { sleep } from '../src/sleep.ts'
 import { DEFAULT_PROVIDE_ATTEMPT_TIMEOUT, DEFAULT_PROVIDE_RETRY_INTERVAL, QUICK_RETRIES, QUICK_RETRY_DELAY } from './constants.ts'
 import type { AbortOptions, ComponentLogger, Logger, Startable, Topology } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -137,7 +138,9 @@ export class RelayAdvertiser implements Startable {
       if (this.pending.size > 0 && !this.peerJoined) {
         const quick = this.quickRetries > 0
         this.quickRetries = Math.max(0, this.quickRetries - 1)
-        await this.sleep(quick ? QUICK_RETRY_DELAY : this.retryInterval, signal)
+        // a DHT server connecting ends the wait early
+        await sleep(quick ? QUICK_RETRY_DELAY : this.retryInterval, signal, wake => { this.wake = wake })
+        this.wake = undefined
       }
     }
   }
@@ -168,27 +171,5 @@ export class RelayAdvertiser implements Startable {
     } else if (!options.signal.aborted) {
       this.log('provided %c to no peer after %d ms, trying again', cid, Date.now() - start)
     }
-  }
-
-  /**
-   * Waits `ms`, or until a DHT server connects or `signal` aborts
-   */
-  private async sleep (ms: number, signal: AbortSignal): Promise<void> {
-    if (signal.aborted) {
-      // an abort listener added now would never fire
-      return
-    }
-
-    await new Promise<void>(resolve => {
-      const done = (): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', done)
-        this.wake = undefined
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      signal.addEventListener('abort', done)
-      this.wake = done
-    })
   }
 }

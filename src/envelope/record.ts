@@ -77,6 +77,15 @@ class MemberRecordPayload implements Record {
 }
 
 /**
+ * Throws unless `name` can name a room: a string of 1 to 256 UTF-8 bytes.
+ */
+export function checkRoomName (name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || new TextEncoder().encode(name).byteLength > MAX_ROOM_NAME_LENGTH) {
+    throw new InvalidParametersError(`a room name must be a string of 1 to ${MAX_ROOM_NAME_LENGTH} bytes`)
+  }
+}
+
+/**
  * The first sequence number a member uses in a room: the time in
  * microseconds, so a member that restarts without its old state still signs
  * numbers larger than any it signed before.
@@ -94,9 +103,7 @@ export async function sealMemberRecord (init: MemberRecordInit, privateKey: Priv
   const multiaddrs = (init.multiaddrs ?? []).slice(0, MAX_RECORD_ADDRESSES)
   const timestamp = init.timestamp ?? Date.now()
 
-  if (typeof init.room !== 'string' || init.room.length === 0 || new TextEncoder().encode(init.room).byteLength > MAX_ROOM_NAME_LENGTH) {
-    throw new InvalidParametersError(`a room name must be a string of 1 to ${MAX_ROOM_NAME_LENGTH} bytes`)
-  }
+  checkRoomName(init.room)
 
   if (init.seq < 0n || init.seq >= 2n ** 64n) {
     throw new InvalidParametersError('seq must fit an unsigned 64-bit integer')

@@ -1,3 +1,4 @@
+import { DEFAULT_MAX_RECORD_AGE } from '../envelope/constants.ts'
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MISSED_HEARTBEATS, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX } from '../health/constants.ts'
 import type { MeshInit } from './index.ts'
 
@@ -58,19 +59,18 @@ export type ResolvedMeshInit = Required<MeshInit>
 
 export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
   return {
-    protocolPrefix: PROTOCOL_PREFIX,
-    heartbeatInterval: DEFAULT_HEARTBEAT_INTERVAL,
-    missedHeartbeats: DEFAULT_MISSED_HEARTBEATS,
-    reconnectInitial: DEFAULT_RECONNECT_INITIAL,
-    reconnectMax: DEFAULT_RECONNECT_MAX,
-    dialTimeout: DEFAULT_DIAL_TIMEOUT,
-    upgradeAttempts: DEFAULT_UPGRADE_ATTEMPTS,
-    discoveryInterval: DEFAULT_DISCOVERY_INTERVAL,
-    recordRefreshInterval: DEFAULT_RECORD_REFRESH_INTERVAL,
-    maxRecordAge: 10 * minute,
-    maxMessageSize: DEFAULT_MAX_MESSAGE_SIZE,
-    maxMembers: DEFAULT_MAX_MEMBERS,
-    closeRelayedAfterUpgrade: true,
-    ...Object.fromEntries(Object.entries(init).filter(([, value]) => value != null))
+    protocolPrefix: init.protocolPrefix ?? PROTOCOL_PREFIX,
+    heartbeatInterval: init.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
+    missedHeartbeats: init.missedHeartbeats ?? DEFAULT_MISSED_HEARTBEATS,
+    reconnectInitial: init.reconnectInitial ?? DEFAULT_RECONNECT_INITIAL,
+    reconnectMax: init.reconnectMax ?? DEFAULT_RECONNECT_MAX,
+    dialTimeout: init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT,
+    upgradeAttempts: init.upgradeAttempts ?? DEFAULT_UPGRADE_ATTEMPTS,
+    discoveryInterval: init.discoveryInterval ?? DEFAULT_DISCOVERY_INTERVAL,
+    recordRefreshInterval: init.recordRefreshInterval ?? DEFAULT_RECORD_REFRESH_INTERVAL,
+    maxRecordAge: init.maxRecordAge ?? DEFAULT_MAX_RECORD_AGE,
+    maxMessageSize: init.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    maxMembers: init.maxMembers ?? DEFAULT_MAX_MEMBERS,
+    closeRelayedAfterUpgrade: init.closeRelayedAfterUpgrade ?? true
   }
 }

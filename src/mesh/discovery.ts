@@ -1,7 +1,7 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
+import { sleep } from '../sleep.ts'
 import { DISCOVERY_RETRY } from './constants.ts'
-import { sleep } from './upgrader.ts'
 import type { RoomImpl } from './room.ts'
 
 /**

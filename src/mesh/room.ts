@@ -212,8 +212,13 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return true
   }
 
+  /** whether `peerId` may take part: anyone in an open room */
+  allows (peerId: PeerId): boolean {
+    return this.rosterSet == null || this.rosterSet.has(peerId)
+  }
+
   checkRoster (peerId: PeerId): void {
-    if (this.rosterSet != null && !this.rosterSet.has(peerId)) {
+    if (!this.allows(peerId)) {
       throw new NotOnRosterError(`${peerId} is not on the roster of room "${this.name}"`)
     }
   }
@@ -342,7 +347,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
   /** a provider of the room's CID: a member, perhaps not yet known */
   found (provider: PeerInfo): void {
-    if (provider.id.equals(this.ctx.components.peerId) || (this.rosterSet != null && !this.rosterSet.has(provider.id))) {
+    if (provider.id.equals(this.ctx.components.peerId) || !this.allows(provider.id)) {
       return
     }
 

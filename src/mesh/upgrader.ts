@@ -1,26 +1,12 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
+import { sleep } from '../sleep.ts'
 import { PRUNE_DELAY, UPGRADE_RETRY_MAX } from './constants.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'
 import type { Member } from './member.ts'
 import type { RoomImpl } from './room.ts'
 import type { Connection } from '@libp2p/interface'
-
-/**
- * Resolves after `ms`, or at once when `signal` aborts.
- */
-export async function sleep (ms: number, signal: AbortSignal): Promise<void> {
-  await new Promise<void>(resolve => {
-    const done = (): void => {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    const timer = setTimeout(done, ms)
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
 
 /**
  * Gets each pair of members onto a direct WebRTC connection. The member with
