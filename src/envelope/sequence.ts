@@ -1,7 +1,10 @@
 import { PeerMap } from '@libp2p/peer-collections'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { ReplayedRecordError } from './errors.ts'
 import type { MemberRecord } from './record.ts'
+
+const ENVELOPE_KEY_LENGTH = 32
 
 /**
  * Remembers the newest record accepted from each signer in one room, so
@@ -9,6 +12,8 @@ import type { MemberRecord } from './record.ts'
  */
 export class SequenceTracker {
   private readonly latest = new PeerMap<MemberRecord>()
+  /** the accepted envelopes by their last bytes (the signature) */
+  private readonly envelopes = new Map<string, Uint8Array>()
 
   /**
    * Whether `record` is news: `true` when its sequence number is higher than
@@ -37,7 +42,25 @@ export class SequenceTracker {
    * Records `record` as the newest from its signer. Call after `check`.
    */
   accept (record: MemberRecord): void {
+    const previous = this.latest.get(record.peerId)
+
+    if (previous != null) {
+      this.envelopes.delete(envelopeKey(previous.envelope))
+    }
+
     this.latest.set(record.peerId, record)
+    this.envelopes.set(envelopeKey(record.envelope), record.envelope)
+  }
+
+  /**
+   * Whether `envelope` is, byte for byte, a record already accepted. Such a
+   * copy (the same record forwarded by another member) is not news and needs
+   * no signature check: in a room of N members each record arrives up to
+   * N - 1 times.
+   */
+  isAccepted (envelope: Uint8Array): boolean {
+    const known = this.envelopes.get(envelopeKey(envelope))
+    return known != null && uint8ArrayEquals(known, envelope)
   }
 
   get (peerId: MemberRecord['peerId']): MemberRecord | undefined {
@@ -50,5 +73,11 @@ export class SequenceTracker {
 
   clear (): void {
     this.latest.clear()
+    this.envelopes.clear()
   }
+}
+
+/** a record's signature is its envelope's last field: its last bytes tell records apart */
+function envelopeKey (envelope: Uint8Array): string {
+  return uint8ArrayToString(envelope.subarray(-ENVELOPE_KEY_LENGTH), 'base64')
 }

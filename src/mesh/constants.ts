@@ -10,6 +10,7 @@ export const PROTOCOL_NAME = 'mesh'
 export const PROTOCOL_VERSION = '1.0.0'
 
 export const DEFAULT_DIAL_TIMEOUT = 10 * second
+export const DEFAULT_UNREACHABLE_TIMEOUT = 10 * second
 export const DEFAULT_UPGRADE_ATTEMPTS = 5
 export const DEFAULT_DISCOVERY_INTERVAL = 30 * second
 export const DEFAULT_RECORD_REFRESH_INTERVAL = minute
@@ -62,6 +63,7 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     protocolPrefix: init.protocolPrefix ?? PROTOCOL_PREFIX,
     heartbeatInterval: init.heartbeatInterval ?? DEFAULT_HEARTBEAT_INTERVAL,
     missedHeartbeats: init.missedHeartbeats ?? DEFAULT_MISSED_HEARTBEATS,
+    unreachableTimeout: init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT,
     reconnectInitial: init.reconnectInitial ?? DEFAULT_RECONNECT_INITIAL,
     reconnectMax: init.reconnectMax ?? DEFAULT_RECONNECT_MAX,
     dialTimeout: init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT,

@@ -22,9 +22,12 @@
  * Heartbeats every `heartbeatInterval` give each member's RTT, loss and a
  * 0-100 score (see `relaymesh/health`); a member not heard from for
  * `missedHeartbeats` intervals is reported `member:unreachable` (1.5 s by
- * default), its connections are closed, and it is reconnected with
- * exponential backoff and full jitter; when it is back it is reported
- * `member:rejoined`.
+ * default). Its stream is kept for `unreachableTimeout`: a member that was
+ * only slow (a busy machine) answers on it again and is reported
+ * `member:rejoined` without losing its connection. After that, or at once
+ * when the member signs a new record (it restarted), its connection is closed
+ * and it is reconnected with exponential backoff and full jitter; when it is
+ * back it is reported `member:rejoined`.
  *
  * `createMeshNode()` adds this service as `node.services.mesh`.
  *
@@ -83,6 +86,15 @@ export interface MeshInit {
    * @default 3
    */
   missedHeartbeats?: number
+
+  /**
+   * How long the stream and connection of an unreachable member are kept in
+   * case it answers again, before they are closed and the member is dialed
+   * afresh (a killed peer's WebRTC connection lingers ~30 s)
+   *
+   * @default 10_000
+   */
+  unreachableTimeout?: number
 
   /**
    * First reconnection delay for an unreachable member; doubles per failure, full jitter

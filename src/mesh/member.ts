@@ -32,6 +32,8 @@ export class Member {
   retryTimer?: ReturnType<typeof setTimeout>
   upgradeTimer?: ReturnType<typeof setTimeout>
   pruneTimer?: ReturnType<typeof setTimeout>
+  /** closes the stream of an unreachable member that stays silent */
+  abandonTimer?: ReturnType<typeof setTimeout>
   /** our last heartbeat's number */
   heartbeatSeq = 0n
   /** the score last reported in `member:updated` */
@@ -76,5 +78,6 @@ export class Member {
     clearTimeout(this.retryTimer)
     clearTimeout(this.upgradeTimer)
     clearTimeout(this.pruneTimer)
+    clearTimeout(this.abandonTimer)
   }
 }

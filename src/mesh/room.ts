@@ -61,7 +61,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly ctx: RoomContext
   private readonly rosterSet?: PeerSet
   private readonly memberMap = new PeerMap<Member>()
-  private readonly seen = new SequenceTracker()
+  readonly seen = new SequenceTracker()
   readonly upgrader: Upgrader
   readonly sessions: Sessions
   private readonly shutdown = new AbortController()
@@ -206,6 +206,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       this.removeMember(member)
       this.safeDispatchEvent('member:left', { detail: { ...member.info(), state: 'unreachable', route: 'none' } })
     } else if (from?.connection.remotePeer.equals(record.peerId) !== true) {
+      // a silent member that signs a new record has restarted: its old
+      // stream will not answer again
+      this.abandon(member)
       this.connect(member)
     }
 
@@ -266,7 +269,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       })
   }
 
-  private scheduleReconnect (member: Member): void {
+  scheduleReconnect (member: Member): void {
     if (this.closed || member.session != null || this.memberMap.get(member.peerId) !== member) {
       return
     }
@@ -289,18 +292,52 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return true
   }
 
+  /**
+   * A member went silent. Its stream is kept for `unreachableTimeout`: a
+   * member on a busy machine answers again (see `recovered`), and closing
+   * its connection would cost a new WebRTC dial on that busy machine.
+   */
   unreachable (member: Member): void {
     this.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
     member.state = 'unreachable'
-    const session = member.session
-    member.session = undefined
-    session?.abort(new TimeoutError('no heartbeat'))
     this.safeDispatchEvent('member:unreachable', { detail: member.info() })
     this.updated(member)
 
-    // a new stream on the same connection first: a busy member answers it,
-    // a dead one's connection is closed when it does not (see `openSession`)
-    this.scheduleReconnect(member)
+    if (member.session != null) {
+      clearTimeout(member.abandonTimer)
+      member.abandonTimer = setTimeout(() => {
+        this.abandon(member)
+        this.scheduleReconnect(member)
+      }, this.ctx.init.unreachableTimeout)
+    }
+  }
+
+  /** an unreachable member spoke again on its stream */
+  recovered (member: Member, session: Session): void {
+    clearTimeout(member.abandonTimer)
+    member.state = session.direct ? 'direct' : 'relayed'
+    this.log('%p rejoined (%s): it answered again', member.peerId, member.state)
+    this.safeDispatchEvent('member:rejoined', { detail: member.info() })
+    this.updated(member)
+  }
+
+  /**
+   * Closes the stream of an unreachable member and the connection it ran on
+   * (a killed peer's WebRTC connection would linger ~30 s).
+   */
+  abandon (member: Member): void {
+    clearTimeout(member.abandonTimer)
+    const session = member.session
+
+    if (session == null || member.state !== 'unreachable') {
+      return
+    }
+
+    this.log('closing the stream and connection of %p: silent for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
+    member.session = undefined
+    const err = new TimeoutError('no heartbeat')
+    session.abort(err)
+    session.connection.abort(err)
   }
 
   updated (member: Member): void {

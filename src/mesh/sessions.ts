@@ -1,4 +1,4 @@
-import { InvalidMessageError } from '@libp2p/interface'
+import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { openMemberRecord } from '../envelope/record.ts'
 import { RoomClosedError } from './errors.ts'
 import { handleHeartbeat } from './handlers/heartbeat.ts'
@@ -83,7 +83,15 @@ export class Sessions {
       return
     }
 
-    if (current != null && current !== session) {
+    if (current != null && current !== session && member.state === 'unreachable') {
+      // the member is back on a new stream: the silent one is dead
+      member.session = undefined
+      current.abort(new TimeoutError('silent, and replaced by a new stream'))
+
+      if (current.connection !== session.connection) {
+        current.connection.abort(new TimeoutError('silent, and replaced by a new connection'))
+      }
+    } else if (current != null && current !== session) {
       if (current.open && this.rank(member, current) > this.rank(member, session)) {
         this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
         void session.close()
@@ -99,6 +107,7 @@ export class Sessions {
     member.state = session.direct ? 'direct' : 'relayed'
     member.failures = 0
     clearTimeout(member.retryTimer)
+    clearTimeout(member.abandonTimer)
     member.liveness.restart()
     void this.run(member, session)
     this.room.gossip(member, session)
@@ -129,6 +138,10 @@ export class Sessions {
         const message = await session.read()
         member.liveness.heard()
 
+        if (member.state === 'unreachable' && member.session === session) {
+          this.room.recovered(member, session)
+        }
+
         if (message.heartbeat != null) {
           handleHeartbeat(member, session, message.heartbeat)
         }
@@ -146,10 +159,13 @@ export class Sessions {
     } finally {
       if (member.session === session) {
         member.session = undefined
+        clearTimeout(member.abandonTimer)
         this.room.updated(member)
 
         if (member.state !== 'unreachable') {
           this.room.connect(member)
+        } else {
+          this.room.scheduleReconnect(member)
         }
       }
     }

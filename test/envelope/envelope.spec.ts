@@ -465,6 +465,33 @@ describe('envelope', () => {
       expectUnchanged(tracker, first)
     })
 
+    it('knows the bytes of accepted records only, so copies need no signature check', async () => {
+      const tracker = new SequenceTracker()
+      const first = await record(5n)
+      const second = await record(6n)
+      const other = await record(1n, keyB)
+
+      expect(tracker.isAccepted(first.envelope)).to.be.false()
+      tracker.accept(first)
+      tracker.accept(other)
+      expect(tracker.isAccepted(first.envelope.slice())).to.be.true()
+      expect(tracker.isAccepted(other.envelope)).to.be.true()
+      expect(tracker.isAccepted(second.envelope)).to.be.false()
+
+      // the same last bytes with anything else before them are not the record
+      const tampered = first.envelope.slice()
+      tampered[10] ^= 1
+      expect(tracker.isAccepted(tampered)).to.be.false()
+
+      // a superseded record is no longer one of them
+      tracker.accept(second)
+      expect(tracker.isAccepted(first.envelope)).to.be.false()
+      expect(tracker.isAccepted(second.envelope)).to.be.true()
+
+      tracker.clear()
+      expect(tracker.isAccepted(second.envelope)).to.be.false()
+    })
+
     it('refuses a lower sequence number and keeps the accepted record', async () => {
       const tracker = new SequenceTracker()
       const older = await record(5n)

@@ -50,6 +50,39 @@ describe('mesh: members in separate processes', function () {
     })
   })
 
+  it('keeps the connection of a member that stops answering for a while: unreachable, then rejoined on it', async () => {
+    const room = 'stop-and-continue'
+    members = await Promise.all([0, 1, 2].map(async () => startMeshMember({ relay: relay.wsAddr, room })))
+    const [a, b, victim] = members
+    await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
+    const connectionsOf = async (observer: MeshMemberProcess): Promise<string[]> =>
+      (await observer.members()).find(m => m.peerId === victim.peerId)?.connections ?? []
+    // once the relayed connections that carried the signaling are closed
+    let before: string[][] = []
+    await pWaitFor(async () => {
+      before = await Promise.all([a, b].map(connectionsOf))
+      return before.every(ids => ids.length === 1)
+    }, { timeout: 30_000, interval: 250 })
+
+    const since = [a.history.length, b.history.length]
+    victim.process.kill('SIGSTOP')
+
+    try {
+      await Promise.all([a, b].map(async (observer, i) =>
+        observer.waitFor(line => line.event === 'member:unreachable' && line.peerId === victim.peerId, 30_000, since[i])))
+    } finally {
+      victim.process.kill('SIGCONT')
+    }
+
+    const rejoined = await Promise.all([a, b].map(async (observer, i) =>
+      observer.waitFor(line => line.event === 'member:rejoined' && line.peerId === victim.peerId, 30_000, since[i])))
+    rejoined.forEach(line => expect(line.route).to.equal('direct'))
+    // the same WebRTC connection carries the room: nothing was closed or redialed
+    const after = await Promise.all([a, b].map(connectionsOf))
+    after.forEach((ids, i) => expect(ids).to.include(before[i][0]))
+    expect(await fullMesh(members)).to.equal(true)
+  })
+
   it('reports a SIGKILLed member unreachable, and rejoined when it restarts with its key', async () => {
     const key = await generateKeyPair('Ed25519')
     const victimId = peerIdFromPrivateKey(key).toString()

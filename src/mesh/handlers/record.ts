@@ -16,6 +16,10 @@ const TOLERATED = new Set(['ReplayedRecordError', 'StaleRecordError'])
  * malformed, cross-room or non-roster record), so the stream is reset
  */
 export async function handleRecord (room: RoomImpl, member: Member, session: Session, bytes: Uint8Array): Promise<void> {
+  if (room.seen.isAccepted(bytes)) {
+    return
+  }
+
   try {
     const record = await openMemberRecord(bytes, { room: room.name, maxAge: room.ctx.init.maxRecordAge })
     room.acceptRecord(record, session)
