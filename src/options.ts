@@ -5,7 +5,7 @@ import { FaultTolerance } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
+import { DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT, DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
 import { mesh } from './mesh/index.ts'
 import { relays } from './relays/index.ts'
@@ -158,6 +158,13 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       inboundConnectionThreshold: Number.MAX_SAFE_INTEGER,
       maxIncomingPendingConnections: DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS,
       ...extra.connectionManager
+    },
+    connectionMonitor: {
+      ...extra.connectionMonitor,
+      pingTimeout: {
+        minTimeout: DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT,
+        ...extra.connectionMonitor?.pingTimeout
+      }
     },
     connectionGater: limitInboundConnections(extra.connectionGater, {
       perSource: DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE,

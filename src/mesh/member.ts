@@ -23,6 +23,8 @@ export class Member {
   joined = false
   /** a connection attempt is under way */
   connecting?: Promise<void>
+  /** the last of our dials to it, which the next one waits for */
+  dialing?: Promise<void>
   /** a WebRTC upgrade is under way */
   upgrading?: Promise<void>
   /** a first connection attempt was made or scheduled */

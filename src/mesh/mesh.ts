@@ -26,7 +26,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
-  private readonly webRTCDials = new Queue<Connection>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
+  private readonly webRTCDials = new Queue<Connection | undefined>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
   private started = false
 
   constructor (components: MeshComponents, init: MeshInit = {}) {

@@ -27,7 +27,7 @@ export interface RoomContext {
   init: ResolvedMeshInit
   protocol: string
   /** the node's WebRTC dials, a few at a time */
-  webRTCDials: Queue<Connection>
+  webRTCDials: Queue<Connection | undefined>
   reject(rejected: RejectedMessage): void
   closed(room: RoomImpl): void
 }

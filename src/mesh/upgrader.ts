@@ -58,7 +58,7 @@ export class Upgrader {
 
     if (this.isUpgrader(member)) {
       try {
-        await this.sessionOn(member, await this.dialWebRTC(member))
+        await this.directSession(member)
         return
       } catch (err: any) {
         this.room.log('WebRTC to %p failed, trying the relay - %e', member.peerId, err)
@@ -102,29 +102,60 @@ export class Upgrader {
   }
 
   private async dialRelayed (member: Member): Promise<Connection> {
-    const relayed = relayedAddrs(member.multiaddrs, member.peerId)
-    const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
-    this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
+    return this.oneDialAtATime(member, async () => {
+      const relayed = relayedAddrs(member.multiaddrs, member.peerId)
+      const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
+      this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
 
-    try {
-      return await this.room.ctx.components.connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
-    } finally {
-      signal.clear()
+      try {
+        return await this.room.ctx.components.connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
+      } finally {
+        signal.clear()
+      }
+    })
+  }
+
+  /**
+   * Runs the dials to one member one after another: libp2p's dial queue
+   * merges a dial into one already under way to the same peer, so a WebRTC
+   * dial could get the relayed connection another dial opened, or be aborted
+   * with it.
+   */
+  private async oneDialAtATime <T> (member: Member, dial: () => Promise<T>): Promise<T> {
+    const result = (member.dialing ?? Promise.resolve()).then(dial)
+    member.dialing = result.then(() => {}, () => {})
+    return result
+  }
+
+  /**
+   * Dials WebRTC and opens the room stream on it, unless the pair went direct
+   * while this attempt waited for an earlier one.
+   */
+  private async directSession (member: Member): Promise<void> {
+    const connection = await this.dialWebRTC(member)
+
+    if (connection != null) {
+      await this.sessionOn(member, connection)
     }
   }
 
   /**
    * One WebRTC attempt, queued with the node's others: many at once on one
    * node (a newcomer to a big room) slow each other past their timeouts.
+   * Resolves with nothing when the member is already on a direct stream.
    */
-  private async dialWebRTC (member: Member): Promise<Connection> {
+  private async dialWebRTC (member: Member): Promise<Connection | undefined> {
     const addrs = webRTCAddrs(member.multiaddrs, member.peerId)
 
     if (addrs.length === 0) {
       throw new Error('the member has no /p2p-circuit/webrtc address')
     }
 
-    return this.room.ctx.webRTCDials.add(async () => {
+    return this.oneDialAtATime(member, async () => this.room.ctx.webRTCDials.add(async () => {
+      if (member.session?.direct === true && member.session.open) {
+        return undefined
+      }
+
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
       const started = Date.now()
 
@@ -143,7 +174,7 @@ export class Upgrader {
       } finally {
         signal.clear()
       }
-    }, { signal: this.room.signal })
+    }, { signal: this.room.signal }))
   }
 
   /**
@@ -167,7 +198,7 @@ export class Upgrader {
         }
 
         try {
-          await this.sessionOn(member, await this.dialWebRTC(member))
+          await this.directSession(member)
           return
         } catch (err: any) {
           this.room.log('WebRTC attempt %d/%d to %p failed - %e', attempt, upgradeAttempts, member.peerId, err)
@@ -210,13 +241,14 @@ export class Upgrader {
   /**
    * Closes what a failed WebRTC attempt left open without streams: the
    * WebRTC connection, and the relayed connection its signaling used (each
-   * holds a circuit on the relay).
+   * holds a circuit on the relay). Connections the member opened are its
+   * own: one may be about to carry its stream.
    */
   private cleanUp (member: Member): void {
     const keep = member.session?.connection
 
     for (const connection of this.room.ctx.components.connectionManager.getConnections(member.peerId)) {
-      if (connection !== keep && connection.streams.length === 0) {
+      if (connection !== keep && connection.direction === 'outbound' && connection.streams.length === 0) {
         connection.abort(new Error('left by a failed WebRTC attempt'))
       }
     }

@@ -1,3 +1,4 @@
+import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
@@ -11,6 +12,8 @@ import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { EchoPeerProcess } from '../fixtures/echo-peer-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
+
+const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 
 describe('createMeshNode (Node)', function () {
   this.timeout(90_000)
@@ -90,6 +93,37 @@ describe('createMeshNode (Node)', function () {
 
     const payload = randomBytes(64 * 1024)
     expect(await echoOnConnection(connection, payload)).to.deep.equal(payload)
+  })
+
+  it('keeps a connection whose pings are answered slowly (stock libp2p aborts it after 5 s)', async () => {
+    const replyDelay = 7_000
+    const slow = await createMeshNode(testNodeInit({ listen: ['/ip4/127.0.0.1/tcp/0'] }))
+    const watcher = await createMeshNode(testNodeInit({ listen: [], libp2p: { connectionMonitor: { pingInterval: 2_000 } } }))
+    nodes.push(slow, watcher)
+
+    // a busy peer: it answers pings, 7 s late
+    const answered: number[] = []
+    await slow.unhandle(PING_PROTOCOL)
+    await slow.handle(PING_PROTOCOL, async (stream) => {
+      const bytes = byteStream(stream)
+      const ping = await bytes.read({ bytes: 32 })
+      await new Promise(resolve => setTimeout(resolve, replyDelay))
+      await bytes.write(ping)
+      answered.push(Date.now())
+      await stream.close()
+    }, { maxInboundStreams: 64 })
+
+    const connection = await watcher.dial(slow.getMultiaddrs()[0])
+    await pWaitFor(() => {
+      if (connection.status !== 'open') {
+        throw new Error(`the connection was ${connection.status} after ${answered.length} slow pings`)
+      }
+
+      return answered.length >= 2
+    }, { timeout: 60_000, interval: 100 })
+
+    expect(connection.status).to.equal('open')
+    expect(watcher.getConnections(slow.peerId)).to.include(connection)
   })
 
   it('accepts many relayed peers arriving at once (inbound limits are per source, not per relay IP)', async () => {
