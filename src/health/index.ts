@@ -17,7 +17,7 @@
  *
  * const liveness = new Liveness({ heartbeatInterval: 500, missedHeartbeats: 3 })
  * liveness.sent(1n)
- * liveness.replied(1n)
+ * liveness.acknowledged(1n)
  * console.info(liveness.rtt, liveness.loss(), liveness.score('direct'))
  * ```
  */

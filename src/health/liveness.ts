@@ -16,9 +16,10 @@ export interface LivenessInit {
 }
 
 /**
- * The liveness of one peer, from the heartbeats we send it, its replies and
- * anything else we hear from it: RTT (moving average of heartbeat round
- * trips), loss (share of recent heartbeats not answered in time) and whether
+ * The liveness of one peer, from the heartbeats we send it, its
+ * acknowledgements and anything else we hear from it: RTT (moving average of
+ * heartbeat round trips), loss (share of recent heartbeats not acknowledged
+ * in time) and whether
  * it is overdue (not heard from for `missedHeartbeats` intervals).
  */
 export class Liveness {
@@ -39,21 +40,30 @@ export class Liveness {
     this.pending.set(seq, now)
   }
 
-  /** the peer answered heartbeat `seq` */
-  replied (seq: bigint, now: number = Date.now()): void {
-    // a reply later than two intervals was already counted as lost
+  /**
+   * The peer has received our heartbeats up to `seq` and held heartbeat `seq`
+   * for `delay` ms before saying so (it acknowledges with its own next
+   * heartbeat). Every pending heartbeat up to `seq` counts as answered; `seq`
+   * itself gives an RTT sample.
+   */
+  acknowledged (seq: bigint, now: number = Date.now(), delay = 0): void {
+    // an acknowledgement later than two intervals was already counted as lost
     this.expire(now)
-    const sentAt = this.pending.get(seq)
     this.heard(now)
 
-    if (sentAt == null) {
-      return
-    }
+    for (const [pending, sentAt] of this.pending) {
+      if (pending > seq) {
+        continue
+      }
 
-    this.pending.delete(seq)
-    this.record(true)
-    this.average ??= new MovingAverage(10 * this.init.heartbeatInterval)
-    this.average.push(now - sentAt, now)
+      this.pending.delete(pending)
+      this.record(true)
+
+      if (pending === seq) {
+        this.average ??= new MovingAverage(10 * this.init.heartbeatInterval)
+        this.average.push(Math.max(0, now - sentAt - delay), now)
+      }
+    }
   }
 
   /** anything arrived from the peer */

@@ -65,7 +65,8 @@ export class Heartbeats {
       if (beat && session?.open === true) {
         const seq = ++member.heartbeatSeq
         member.liveness.sent(seq, now)
-        session.post({ heartbeat: { seq, reply: false } })
+        const ack = member.heardSeq
+        session.post({ heartbeat: { seq, ack, ackDelay: ack > 0n ? Math.max(0, now - member.heardSeqAt) : 0 } })
       }
 
       if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {

@@ -109,6 +109,7 @@ export class Sessions {
     clearTimeout(member.retryTimer)
     clearTimeout(member.abandonTimer)
     member.liveness.restart()
+    member.heardSeq = 0n
     void this.run(member, session)
     this.room.gossip(member, session)
 
@@ -143,7 +144,7 @@ export class Sessions {
         }
 
         if (message.heartbeat != null) {
-          handleHeartbeat(member, session, message.heartbeat)
+          handleHeartbeat(member, message.heartbeat)
         }
 
         if (message.record != null) {

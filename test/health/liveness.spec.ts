@@ -23,12 +23,12 @@ describe('health', () => {
       const l = liveness()
 
       l.sent(1n, 1_000)
-      l.replied(1n, 1_040)
+      l.acknowledged(1n, 1_040)
       expect(l.rtt).to.equal(40)
 
       // a moving average: a faster reply pulls it down, but not all the way
       l.sent(2n, 1_500)
-      l.replied(2n, 1_520)
+      l.acknowledged(2n, 1_520)
       expect(l.rtt).to.be.lessThan(40)
       expect(l.rtt).to.be.greaterThan(20)
 
@@ -36,37 +36,53 @@ describe('health', () => {
       for (let i = 3; i < 200; i++) {
         const at = 1_000 + i * INTERVAL
         l.sent(BigInt(i), at)
-        l.replied(BigInt(i), at + 20)
+        l.acknowledged(BigInt(i), at + 20)
       }
       expect(l.rtt).to.be.closeTo(20, 0.1)
       expect(l.loss(1_000 + 200 * INTERVAL)).to.equal(0)
     })
 
-    it('matches replies to their heartbeats when several are outstanding', () => {
+    it('takes an acknowledgement as covering every earlier heartbeat, with an RTT from the one it names', () => {
       const l = liveness()
 
       l.sent(1n, 0)
       l.sent(2n, 500)
-      // the reply to 2 arrives first, then the one to 1
-      l.replied(2n, 530)
+      // the peer's next heartbeat acknowledges 2, which it held for 10 ms
+      l.acknowledged(2n, 540, 10)
       expect(l.rtt).to.equal(30)
-      l.replied(1n, 540)
-      expect(l.rtt).to.be.greaterThan(30)
       expect(l.loss(540)).to.equal(0)
+
+      // 1 was answered by that acknowledgement: a late one for it changes nothing
+      l.acknowledged(1n, 560)
+      expect(l.rtt).to.equal(30)
+      expect(l.loss(2_000)).to.equal(0)
+    })
+
+    it('subtracts the time the peer held the heartbeat from the RTT, never below 0', () => {
+      const l = liveness()
+
+      l.sent(1n, 0)
+      l.acknowledged(1n, 480, 450)
+      expect(l.rtt).to.equal(30)
+
+      const skewed = liveness()
+      skewed.sent(1n, 0)
+      skewed.acknowledged(1n, 100, 150)
+      expect(skewed.rtt).to.equal(0)
     })
 
     it('ignores replies to heartbeats it did not send, or answered already', () => {
       const l = liveness()
 
-      l.replied(7n, 100)
+      l.acknowledged(7n, 100)
       expect(l.rtt).to.be.undefined()
       expect(l.loss(100)).to.equal(0)
       // it still heard from the peer
       expect(l.lastHeard).to.equal(100)
 
       l.sent(1n, 200)
-      l.replied(1n, 250)
-      l.replied(1n, 900)
+      l.acknowledged(1n, 250)
+      l.acknowledged(1n, 900)
       expect(l.rtt).to.equal(50)
       expect(l.lastHeard).to.equal(900)
       expect(l.loss(900)).to.equal(0)
@@ -84,17 +100,18 @@ describe('health', () => {
       const l = liveness()
 
       l.sent(1n, 0)
-      l.replied(1n, 10)
-      l.sent(2n, 500) // never answered
-      l.sent(3n, 1_000)
-      l.replied(3n, 1_020)
-      l.sent(4n, 1_500) // still within two intervals
+      l.acknowledged(1n, 10)
+      l.sent(2n, 500) // not acknowledged within two intervals
+      l.sent(3n, 1_600)
+      // acknowledges 2 as well, but 2 was counted lost at 1_600
+      l.acknowledged(3n, 1_620)
+      l.sent(4n, 2_100) // still within two intervals
 
-      // 2 is 1001 ms old: lost; 4 is pending and not counted
-      expect(l.loss(1_501)).to.be.closeTo(1 / 3, 1e-9)
+      // 4 is pending and not counted
+      expect(l.loss(2_101)).to.be.closeTo(1 / 3, 1e-9)
 
-      l.replied(4n, 1_600)
-      expect(l.loss(1_600)).to.equal(0.25)
+      l.acknowledged(4n, 2_200)
+      expect(l.loss(2_200)).to.equal(0.25)
     })
 
     it('does not count a reply that arrives after the heartbeat was counted lost', () => {
@@ -103,7 +120,7 @@ describe('health', () => {
       l.sent(1n, 0)
       expect(l.loss(1_001)).to.equal(1)
 
-      l.replied(1n, 1_100)
+      l.acknowledged(1n, 1_100)
       expect(l.loss(1_100)).to.equal(1)
       expect(l.rtt).to.be.undefined()
       expect(l.lastHeard).to.equal(1_100)
@@ -114,7 +131,7 @@ describe('health', () => {
 
       l.sent(1n, 0)
       l.sent(2n, 1_001)
-      l.replied(2n, 1_011)
+      l.acknowledged(2n, 1_011)
 
       expect(l.loss(1_011)).to.equal(0.5)
     })
@@ -134,7 +151,7 @@ describe('health', () => {
       // ...then four answered push them out of the window
       for (let i = 4; i < 8; i++) {
         l.sent(BigInt(i), now)
-        l.replied(BigInt(i), now + 10)
+        l.acknowledged(BigInt(i), now + 10)
         expect(l.loss(now + 10)).to.equal((7 - i) / 4)
         now += INTERVAL
       }
@@ -151,13 +168,13 @@ describe('health', () => {
 
       for (let i = 1; i <= 19; i++) {
         l.sent(BigInt(i), now)
-        l.replied(BigInt(i), now + 5)
+        l.acknowledged(BigInt(i), now + 5)
         now += INTERVAL
       }
       expect(l.loss(now)).to.equal(1 / 20)
 
       l.sent(20n, now)
-      l.replied(20n, now + 5)
+      l.acknowledged(20n, now + 5)
       expect(l.loss(now + 5)).to.equal(0)
     })
 
@@ -183,7 +200,7 @@ describe('health', () => {
       for (let i = 1; i <= 20; i++) {
         const at = i * INTERVAL
         l.sent(BigInt(i), at)
-        l.replied(BigInt(i), at + 30)
+        l.acknowledged(BigInt(i), at + 30)
         expect(l.overdue(at + INTERVAL)).to.be.false()
       }
     })
@@ -191,7 +208,7 @@ describe('health', () => {
     it('becomes overdue when heartbeats go unanswered', () => {
       const l = liveness()
       l.sent(1n, 0)
-      l.replied(1n, 20)
+      l.acknowledged(1n, 20)
 
       let at = 20
       for (let i = 2; i <= 10; i++) {
@@ -208,7 +225,7 @@ describe('health', () => {
       const l = liveness()
 
       l.sent(1n, 0)
-      l.replied(1n, 60)
+      l.acknowledged(1n, 60)
       l.sent(2n, 500)
       l.sent(3n, 1_000) // 2 expires at 1501, counted lost
       expect(l.loss(1_501)).to.equal(0.5)
@@ -225,7 +242,7 @@ describe('health', () => {
       expect(l.loss(10_000)).to.equal(0.5)
 
       // a reply to a heartbeat of the old stream is not matched
-      l.replied(3n, 1_900)
+      l.acknowledged(3n, 1_900)
       expect(l.rtt).to.equal(60)
       expect(l.loss(1_900)).to.equal(0.5)
     })
@@ -234,7 +251,7 @@ describe('health', () => {
       const l = liveness()
 
       l.sent(1n, 0)
-      l.replied(1n, 20)
+      l.acknowledged(1n, 20)
       expect(l.score('direct', 20)).to.equal(100)
       expect(l.score('relayed', 20)).to.equal(80)
       expect(l.score('connecting', 20)).to.equal(0)

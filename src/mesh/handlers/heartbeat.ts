@@ -1,15 +1,17 @@
 import type { Member } from '../member.ts'
 import type { Heartbeat } from '../pb/mesh.ts'
-import type { Session } from '../session.ts'
 
 /**
- * A heartbeat from a member: answer it, or take its answer to ours as an RTT
- * sample.
+ * A heartbeat from a member: remember its number for our next heartbeat to
+ * acknowledge, and take its acknowledgement of ours (an RTT sample).
  */
-export function handleHeartbeat (member: Member, session: Session, heartbeat: Heartbeat): void {
-  if (heartbeat.reply) {
-    member.liveness.replied(heartbeat.seq)
-  } else {
-    session.post({ heartbeat: { seq: heartbeat.seq, reply: true } })
+export function handleHeartbeat (member: Member, heartbeat: Heartbeat, now: number = Date.now()): void {
+  if (heartbeat.seq > member.heardSeq) {
+    member.heardSeq = heartbeat.seq
+    member.heardSeqAt = now
+  }
+
+  if (heartbeat.ack > 0n) {
+    member.liveness.acknowledged(heartbeat.ack, now, heartbeat.ackDelay)
   }
 }

@@ -100,9 +100,14 @@ export namespace MeshMessage {
     value: bigint
   }
 
-  export interface MeshMessageHeartbeatReplyFieldEvent {
-    field: '$.heartbeat.reply'
-    value: boolean
+  export interface MeshMessageHeartbeatAckFieldEvent {
+    field: '$.heartbeat.ack'
+    value: bigint
+  }
+
+  export interface MeshMessageHeartbeatAckDelayFieldEvent {
+    field: '$.heartbeat.ackDelay'
+    value: number
   }
 
   export function encode (obj: Partial<MeshMessage>): Uint8Array<ArrayBuffer> {
@@ -113,14 +118,15 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatReplyFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
   }
 }
 
 export interface Heartbeat {
   seq: bigint
-  reply: boolean
+  ack: bigint
+  ackDelay: number
 }
 
 export namespace Heartbeat {
@@ -138,9 +144,14 @@ export namespace Heartbeat {
           w.uint64(obj.seq)
         }
 
-        if ((obj.reply != null && obj.reply !== false)) {
+        if ((obj.ack != null && obj.ack !== 0n)) {
           w.uint32(16)
-          w.bool(obj.reply)
+          w.uint64(obj.ack)
+        }
+
+        if ((obj.ackDelay != null && obj.ackDelay !== 0)) {
+          w.uint32(24)
+          w.uint32(obj.ackDelay)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -149,7 +160,8 @@ export namespace Heartbeat {
       }, (reader, length, opts = {}) => {
         const obj: any = {
           seq: 0n,
-          reply: false
+          ack: 0n,
+          ackDelay: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -163,7 +175,11 @@ export namespace Heartbeat {
               break
             }
             case 2: {
-              obj.reply = reader.bool()
+              obj.ack = reader.uint64()
+              break
+            }
+            case 3: {
+              obj.ackDelay = reader.uint32()
               break
             }
             default: {
@@ -190,8 +206,15 @@ export namespace Heartbeat {
             }
             case 2: {
               yield {
-                field: `${prefix}.reply`,
-                value: reader.bool()
+                field: `${prefix}.ack`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.ackDelay`,
+                value: reader.uint32()
               }
               break
             }
@@ -212,9 +235,14 @@ export namespace Heartbeat {
     value: bigint
   }
 
-  export interface HeartbeatReplyFieldEvent {
-    field: '$.reply'
-    value: boolean
+  export interface HeartbeatAckFieldEvent {
+    field: '$.ack'
+    value: bigint
+  }
+
+  export interface HeartbeatAckDelayFieldEvent {
+    field: '$.ackDelay'
+    value: number
   }
 
   export function encode (obj: Partial<Heartbeat>): Uint8Array<ArrayBuffer> {
@@ -225,7 +253,7 @@ export namespace Heartbeat {
     return decodeMessage(buf, Heartbeat.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatReplyFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatAckFieldEvent | HeartbeatAckDelayFieldEvent> {
     return streamMessage(buf, Heartbeat.codec(), opts)
   }
 }
