@@ -29,6 +29,9 @@ export class Liveness {
   private average?: MovingAverage
   /** when we last heard from the peer, ms since the epoch */
   lastHeard?: number
+  /** the peer's highest heartbeat received on the current stream, and when */
+  private received = 0n
+  private receivedAt = 0
 
   constructor (init: LivenessInit) {
     this.init = { ...init, lossWindow: init.lossWindow ?? DEFAULT_LOSS_WINDOW }
@@ -66,6 +69,22 @@ export class Liveness {
     }
   }
 
+  /** heartbeat `seq` arrived from the peer: our next one acknowledges it */
+  receivedHeartbeat (seq: bigint, now: number = Date.now()): void {
+    if (seq > this.received) {
+      this.received = seq
+      this.receivedAt = now
+    }
+  }
+
+  /**
+   * What our next heartbeat acknowledges: the peer's highest heartbeat (0:
+   * none yet) and how long we have held it, in ms.
+   */
+  acknowledgement (now: number = Date.now()): { ack: bigint, ackDelay: number } {
+    return { ack: this.received, ackDelay: this.received > 0n ? Math.max(0, now - this.receivedAt) : 0 }
+  }
+
   /** anything arrived from the peer */
   heard (now: number = Date.now()): void {
     this.lastHeard = now
@@ -97,11 +116,13 @@ export class Liveness {
   }
 
   /**
-   * Forget unanswered heartbeats (a new stream starts counting afresh); RTT
-   * and loss history are kept.
+   * Forget unanswered and received heartbeats (a new stream starts counting
+   * afresh); RTT and loss history are kept.
    */
   restart (now: number = Date.now()): void {
     this.pending.clear()
+    this.received = 0n
+    this.receivedAt = 0
     this.lastHeard = now
   }
 

@@ -65,8 +65,7 @@ export class Heartbeats {
       if (beat && session?.open === true) {
         const seq = ++member.heartbeatSeq
         member.liveness.sent(seq, now)
-        const ack = member.heardSeq
-        session.post({ heartbeat: { seq, ack, ackDelay: ack > 0n ? Math.max(0, now - member.heardSeqAt) : 0 } })
+        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now) } })
       }
 
       if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {

@@ -38,9 +38,6 @@ export class Member {
   abandonTimer?: ReturnType<typeof setTimeout>
   /** our last heartbeat's number */
   heartbeatSeq = 0n
-  /** its highest heartbeat number received on the current stream, and when */
-  heardSeq = 0n
-  heardSeqAt = 0
   /** the score last reported in `member:updated` */
   reportedScore = 0
 

@@ -1,4 +1,4 @@
-import { TimeoutError, setMaxListeners } from '@libp2p/interface'
+import { setMaxListeners } from '@libp2p/interface'
 import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
@@ -208,7 +208,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     } else if (from?.connection.remotePeer.equals(record.peerId) !== true) {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
-      this.abandon(member)
+      this.sessions.abandon(member)
       this.connect(member)
     }
 
@@ -292,52 +292,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return true
   }
 
-  /**
-   * A member went silent. Its stream is kept for `unreachableTimeout`: a
-   * member on a busy machine answers again (see `recovered`), and closing
-   * its connection would cost a new WebRTC dial on that busy machine.
-   */
+  /** a member went silent (see `Sessions.unreachable`) */
   unreachable (member: Member): void {
-    this.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
-    member.state = 'unreachable'
-    this.safeDispatchEvent('member:unreachable', { detail: member.info() })
-    this.updated(member)
-
-    if (member.session != null) {
-      clearTimeout(member.abandonTimer)
-      member.abandonTimer = setTimeout(() => {
-        this.abandon(member)
-        this.scheduleReconnect(member)
-      }, this.ctx.init.unreachableTimeout)
-    }
-  }
-
-  /** an unreachable member spoke again on its stream */
-  recovered (member: Member, session: Session): void {
-    clearTimeout(member.abandonTimer)
-    member.state = session.direct ? 'direct' : 'relayed'
-    this.log('%p rejoined (%s): it answered again', member.peerId, member.state)
-    this.safeDispatchEvent('member:rejoined', { detail: member.info() })
-    this.updated(member)
-  }
-
-  /**
-   * Closes the stream of an unreachable member and the connection it ran on
-   * (a killed peer's WebRTC connection would linger ~30 s).
-   */
-  abandon (member: Member): void {
-    clearTimeout(member.abandonTimer)
-    const session = member.session
-
-    if (session == null || member.state !== 'unreachable') {
-      return
-    }
-
-    this.log('closing the stream and connection of %p: silent for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
-    member.session = undefined
-    const err = new TimeoutError('no heartbeat')
-    session.abort(err)
-    session.connection.abort(err)
+    this.sessions.unreachable(member)
   }
 
   updated (member: Member): void {

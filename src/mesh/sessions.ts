@@ -7,6 +7,7 @@ import type { Member } from './member.ts'
 import type { RoomImpl } from './room.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
+import type { Connection } from '@libp2p/interface'
 
 /**
  * A room's streams with its members: the handshake (each side's own signed
@@ -85,12 +86,7 @@ export class Sessions {
 
     if (current != null && current !== session && member.state === 'unreachable') {
       // the member is back on a new stream: the silent one is dead
-      member.session = undefined
-      current.abort(new TimeoutError('silent, and replaced by a new stream'))
-
-      if (current.connection !== session.connection) {
-        current.connection.abort(new TimeoutError('silent, and replaced by a new connection'))
-      }
+      this.abandon(member, session.connection)
     } else if (current != null && current !== session) {
       if (current.open && this.rank(member, current) > this.rank(member, session)) {
         this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
@@ -109,7 +105,6 @@ export class Sessions {
     clearTimeout(member.retryTimer)
     clearTimeout(member.abandonTimer)
     member.liveness.restart()
-    member.heardSeq = 0n
     void this.run(member, session)
     this.room.gossip(member, session)
 
@@ -129,6 +124,58 @@ export class Sessions {
     this.room.upgrader.adopted(member, session)
   }
 
+  /**
+   * A member went silent. Its stream is kept for `unreachableTimeout`: a
+   * member on a busy machine answers again (see `recovered`), and closing
+   * its connection would cost a new WebRTC dial on that busy machine.
+   */
+  unreachable (member: Member): void {
+    this.room.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
+    member.state = 'unreachable'
+    this.room.safeDispatchEvent('member:unreachable', { detail: member.info() })
+    this.room.updated(member)
+
+    if (member.session != null) {
+      clearTimeout(member.abandonTimer)
+      member.abandonTimer = setTimeout(() => {
+        this.abandon(member)
+        this.room.scheduleReconnect(member)
+      }, this.room.ctx.init.unreachableTimeout)
+    }
+  }
+
+  /**
+   * Closes the stream of an unreachable member and the connection it ran on
+   * (a killed peer's WebRTC connection would linger ~30 s), unless that is
+   * `keep`, the connection the member came back on.
+   */
+  abandon (member: Member, keep?: Connection): void {
+    clearTimeout(member.abandonTimer)
+    const session = member.session
+
+    if (session == null || member.state !== 'unreachable') {
+      return
+    }
+
+    this.room.log('closing the stream of %p: silent for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
+    member.session = undefined
+    const err = new TimeoutError('no heartbeat')
+    session.abort(err)
+
+    if (session.connection !== keep) {
+      session.connection.abort(err)
+    }
+  }
+
+  /** an unreachable member spoke again on its stream */
+  private recovered (member: Member, session: Session): void {
+    clearTimeout(member.abandonTimer)
+    member.state = session.direct ? 'direct' : 'relayed'
+    this.room.log('%p rejoined (%s): it answered again', member.peerId, member.state)
+    this.room.safeDispatchEvent('member:rejoined', { detail: member.info() })
+    this.room.updated(member)
+  }
+
   private rank (member: Member, session: Session): number {
     return (session.direct ? 2 : 0) + (session.initiator === this.room.upgrader.isUpgrader(member) ? 1 : 0)
   }
@@ -140,7 +187,7 @@ export class Sessions {
         member.liveness.heard()
 
         if (member.state === 'unreachable' && member.session === session) {
-          this.room.recovered(member, session)
+          this.recovered(member, session)
         }
 
         if (message.heartbeat != null) {

@@ -71,6 +71,25 @@ describe('health', () => {
       expect(skewed.rtt).to.equal(0)
     })
 
+    it('acknowledges the highest heartbeat received, with how long it was held, until a restart', () => {
+      const l = liveness()
+
+      expect(l.acknowledgement(0)).to.deep.equal({ ack: 0n, ackDelay: 0 })
+
+      l.receivedHeartbeat(3n, 100)
+      l.receivedHeartbeat(2n, 150) // late and lower: still 3
+      expect(l.acknowledgement(400)).to.deep.equal({ ack: 3n, ackDelay: 300 })
+
+      l.receivedHeartbeat(4n, 500)
+      expect(l.acknowledgement(520)).to.deep.equal({ ack: 4n, ackDelay: 20 })
+
+      // a new stream: the peer's numbering is not carried over
+      l.restart(600)
+      expect(l.acknowledgement(700)).to.deep.equal({ ack: 0n, ackDelay: 0 })
+      l.receivedHeartbeat(1n, 700)
+      expect(l.acknowledgement(710)).to.deep.equal({ ack: 1n, ackDelay: 10 })
+    })
+
     it('ignores replies to heartbeats it did not send, or answered already', () => {
       const l = liveness()
 
