@@ -13,7 +13,7 @@ import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
 import type { Mesh, MeshInit } from './mesh/index.ts'
 import type { Relays, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
-import type { PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { PeerInfo, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -198,8 +198,9 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
 export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTInit> = {}): (components: KadDHTComponents) => KadDHT {
   return kadDHT({
     clientMode: mode === 'client',
-    // our DHT holds relays and members only, whose addresses may be private
-    peerInfoMapper: passthroughMapper,
+    // our DHT holds relays and members only, whose addresses may be private;
+    // a client only uses the mapper to admit peers to its routing table
+    peerInfoMapper: mode === 'client' ? withoutRelayedAddresses : passthroughMapper,
     logPrefix: 'relaymesh:dht',
     datastorePrefix: '/relaymesh/dht',
     metricsPrefix: 'relaymesh_dht',
@@ -209,6 +210,21 @@ export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTIni
     ...init,
     protocol: init.protocol ?? DEFAULT_DHT_PROTOCOL
   })
+}
+
+/**
+ * Drops a peer's relayed (`/p2p-circuit`) addresses. kad-dht admits every
+ * provider a query returns to the routing table of the querying node, after a
+ * `/ipfs/ping` that dials it, and queries it from then on. Room members are
+ * providers reachable only through relays and do not serve the DHT: without
+ * this mapper every member dialed, pinged and queried every other member it
+ * found. A peer left without addresses stays off the routing table.
+ */
+export function withoutRelayedAddresses (peer: PeerInfo): PeerInfo {
+  return {
+    ...peer,
+    multiaddrs: peer.multiaddrs.filter(addr => !addr.getComponents().some(component => component.name === 'p2p-circuit'))
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
@@ -18,6 +19,9 @@ function onlyDirectToMembers (node: MeshNode): boolean {
 }
 
 let relayId = ''
+
+/** the peer store tag kad-dht gives the peers in its routing table (KAD_PEER_TAG_NAME, not exported) */
+const KAD_PEER_TAG_NAME = 'kad-peer'
 
 describe('mesh: full WebRTC mesh in one process', function () {
   this.timeout(180_000)
@@ -65,6 +69,25 @@ describe('mesh: full WebRTC mesh in one process', function () {
       // the relayed connections that carried the signaling are closed
       await pWaitFor(() => nodes.every(onlyDirectToMembers), { timeout: 20_000, interval: 200 })
     })
+  })
+
+  it('finds members in the DHT without making them DHT peers of each other', async () => {
+    // kad-dht admits every provider a look-up returns to its routing table
+    // (after dialing and pinging it) and queries it from then on; members
+    // do not serve the DHT, so only the relay may be a DHT peer
+    nodes = await Promise.all([0, 1, 2].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('dht-peers')))
+    await waitForFullMesh(rooms, nodes)
+
+    for (const node of nodes) {
+      const relayPeer = await node.peerStore.get(peerIdFromString(relayId))
+      expect(relayPeer.tags.has(KAD_PEER_TAG_NAME), 'the relay is a DHT peer').to.be.true()
+
+      for (const other of nodes.filter(n => n !== node)) {
+        const peer = await node.peerStore.get(other.peerId)
+        expect(peer.tags.has(KAD_PEER_TAG_NAME), `member ${other.peerId} is a DHT peer of ${node.peerId}`).to.be.false()
+      }
+    }
   })
 
   it('falls back to the relayed connection when WebRTC cannot be dialed, and keeps it', async () => {
