@@ -15,6 +15,7 @@ import './relays/relays.node.ts'
 import './mesh/mesh.node.ts'
 import './mesh/bad-input.node.ts'
 import './mesh/processes.node.ts'
+import './mesh/messages.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

@@ -37,3 +37,26 @@ export const MAX_RECORD_ADDRESSES = 32
  * Longest room name, in UTF-8 bytes.
  */
 export const MAX_ROOM_NAME_LENGTH = 256
+
+/**
+ * The signature domain and payload type of room messages.
+ */
+export const ROOM_MESSAGE_DOMAIN = 'relaymesh-room-message'
+export const ROOM_MESSAGE_CODEC = new TextEncoder().encode('/relaymesh/room-message/1')
+
+/**
+ * The signature domain and payload type of replay requests.
+ */
+export const REPLAY_REQUEST_DOMAIN = 'relaymesh-replay-request'
+export const REPLAY_REQUEST_CODEC = new TextEncoder().encode('/relaymesh/replay-request/1')
+
+/**
+ * Replay requests signed longer ago than this are refused: a request cannot
+ * be captured and sent again later.
+ */
+export const DEFAULT_MAX_REQUEST_AGE = minute
+
+/**
+ * Most heads a replay request may list.
+ */
+export const MAX_REQUEST_HEADS = 4096

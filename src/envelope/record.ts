@@ -3,11 +3,11 @@ import { peerIdFromMultihash, peerIdFromPublicKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
-import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_RECORD_AGE, DEFAULT_MAX_RECORD_SIZE, MAX_RECORD_ADDRESSES, MAX_ROOM_NAME_LENGTH, MEMBER_RECORD_CODEC, MEMBER_RECORD_DOMAIN } from './constants.ts'
-import { InvalidSignatureError, MessageTooLargeError, StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
+import { StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
+import { openEnvelope, Payload } from './open.ts'
 import { MemberRecord as MemberRecordMessage } from './pb/member-record.ts'
-import type { AbortOptions, PeerId, PrivateKey, Record } from '@libp2p/interface'
+import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -58,24 +58,6 @@ export interface OpenMemberRecordOptions extends AbortOptions {
   now?: number
 }
 
-class MemberRecordPayload implements Record {
-  readonly domain = MEMBER_RECORD_DOMAIN
-  readonly codec = MEMBER_RECORD_CODEC
-  private readonly bytes: Uint8Array
-
-  constructor (bytes: Uint8Array) {
-    this.bytes = bytes
-  }
-
-  marshal (): Uint8Array {
-    return this.bytes
-  }
-
-  equals (other: Record): boolean {
-    return uint8ArrayEquals(this.marshal(), other.marshal())
-  }
-}
-
 /**
  * Throws unless `name` can name a room: a string of 1 to 256 UTF-8 bytes.
  */
@@ -120,7 +102,7 @@ export async function sealMemberRecord (init: MemberRecordInit, privateKey: Priv
     multiaddrs: multiaddrs.map(ma => ma.bytes),
     leaving: init.leaving === true
   })
-  const envelope = await RecordEnvelope.seal(new MemberRecordPayload(payload), privateKey, options)
+  const envelope = await RecordEnvelope.seal(new Payload(MEMBER_RECORD_DOMAIN, MEMBER_RECORD_CODEC, payload), privateKey, options)
   const marshaled = envelope.marshal() as Uint8Array<ArrayBuffer>
 
   if (marshaled.byteLength > DEFAULT_MAX_RECORD_SIZE) {
@@ -148,30 +130,7 @@ export async function sealMemberRecord (init: MemberRecordInit, privateKey: Priv
  * when the record is refused
  */
 export async function openMemberRecord (bytes: Uint8Array, options: OpenMemberRecordOptions): Promise<MemberRecord> {
-  const maxSize = options.maxSize ?? DEFAULT_MAX_RECORD_SIZE
-
-  if (bytes.byteLength > maxSize) {
-    throw new MessageTooLargeError(`record of ${bytes.byteLength} bytes is larger than ${maxSize}`)
-  }
-
-  let envelope: RecordEnvelope
-  try {
-    envelope = await RecordEnvelope.openAndCertify(bytes, MEMBER_RECORD_DOMAIN, options)
-  } catch (err: any) {
-    if (options.signal?.aborted === true) {
-      throw err
-    }
-
-    if (err.name === 'InvalidSignatureError') {
-      throw new InvalidSignatureError('member record signature does not verify')
-    }
-
-    throw new InvalidMessageError(`not a signed envelope: ${err.message}`)
-  }
-
-  if (!uint8ArrayEquals(envelope.payloadType, MEMBER_RECORD_CODEC)) {
-    throw new InvalidMessageError('envelope does not hold a member record')
-  }
+  const { envelope, signer } = await openEnvelope(bytes, MEMBER_RECORD_DOMAIN, MEMBER_RECORD_CODEC, options.maxSize ?? DEFAULT_MAX_RECORD_SIZE, 'member record', options)
 
   let message: MemberRecordMessage
   let peerId: PeerId
@@ -185,8 +144,6 @@ export async function openMemberRecord (bytes: Uint8Array, options: OpenMemberRe
   } catch (err: any) {
     throw new InvalidMessageError(`malformed member record: ${err.message}`)
   }
-
-  const signer = peerIdFromPublicKey(envelope.publicKey)
 
   if (!signer.equals(peerId)) {
     throw new WrongSignerError(`record of ${peerId} signed by ${signer}`)

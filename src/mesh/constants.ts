@@ -73,6 +73,28 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     maxRecordAge: init.maxRecordAge ?? DEFAULT_MAX_RECORD_AGE,
     maxMessageSize: init.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     maxMembers: init.maxMembers ?? DEFAULT_MAX_MEMBERS,
-    closeRelayedAfterUpgrade: init.closeRelayedAfterUpgrade ?? true
+    closeRelayedAfterUpgrade: init.closeRelayedAfterUpgrade ?? true,
+    maxLogMessages: init.maxLogMessages ?? DEFAULT_MAX_LOG_MESSAGES,
+    maxLogBytes: init.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
+    maxQueuedMessages: init.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
+    replayTimeout: init.replayTimeout ?? DEFAULT_REPLAY_TIMEOUT
   }
 }
+
+/**
+ * Bytes a signed envelope adds to a room message's data (public key,
+ * signature, domain, payload type, room name up to 256 bytes, counters).
+ */
+export const MESSAGE_ENVELOPE_OVERHEAD = 512
+
+/**
+ * Largest replay request accepted, in bytes.
+ */
+export const REPLAY_REQUEST_MAX_SIZE = 256 * 1024
+
+export const REPLAY_PROTOCOL_NAME = 'mesh-replay'
+
+export const DEFAULT_MAX_LOG_MESSAGES = 10_000
+export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_QUEUED_MESSAGES = 1024
+export const DEFAULT_REPLAY_TIMEOUT = 60 * second

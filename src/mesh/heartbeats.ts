@@ -1,4 +1,5 @@
 import type { Member } from './member.ts'
+import type { Heartbeat } from './pb/mesh.ts'
 
 /**
  * What the heartbeat clock acts on.
@@ -7,6 +8,8 @@ export interface HeartbeatTarget {
   all(): Member[]
   unreachable(member: Member): void
   updated(member: Member): void
+  /** what the heartbeat says of our messages */
+  messaging: { heartbeatFields(): Pick<Heartbeat, 'epoch' | 'sent' | 'held'> }
 }
 
 /**
@@ -54,6 +57,8 @@ export class Heartbeats {
       this.lastBeat = now
     }
 
+    const fields = this.target.messaging.heartbeatFields()
+
     for (const member of this.target.all()) {
       if (stall > this.interval && member.liveness.lastHeard != null) {
         // our own event loop stalled: that was not the member's silence
@@ -65,7 +70,7 @@ export class Heartbeats {
       if (beat && session?.open === true) {
         const seq = ++member.heartbeatSeq
         member.liveness.sent(seq, now)
-        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now) } })
+        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...fields } })
       }
 
       if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {

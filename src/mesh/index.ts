@@ -166,6 +166,36 @@ export interface MeshInit {
    * @default true
    */
   closeRelayedAfterUpgrade?: boolean
+
+  /**
+   * Most messages a room's log keeps (of all senders); the oldest go first
+   *
+   * @default 10_000
+   */
+  maxLogMessages?: number
+
+  /**
+   * Most bytes of signed messages a room's log keeps
+   *
+   * @default 67_108_864
+   */
+  maxLogBytes?: number
+
+  /**
+   * Messages queued to one member before more are left to the log, from
+   * which the member asks for them when it sees it lags (a slow member never
+   * holds up the others)
+   *
+   * @default 1024
+   */
+  maxQueuedMessages?: number
+
+  /**
+   * Longest a replay (asking a member for missed messages, or answering) may take
+   *
+   * @default 60_000
+   */
+  replayTimeout?: number
 }
 
 /**
@@ -221,7 +251,61 @@ export interface RejectedMessage {
   error: Error
 }
 
+/**
+ * A message another member sent to the room.
+ */
+export interface RoomMessage {
+  sender: PeerId
+  /** when the sender's log started (a sender restarted without its log starts a new epoch) */
+  epoch: number
+  /** 1, 2, 3... per sender and epoch; delivered in this order, once */
+  seq: number
+  /** when the sender sent it, ms since the epoch (its clock) */
+  timestamp: number
+  data: Uint8Array
+  /** it came in a replay: it was sent while this member was away */
+  replayed: boolean
+}
+
+/**
+ * A message this member sent.
+ */
+export interface SentMessage {
+  epoch: number
+  seq: number
+  timestamp: number
+}
+
+/**
+ * Messages of one sender that no member this one reaches holds any more:
+ * skipped, never silently.
+ */
+export interface MessageGap {
+  sender: PeerId
+  epoch: number
+  /** first and last seq missing */
+  from: number
+  to: number
+}
+
+/**
+ * Quorum state of a roster room.
+ */
+export interface QuorumInfo {
+  /** members reached (direct or relayed), this one included */
+  reachable: number
+  threshold: number
+}
+
 export interface RoomEvents {
+  /** a message from another member, in order per sender */
+  message: CustomEvent<RoomMessage>
+  /** messages that could not be had from any member reached */
+  gap: CustomEvent<MessageGap>
+  /** fewer than `threshold` members (this one included) are reached */
+  'quorum:lost': CustomEvent<QuorumInfo>
+  /** at least `threshold` members are reached, also the first time */
+  'quorum:regained': CustomEvent<QuorumInfo>
   /** a member was heard from for the first time */
   'member:joined': CustomEvent<MemberInfo>
   /** a member signed that it left */
@@ -247,6 +331,20 @@ export interface Room extends TypedEventTarget<RoomEvents> {
   /** the other members known (not including this node) */
   readonly members: MemberInfo[]
   member(peerId: PeerId): MemberInfo | undefined
+  /**
+   * Signs `data` as this member's next message and sends it to every member:
+   * on its direct or relayed stream, passed on by another member when there
+   * is none, or from the log when the member is back. Resolves once it is
+   * signed and in the log.
+   */
+  send(data: Uint8Array): Promise<SentMessage>
+  /**
+   * True while this member reaches (direct or relayed) at least `threshold`
+   * members, itself included. Always true in a room without a threshold.
+   */
+  readonly hasQuorum: boolean
+  /** resolves once `hasQuorum` is true */
+  waitForQuorum(options?: AbortOptions): Promise<void>
   /** signs and sends a leave, then closes the room's streams and timers */
   leave(options?: AbortOptions): Promise<void>
 }

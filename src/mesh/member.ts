@@ -1,5 +1,6 @@
 import { Liveness } from '../health/liveness.ts'
 import type { MemberInfo, MemberRoute } from './index.ts'
+import type { MeshMessage } from './pb/mesh.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { MemberState } from '../health/score.ts'
@@ -40,6 +41,16 @@ export class Member {
   heartbeatSeq = 0n
   /** the score last reported in `member:updated` */
   reportedScore = 0
+  /** room messages waiting to be written to its stream */
+  outbox: Array<Partial<MeshMessage>> = []
+  pumping = false
+  /** messages left out of a full outbox (it asks for them from the log) */
+  overflowed = 0
+  /** a replay from it is under way; another is wanted after it */
+  replaying?: Promise<void>
+  replayAgain = false
+  /** we asked it for a replay since its stream began */
+  askedSinceAdopt = false
 
   constructor (peerId: PeerId, heartbeatInterval: number, missedHeartbeats: number) {
     this.peerId = peerId
@@ -54,8 +65,10 @@ export class Member {
     return this.session.direct ? 'direct' : 'relayed'
   }
 
+  /** its signed addresses; those the DHT gave while its record has none */
   get multiaddrs (): Multiaddr[] {
-    return this.record?.multiaddrs ?? this.providerAddrs
+    const signed = this.record?.multiaddrs ?? []
+    return signed.length > 0 ? signed : this.providerAddrs
   }
 
   /** listed in `room.members`: it has signed a record or we have heard from it */

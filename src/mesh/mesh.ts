@@ -3,8 +3,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { openMemberRecord } from '../envelope/record.ts'
-import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, resolveMeshInit } from './constants.ts'
+import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
+import { answerReplay } from './replay.ts'
 import { roomCid } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
@@ -23,6 +24,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly components: MeshComponents
   private readonly init: ResolvedMeshInit
   private readonly protocol: string
+  private readonly replayProtocol: string
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
@@ -34,6 +36,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.components = components
     this.init = resolveMeshInit(init)
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+    this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('relaymesh:mesh')
   }
 
@@ -52,12 +55,29 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
     })
+    await this.components.registrar.handle(this.replayProtocol, (stream: Stream, connection: Connection) => {
+      answerReplay(stream, connection.remotePeer, name => this.joined.get(name), this.init.maxMessageSize, this.init.replayTimeout)
+        .catch((err: Error) => {
+          stream.abort(err)
+
+          if (REJECTIONS.has(err.name)) {
+            this.reject({ remotePeer: connection.remotePeer, error: err })
+          } else {
+            this.log('answering a replay request from %p failed - %e', connection.remotePeer, err)
+          }
+        })
+    }, {
+      runOnLimitedConnection: true,
+      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
+    })
     this.started = true
   }
 
   async stop (): Promise<void> {
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
+    await this.components.registrar.unhandle(this.replayProtocol)
     await Promise.allSettled([...this.joined.values()].map(async room => room.close()))
     this.joined.clear()
     this.joining.clear()
@@ -102,6 +122,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       components: this.components,
       init: this.init,
       protocol: this.protocol,
+      replayProtocol: this.replayProtocol,
       webRTCDials: this.webRTCDials,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {

@@ -8,11 +8,13 @@ import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { Member } from './member.ts'
+import { Messaging } from './messaging.ts'
 import { OwnRecord } from './own-record.ts'
+import { Quorum } from './quorum.ts'
 import { Sessions } from './sessions.ts'
 import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
-import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents } from './index.ts'
+import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerInfo } from '@libp2p/interface'
@@ -28,6 +30,8 @@ export interface RoomContext {
   protocol: string
   /** the node's WebRTC dials, a few at a time */
   webRTCDials: Queue<Connection | undefined>
+  /** the replay protocol id */
+  replayProtocol: string
   reject(rejected: RejectedMessage): void
   closed(room: RoomImpl): void
 }
@@ -64,6 +68,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly seen = new SequenceTracker()
   readonly upgrader: Upgrader
   readonly sessions: Sessions
+  readonly messaging: Messaging
+  private readonly quorum: Quorum
   private readonly shutdown = new AbortController()
   private readonly own: OwnRecord
   private readonly heartbeats: Heartbeats
@@ -85,6 +91,25 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.own = new OwnRecord(this)
     this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
     this.discovery = new RoomDiscovery(this)
+    this.messaging = new Messaging(this)
+    this.quorum = new Quorum(this, this.threshold)
+  }
+
+  async send (data: Uint8Array): Promise<SentMessage> {
+    if (this.closed) {
+      throw new RoomClosedError(`room "${this.name}" was left`)
+    }
+
+    const { epoch, seq, timestamp } = await this.messaging.send(data)
+    return { epoch, seq, timestamp }
+  }
+
+  get hasQuorum (): boolean {
+    return this.quorum.hasQuorum
+  }
+
+  async waitForQuorum (options?: AbortOptions): Promise<void> {
+    await this.quorum.wait(options)
   }
 
   get signal (): AbortSignal {
@@ -298,6 +323,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   updated (member: Member): void {
+    this.quorum.update()
     const info = member.info()
     member.reportedScore = info.score
     this.safeDispatchEvent('member:updated', { detail: info })
@@ -315,11 +341,17 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     const session = member.session
     member.session = undefined
     void session?.close()
+    this.quorum.update()
   }
 
-  /** sends the records we know (fresh enough to outlive the trip) to a member */
+  /**
+   * Sends the records we know (fresh enough to outlive the trip) to a member,
+   * and our own again: the handshake may have carried one we re-signed
+   * (new addresses) while the stream was not yet the member's.
+   */
   gossip (member: Member, session: Session): void {
     const oldest = Date.now() - this.ctx.init.maxRecordAge + this.ctx.init.recordRefreshInterval
+    session.post({ record: this.ownRecord.envelope })
 
     for (const record of this.seen.values()) {
       if (!record.leaving && record.timestamp > oldest && !record.peerId.equals(member.peerId)) {
@@ -355,7 +387,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       member = this.addMember(provider.id)
     }
 
-    if (member.record == null && provider.multiaddrs.length > 0) {
+    if (provider.multiaddrs.length > 0) {
       member.providerAddrs = provider.multiaddrs
     }
 

@@ -67,12 +67,12 @@ export class Session {
     }
   }
 
-  async send (message: MeshMessage, options?: AbortOptions): Promise<void> {
+  async send (message: Partial<MeshMessage>, options?: AbortOptions): Promise<void> {
     await this.lp.write(MeshMessage.encode(message), options)
   }
 
   /** sends without waiting; a failed write aborts the stream */
-  post (message: MeshMessage): void {
+  post (message: Partial<MeshMessage>): void {
     this.send(message).catch(err => {
       this.abort(err)
     })

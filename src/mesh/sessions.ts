@@ -2,6 +2,7 @@ import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { openMemberRecord } from '../envelope/record.ts'
 import { RoomClosedError } from './errors.ts'
 import { handleHeartbeat } from './handlers/heartbeat.ts'
+import { handleMessage } from './handlers/message.ts'
 import { handleRecord } from './handlers/record.ts'
 import type { Member } from './member.ts'
 import type { RoomImpl } from './room.ts'
@@ -78,6 +79,7 @@ export class Sessions {
    */
   adopt (member: Member, session: Session): void {
     const current = member.session
+    const hadStream = current?.open === true && member.state !== 'unreachable'
 
     if (this.room.isClosed || this.room.getMember(member.peerId) !== member) {
       void session.close()
@@ -99,6 +101,13 @@ export class Sessions {
 
     const before = member.state
     const route = member.route
+
+    if (!hadStream) {
+      // a stream after none: ask for what was missed once its heartbeat
+      // says it holds messages
+      member.askedSinceAdopt = false
+    }
+
     member.session = session
     member.state = session.direct ? 'direct' : 'relayed'
     member.failures = 0
@@ -192,6 +201,11 @@ export class Sessions {
 
         if (message.heartbeat != null) {
           handleHeartbeat(member, message.heartbeat)
+          this.room.messaging.heard(member, message.heartbeat)
+        }
+
+        if (message.message != null) {
+          await handleMessage(this.room, member, message.message, message.forwardTo)
         }
 
         if (message.record != null) {

@@ -1,10 +1,12 @@
-import { decodeMessage, encodeMessage, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
 export interface MeshMessage {
   record?: Uint8Array<ArrayBuffer>
   heartbeat?: Heartbeat
+  message?: Uint8Array<ArrayBuffer>
+  forwardTo: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace MeshMessage {
@@ -27,11 +29,25 @@ export namespace MeshMessage {
           Heartbeat.codec().encode(obj.heartbeat, w)
         }
 
+        if (obj.message != null) {
+          w.uint32(26)
+          w.bytes(obj.message)
+        }
+
+        if (obj.forwardTo != null && obj.forwardTo.length > 0) {
+          for (const value of obj.forwardTo) {
+            w.uint32(34)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
       }, (reader, length, opts = {}) => {
-        const obj: any = {}
+        const obj: any = {
+          forwardTo: []
+        }
 
         const end = length == null ? reader.len : reader.pos + length
 
@@ -49,6 +65,18 @@ export namespace MeshMessage {
               })
               break
             }
+            case 3: {
+              obj.message = reader.bytes()
+              break
+            }
+            case 4: {
+              if (opts.limits?.forwardTo != null && obj.forwardTo.length === opts.limits.forwardTo) {
+                throw new MaxLengthError('Decode error - repeated field "forwardTo" had too many elements')
+              }
+
+              obj.forwardTo.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -58,6 +86,10 @@ export namespace MeshMessage {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          forwardTo: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -75,6 +107,28 @@ export namespace MeshMessage {
               yield * Heartbeat.codec().stream(reader, reader.uint32(), `${prefix}.heartbeat`, {
                 limits: opts.limits?.heartbeat
               })
+
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.message`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 4: {
+              if (opts.limits?.forwardTo != null && obj.forwardTo === opts.limits.forwardTo) {
+                throw new MaxLengthError('Streaming decode error - repeated field "forwardTo" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.forwardTo[]`,
+                index: obj.forwardTo,
+                value: reader.bytes()
+              }
+
+              obj.forwardTo++
 
               break
             }
@@ -110,6 +164,32 @@ export namespace MeshMessage {
     value: number
   }
 
+  export interface MeshMessageHeartbeatEpochFieldEvent {
+    field: '$.heartbeat.epoch'
+    value: bigint
+  }
+
+  export interface MeshMessageHeartbeatSentFieldEvent {
+    field: '$.heartbeat.sent'
+    value: bigint
+  }
+
+  export interface MeshMessageHeartbeatHeldFieldEvent {
+    field: '$.heartbeat.held'
+    value: number
+  }
+
+  export interface MeshMessageMessageFieldEvent {
+    field: '$.message'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface MeshMessageForwardToFieldEvent {
+    field: '$.forwardTo[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<MeshMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MeshMessage.codec())
   }
@@ -118,7 +198,7 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
   }
 }
@@ -127,6 +207,9 @@ export interface Heartbeat {
   seq: bigint
   ack: bigint
   ackDelay: number
+  epoch: bigint
+  sent: bigint
+  held: number
 }
 
 export namespace Heartbeat {
@@ -154,6 +237,21 @@ export namespace Heartbeat {
           w.uint32(obj.ackDelay)
         }
 
+        if ((obj.epoch != null && obj.epoch !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.epoch)
+        }
+
+        if ((obj.sent != null && obj.sent !== 0n)) {
+          w.uint32(40)
+          w.uint64(obj.sent)
+        }
+
+        if ((obj.held != null && obj.held !== 0)) {
+          w.uint32(48)
+          w.uint32(obj.held)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -161,7 +259,10 @@ export namespace Heartbeat {
         const obj: any = {
           seq: 0n,
           ack: 0n,
-          ackDelay: 0
+          ackDelay: 0,
+          epoch: 0n,
+          sent: 0n,
+          held: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -180,6 +281,18 @@ export namespace Heartbeat {
             }
             case 3: {
               obj.ackDelay = reader.uint32()
+              break
+            }
+            case 4: {
+              obj.epoch = reader.uint64()
+              break
+            }
+            case 5: {
+              obj.sent = reader.uint64()
+              break
+            }
+            case 6: {
+              obj.held = reader.uint32()
               break
             }
             default: {
@@ -218,6 +331,27 @@ export namespace Heartbeat {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.epoch`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.sent`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.held`,
+                value: reader.uint32()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -245,6 +379,21 @@ export namespace Heartbeat {
     value: number
   }
 
+  export interface HeartbeatEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
+  export interface HeartbeatSentFieldEvent {
+    field: '$.sent'
+    value: bigint
+  }
+
+  export interface HeartbeatHeldFieldEvent {
+    field: '$.held'
+    value: number
+  }
+
   export function encode (obj: Partial<Heartbeat>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Heartbeat.codec())
   }
@@ -253,7 +402,7 @@ export namespace Heartbeat {
     return decodeMessage(buf, Heartbeat.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatAckFieldEvent | HeartbeatAckDelayFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatAckFieldEvent | HeartbeatAckDelayFieldEvent | HeartbeatEpochFieldEvent | HeartbeatSentFieldEvent | HeartbeatHeldFieldEvent> {
     return streamMessage(buf, Heartbeat.codec(), opts)
   }
 }

@@ -1,0 +1,341 @@
+import { InvalidParametersError } from '@libp2p/interface'
+import { PeerSet } from '@libp2p/peer-collections'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import * as Digest from 'multiformats/hashes/digest'
+import { sealRoomMessage } from '../envelope/message.ts'
+import { MESSAGE_ENVELOPE_OVERHEAD } from './constants.ts'
+import { MessageLog, streamKey } from './log.ts'
+import { replayFrom } from './replay.ts'
+import type { HeldRange } from './log.ts'
+import type { Member } from './member.ts'
+import type { Heartbeat, MeshMessage } from './pb/mesh.ts'
+import type { RoomImpl } from './room.ts'
+import type { SignedRoomMessage } from '../envelope/message.ts'
+import type { PeerId } from '@libp2p/interface'
+
+/**
+ * One sender's epoch as this member receives it.
+ */
+interface Inbound {
+  sender: PeerId
+  epoch: number
+  key: string
+  /** the next seq to deliver */
+  next: number
+  /** the sender's last seq as its heartbeats tell, and since when we lag it */
+  sent: number
+  behindSince?: number
+  /** members that answered a replay without holding `next` */
+  notHeldBy: PeerSet
+}
+
+/**
+ * A room's messages: sending (signed, queued per member), receiving in order
+ * per sender without duplicates, passing messages on for members the sender
+ * cannot reach, the log, and asking members for what we missed.
+ */
+export class Messaging {
+  private readonly room: RoomImpl
+  readonly log: MessageLog
+  /** when this member's log started: its messages are numbered from 1 in it */
+  readonly epoch: number
+  private seq = 0
+  private readonly ownKey: string
+  private readonly inbound = new Map<string, Inbound>()
+  private readonly replayed = new WeakSet<SignedRoomMessage>()
+  private sealing: Promise<unknown> = Promise.resolve()
+
+  constructor (room: RoomImpl) {
+    this.room = room
+    const { maxLogMessages, maxLogBytes } = room.ctx.init
+    this.log = new MessageLog(maxLogMessages, maxLogBytes)
+    this.epoch = Date.now()
+    this.ownKey = streamKey(room.ctx.components.peerId, this.epoch)
+  }
+
+  /** the last seq this member sent */
+  get sent (): number {
+    return this.seq
+  }
+
+  /**
+   * Signs `data` as our next message, keeps it in the log and queues it to
+   * every member we have a stream with; members we have none with get it
+   * passed on by those we have, or ask for it when they are back.
+   */
+  async send (data: Uint8Array): Promise<SignedRoomMessage> {
+    const limit = this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
+
+    if (!(data instanceof Uint8Array) || data.byteLength > limit) {
+      throw new InvalidParametersError(`a room message is a Uint8Array of at most ${limit} bytes`)
+    }
+
+    // sealed one after another, so the wire order is the seq order
+    const sealed = this.sealing.then(async () => {
+      const message = await sealRoomMessage({ room: this.room.name, epoch: this.epoch, seq: this.seq + 1, timestamp: Date.now(), data }, this.room.ctx.components.privateKey)
+      this.seq = message.seq
+      this.log.add(this.ownKey, message)
+      this.broadcast(message)
+      return message
+    })
+    this.sealing = sealed.catch(() => {})
+    return sealed
+  }
+
+  private broadcast (message: SignedRoomMessage): void {
+    const members = this.room.all().filter(member => member.known)
+    const cutOff = members
+      .filter(member => member.session?.open !== true)
+      .map(member => member.peerId.toMultihash().bytes)
+
+    for (const member of members) {
+      if (member.session?.open === true) {
+        this.enqueue(member, { message: message.envelope, forwardTo: cutOff })
+      }
+    }
+  }
+
+  /**
+   * A room message on a member's stream: the sender's own, or one passed on
+   * (to pass on in turn to `forwardTo`).
+   */
+  async receive (from: Member, message: SignedRoomMessage, forwardTo: Uint8Array[]): Promise<void> {
+    if (message.sender.equals(this.room.ctx.components.peerId)) {
+      return
+    }
+
+    this.room.checkRoster(message.sender)
+    this.accept(message, false, from)
+
+    for (const bytes of forwardTo.slice(0, this.room.ctx.init.maxMembers)) {
+      let peerId: PeerId
+
+      try {
+        peerId = peerIdFromMultihash(Digest.decode(bytes))
+      } catch {
+        continue
+      }
+
+      const member = this.room.getMember(peerId)
+
+      if (member != null && member !== from && !peerId.equals(message.sender) && member.session?.open === true) {
+        this.enqueue(member, { message: message.envelope })
+      }
+    }
+  }
+
+  /**
+   * Takes a checked message of another member into the log and delivers what
+   * is now in order. Returns whether it was new.
+   */
+  accept (message: SignedRoomMessage, replayed: boolean, from?: Member): boolean {
+    const inbound = this.inboundOf(message.sender, message.epoch)
+
+    if (message.seq < inbound.next || !this.log.add(inbound.key, message)) {
+      return false
+    }
+
+    if (replayed) {
+      this.replayed.add(message)
+    }
+
+    this.deliver(inbound)
+
+    if (inbound.next <= message.seq && from != null) {
+      // a hole before it: ask the member it came from
+      this.room.log('message %d of %p arrived before %d - asking %p', message.seq, message.sender, inbound.next, from.peerId)
+      this.requestReplay(from)
+    }
+
+    return true
+  }
+
+  private inboundOf (sender: PeerId, epoch: number): Inbound {
+    const key = streamKey(sender, epoch)
+    let inbound = this.inbound.get(key)
+
+    if (inbound == null) {
+      inbound = { sender, epoch, key, next: 1, sent: 0, notHeldBy: new PeerSet() }
+      this.inbound.set(key, inbound)
+    }
+
+    return inbound
+  }
+
+  private deliver (inbound: Inbound): void {
+    let message = this.log.get(inbound.key, inbound.next)
+
+    while (message != null) {
+      inbound.next++
+      inbound.notHeldBy.clear()
+      this.room.safeDispatchEvent('message', {
+        detail: {
+          sender: message.sender,
+          epoch: message.epoch,
+          seq: message.seq,
+          timestamp: message.timestamp,
+          data: message.data,
+          replayed: this.replayed.has(message)
+        }
+      })
+      message = this.log.get(inbound.key, inbound.next)
+    }
+  }
+
+  /** what our heartbeats tell about our messages */
+  heartbeatFields (): Pick<Heartbeat, 'epoch' | 'sent' | 'held'> {
+    return { epoch: BigInt(this.epoch), sent: BigInt(this.seq), held: this.log.size }
+  }
+
+  /**
+   * A member's heartbeat: if it sent messages we have not had for a whole
+   * interval (they are not merely behind the heartbeat on the stream), or it
+   * holds messages and we have not asked it since its stream began, ask.
+   */
+  heard (member: Member, heartbeat: Heartbeat, now: number = Date.now()): void {
+    const sent = Number(heartbeat.sent)
+
+    if (sent > 0) {
+      const inbound = this.inboundOf(member.peerId, Number(heartbeat.epoch))
+      inbound.sent = Math.max(inbound.sent, sent)
+
+      if (inbound.next > inbound.sent) {
+        inbound.behindSince = undefined
+      } else if (inbound.behindSince == null) {
+        inbound.behindSince = now
+      } else if (now - inbound.behindSince >= this.room.ctx.init.heartbeatInterval) {
+        inbound.behindSince = now
+        this.requestReplay(member)
+      }
+    }
+
+    if (heartbeat.held > 0 && !member.askedSinceAdopt) {
+      this.requestReplay(member)
+    }
+  }
+
+  /** asks `member` for what we lack; one request at a time per member */
+  requestReplay (member: Member): void {
+    member.askedSinceAdopt = true
+
+    if (member.replaying != null) {
+      member.replayAgain = true
+      return
+    }
+
+    member.replaying = replayFrom(this.room, member)
+      .catch((err: Error) => {
+        this.room.log('replay from %p failed - %e', member.peerId, err)
+        this.room.reportIfRejected(member.peerId, err)
+      })
+      .finally(() => {
+        member.replaying = undefined
+
+        if (member.replayAgain && !this.room.isClosed) {
+          member.replayAgain = false
+          this.requestReplay(member)
+        }
+      })
+  }
+
+  /** per sender and epoch, the highest seq we hold in order */
+  heads (): Array<{ sender: PeerId, epoch: number, seq: number }> {
+    return [...this.inbound.values()].map(inbound => ({ sender: inbound.sender, epoch: inbound.epoch, seq: inbound.next - 1 }))
+  }
+
+  /** what the log holds beyond `heads`, for a replay request */
+  missing (heads: Array<{ sender: PeerId, epoch: number, seq: number }>): SignedRoomMessage[] {
+    const after = new Map(heads.map(head => [streamKey(head.sender, head.epoch), head.seq]))
+    return this.log.keys().flatMap(key => this.log.after(key, after.get(key) ?? 0))
+  }
+
+  /**
+   * After a replay from `member` that held `held`: what it could not give and
+   * no member with a stream holds is gone. Each such range is reported as a
+   * `gap` and skipped.
+   */
+  settle (member: Member, held: HeldRange[]): void {
+    const open = this.room.all().filter(m => m.session?.open === true)
+
+    for (const inbound of this.inbound.values()) {
+      const end = this.missingEnd(inbound)
+
+      if (end < inbound.next || this.log.has(inbound.key, inbound.next)) {
+        continue
+      }
+
+      const range = held.find(h => h.epoch === inbound.epoch && h.sender.equals(inbound.sender))
+
+      if (range != null && range.lowest <= inbound.next) {
+        continue
+      }
+
+      inbound.notHeldBy.add(member.peerId)
+      const bySender = member.peerId.equals(inbound.sender)
+
+      if (bySender || open.every(m => inbound.notHeldBy.has(m.peerId))) {
+        const to = Math.min(end, (range?.lowest ?? Infinity) - 1)
+        this.gap(inbound, to)
+      }
+    }
+  }
+
+  /** the last seq we know of that we do not hold in order */
+  private missingEnd (inbound: Inbound): number {
+    const pending = this.log.after(inbound.key, inbound.next)
+    return pending.length > 0 ? pending[0].seq - 1 : inbound.sent
+  }
+
+  private gap (inbound: Inbound, to: number): void {
+    if (to < inbound.next) {
+      return
+    }
+
+    const from = inbound.next
+    this.room.log('messages %d-%d of %p are held by no member we reach', from, to, inbound.sender)
+    inbound.next = to + 1
+    inbound.notHeldBy.clear()
+    this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from, to } })
+    this.deliver(inbound)
+  }
+
+  /**
+   * Queues a message to a member, up to `maxQueuedMessages`: what does not
+   * fit stays in the log, and the member asks for it when it sees it lags.
+   */
+  enqueue (member: Member, message: Partial<MeshMessage>): void {
+    if (member.outbox.length >= this.room.ctx.init.maxQueuedMessages) {
+      member.overflowed++
+      return
+    }
+
+    member.outbox.push(message)
+
+    if (!member.pumping) {
+      void this.pump(member)
+    }
+  }
+
+  private async pump (member: Member): Promise<void> {
+    member.pumping = true
+
+    try {
+      while (member.outbox.length > 0) {
+        const session = member.session
+
+        if (session == null || !session.open) {
+          // the member asks for these when it is back
+          member.outbox.length = 0
+          return
+        }
+
+        await session.send(member.outbox.shift() ?? {})
+      }
+    } catch (err: any) {
+      this.room.log('sending to %p failed - %e', member.peerId, err)
+      member.outbox.length = 0
+    } finally {
+      member.pumping = false
+    }
+  }
+}

@@ -1,0 +1,296 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
+import { expect } from 'aegir/chai'
+import { pEvent } from 'p-event'
+import pWaitFor from 'p-wait-for'
+import { sealReplayRequest } from '../../src/envelope/message.ts'
+import { startRelayProcess } from '../fixtures/relay-process.ts'
+import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
+import type { MeshNode } from './fixtures.ts'
+import type { MeshNodeInit, MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
+import type { RelayProcess } from '../fixtures/relay-process.ts'
+import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** a member whose connections to chosen peers can be cut and refused, and later allowed again */
+interface Partitionable {
+  node: MeshNode
+  cut(...peers: PeerId[]): Promise<void>
+  heal(): void
+}
+
+async function createPartitionable (relay: string, init: MeshNodeInit = {}): Promise<Partitionable> {
+  const blocked = new Set<string>()
+  const refused = (peer: PeerId): boolean => blocked.has(peer.toString())
+  const node = await createMember(relay, {
+    ...init,
+    mesh: { reconnectMax: 2000, ...init.mesh },
+    libp2p: {
+      connectionGater: {
+        denyDialPeer: refused,
+        denyInboundEncryptedConnection: refused,
+        denyOutboundEncryptedConnection: refused
+      }
+    }
+  })
+
+  return {
+    node,
+    async cut (...peers) {
+      peers.forEach(peer => blocked.add(peer.toString()))
+      await Promise.all(peers.map(async peer => node.hangUp(peer)))
+    },
+    heal () {
+      blocked.clear()
+    }
+  }
+}
+
+/** collects a room's `message` events */
+function inbox (room: Room): RoomMessage[] {
+  const messages: RoomMessage[] = []
+  room.addEventListener('message', (evt) => { messages.push(evt.detail) })
+  return messages
+}
+
+function texts (messages: RoomMessage[], sender: PeerId): string[] {
+  return messages.filter(m => m.sender.equals(sender)).map(m => new TextDecoder().decode(m.data))
+}
+
+const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
+const numbered = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i + 1}`)
+
+describe('mesh: room messages', function () {
+  this.timeout(120_000)
+  let relay: RelayProcess
+  let nodes: MeshNode[] = []
+
+  before(async () => {
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
+  })
+
+  after(async () => {
+    await relay?.stop('SIGKILL')
+  })
+
+  afterEach(async () => {
+    await Promise.all(nodes.map(async node => node.stop()))
+    nodes = []
+  })
+
+  it('delivers every message to every other member once, in order per sender', async () => {
+    nodes = await Promise.all([0, 1, 2].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('broadcast')))
+    const inboxes = rooms.map(inbox)
+    await waitForFullMesh(rooms, nodes)
+
+    const sent = await Promise.all(rooms.map(async (room, i) => Promise.all(numbered(`${i}:`, 50).map(async text => room.send(encode(text))))))
+    sent.forEach(list => { expect(list.map(m => m.seq)).to.deep.equal(numbered('', 50).map(Number)) })
+
+    await pWaitFor(() => inboxes.every(messages => messages.length === 100), { timeout: 30_000, interval: 50 })
+    await new Promise(resolve => setTimeout(resolve, 500))
+
+    for (const [i, messages] of inboxes.entries()) {
+      const self = nodes[i].peerId
+      expect(messages).to.have.lengthOf(100)
+      expect(messages.some(m => m.sender.equals(self)), 'own messages are not delivered back').to.be.false()
+
+      for (const [j, node] of nodes.entries()) {
+        if (i !== j) {
+          expect(texts(messages, node.peerId)).to.deep.equal(numbered(`${j}:`, 50))
+          expect(messages.filter(m => m.sender.equals(node.peerId)).map(m => m.seq)).to.deep.equal(numbered('', 50).map(Number))
+        }
+      }
+    }
+  })
+
+  it('delivers over the relayed connection of a pair that has no WebRTC', async () => {
+    const noWebRTC = { libp2p: { connectionGater: { denyDialMultiaddr: (ma: Multiaddr) => WebRTC.matches(ma) } } }
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr, noWebRTC)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('relayed-messages')))
+    const received = inbox(rooms[1])
+    await pWaitFor(() => meshIs(rooms, nodes, 'relayed'), { timeout: 30_000, interval: 100 })
+
+    await Promise.all(numbered('r', 20).map(async text => rooms[0].send(encode(text))))
+    await pWaitFor(() => received.length === 20, { timeout: 20_000, interval: 50 })
+    expect(texts(received, nodes[0].peerId)).to.deep.equal(numbered('r', 20))
+    expect(rooms[1].member(nodes[0].peerId)?.route).to.equal('relayed')
+  })
+
+  it('passes messages on through a third member to a pair that cannot connect', async () => {
+    const members = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
+    nodes = members.map(m => m.node)
+    const [a, b, c] = nodes
+    // a and c refuse each other from the start; both reach b
+    await members[0].cut(c.peerId)
+    await members[2].cut(a.peerId)
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('forwarded')))
+    const atC = inbox(rooms[2])
+    const atA = inbox(rooms[0])
+
+    await pWaitFor(() => rooms[0].member(b.peerId)?.state === 'direct' && rooms[2].member(b.peerId)?.state === 'direct' &&
+      rooms[0].member(c.peerId) != null && rooms[2].member(a.peerId) != null, { timeout: 30_000, interval: 100 })
+    expect(rooms[0].member(c.peerId)?.route).to.equal('none')
+
+    await Promise.all(numbered('a', 20).map(async text => rooms[0].send(encode(text))))
+    await Promise.all(numbered('c', 20).map(async text => rooms[2].send(encode(text))))
+
+    await pWaitFor(() => texts(atC, a.peerId).length === 20 && texts(atA, c.peerId).length === 20, { timeout: 20_000, interval: 50 })
+    expect(texts(atC, a.peerId)).to.deep.equal(numbered('a', 20))
+    expect(texts(atA, c.peerId)).to.deep.equal(numbered('c', 20))
+    expect(a.getConnections(c.peerId)).to.be.empty()
+  })
+
+  it('replays what a member missed while it was cut off, in order, marked as replayed', async () => {
+    const members = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
+    nodes = members.map(m => m.node)
+    const [a, b, c] = nodes
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('replay')))
+    const atC = inbox(rooms[2])
+    await waitForFullMesh(rooms, nodes)
+
+    await rooms[0].send(encode('before'))
+    await pWaitFor(() => atC.length === 1, { timeout: 10_000, interval: 50 })
+
+    // c is cut off from both; a and b keep talking
+    await members[2].cut(a.peerId, b.peerId)
+    await members[0].cut(c.peerId)
+    await members[1].cut(c.peerId)
+    await pWaitFor(() => rooms[0].member(c.peerId)?.route === 'none' && rooms[2].member(a.peerId)?.route === 'none', { timeout: 20_000, interval: 100 })
+
+    const whileAway = [...numbered('a', 100).map(async text => rooms[0].send(encode(text))), ...numbered('b', 100).map(async text => rooms[1].send(encode(text)))]
+    await Promise.all(whileAway)
+    // c, alone, sends too: the others get it when it is back
+    await rooms[2].send(encode('from c, alone'))
+    expect(atC).to.have.lengthOf(1)
+
+    members.forEach(m => { m.heal() })
+    await pWaitFor(() => atC.length === 201, { timeout: 60_000, interval: 100 })
+    expect(texts(atC, a.peerId)).to.deep.equal(['before', ...numbered('a', 100)])
+    expect(texts(atC, b.peerId)).to.deep.equal(numbered('b', 100))
+    expect(atC.slice(1).every(m => m.replayed), 'the missed messages are marked replayed').to.be.true()
+
+    await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
+  })
+
+  it('reports a gap for messages that no member holds any more', async () => {
+    const members = await Promise.all([0, 1].map(async () => createPartitionable(relay.wsAddr, { mesh: { maxLogMessages: 10 } })))
+    nodes = members.map(m => m.node)
+    const [a, b] = nodes
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('gap')))
+    const atB = inbox(rooms[1])
+    const gaps: MessageGap[] = []
+    rooms[1].addEventListener('gap', (evt) => { gaps.push(evt.detail) })
+    await waitForFullMesh(rooms, nodes)
+
+    await rooms[0].send(encode('m1'))
+    await pWaitFor(() => atB.length === 1, { timeout: 10_000, interval: 50 })
+
+    await members[0].cut(b.peerId)
+    await members[1].cut(a.peerId)
+    await pWaitFor(() => rooms[0].member(b.peerId)?.route === 'none', { timeout: 20_000, interval: 100 })
+    // a's log keeps the last 10 of m2..m30
+    await Promise.all(numbered('m', 30).slice(1).map(async text => rooms[0].send(encode(text))))
+
+    members.forEach(m => { m.heal() })
+    await pWaitFor(() => atB.length === 11, { timeout: 60_000, interval: 100 })
+    expect(gaps).to.have.lengthOf(1)
+    expect(gaps[0]).to.include({ from: 2, to: 20 })
+    expect(gaps[0].sender.equals(a.peerId)).to.be.true()
+    expect(texts(atB, a.peerId)).to.deep.equal(['m1', ...numbered('m', 30).slice(20)])
+  })
+
+  it('refuses a replay request from a peer that is not on the roster, or signed by another key', async () => {
+    const outsiderKey = await generateKeyPair('Ed25519')
+    const [a, b, outsider] = await Promise.all([{}, {}, { privateKey: outsiderKey }].map(async init => createMember(relay.wsAddr, init)))
+    nodes = [a, b, outsider]
+    const roster = [a.peerId, b.peerId]
+    const rooms = await Promise.all([a, b].map(async node => node.services.mesh.join('signers', { roster, threshold: 2 })))
+    await waitForFullMesh(rooms, [a, b])
+    const atA = inbox(rooms[0])
+    await rooms[1].send(encode('secret'))
+    await pWaitFor(() => atA.length === 1, { timeout: 10_000, interval: 50 })
+    const relayedAddr = a.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit/p2p/'))
+    expect(relayedAddr).to.exist()
+
+    const ask = async (request: Uint8Array): Promise<RejectedMessage> => {
+      const rejected = pEvent<'mesh:message-rejected', CustomEvent<RejectedMessage>>(a.services.mesh, 'mesh:message-rejected', { timeout: 10_000 })
+      const stream = await outsider.dialProtocol(relayedAddr!, '/relaymesh/mesh-replay/1.0.0', { runOnLimitedConnection: true })
+      const lp = lpStream(stream)
+      await lp.write(request)
+      // nothing comes back: the stream is reset
+      await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).to.eventually.be.rejected()
+      return (await rejected).detail
+    }
+
+    const own = await sealReplayRequest({ room: 'signers', heads: [] }, outsiderKey)
+    expect((await ask(own)).error.name).to.equal('NotOnRosterError')
+
+    // signed by a key that is not the sender's
+    const otherKey = await generateKeyPair('Ed25519')
+    const forged = await sealReplayRequest({ room: 'signers', heads: [] }, otherKey)
+    expect((await ask(forged)).error.name).to.equal('WrongSignerError')
+  })
+})
+
+describe('mesh: quorum', function () {
+  this.timeout(120_000)
+  let relay: RelayProcess
+  let nodes: MeshNode[] = []
+
+  before(async () => {
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
+  })
+
+  after(async () => {
+    await relay?.stop('SIGKILL')
+  })
+
+  afterEach(async () => {
+    await Promise.all(nodes.map(async node => node.stop()))
+    nodes = []
+  })
+
+  it('2-1 and 1-1-1 partitions of a 3-member room with t = 2, then healing', async () => {
+    const members = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
+    nodes = members.map(m => m.node)
+    const [a, b, c] = nodes
+    const roster = nodes.map(node => node.peerId)
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('wallet', { roster, threshold: 2 })))
+    const atC = inbox(rooms[2])
+    await Promise.all(rooms.map(async room => room.waitForQuorum({ signal: AbortSignal.timeout(30_000) })))
+    await waitForFullMesh(rooms, nodes)
+    expect(rooms.map(room => room.hasQuorum)).to.deep.equal([true, true, true])
+
+    // 2-1: c alone
+    const lost = pEvent(rooms[2], 'quorum:lost', { timeout: 20_000 })
+    await members[2].cut(a.peerId, b.peerId)
+    await members[0].cut(c.peerId)
+    await members[1].cut(c.peerId)
+    await lost
+    await pWaitFor(() => rooms[0].member(c.peerId)?.route === 'none' && rooms[1].member(c.peerId)?.route === 'none', { timeout: 20_000, interval: 100 })
+    expect(rooms.map(room => room.hasQuorum), describeMesh(rooms, nodes)).to.deep.equal([true, true, false])
+
+    // the majority decides while c is away
+    await rooms[0].send(encode('sign tx 1'))
+    await rooms[1].send(encode('signed tx 1'))
+
+    // 1-1-1: a and b split too
+    const lostA = pEvent(rooms[0], 'quorum:lost', { timeout: 20_000 })
+    const lostB = pEvent(rooms[1], 'quorum:lost', { timeout: 20_000 })
+    await members[0].cut(b.peerId)
+    await members[1].cut(a.peerId)
+    await Promise.all([lostA, lostB])
+    expect(rooms.map(room => room.hasQuorum)).to.deep.equal([false, false, false])
+
+    // healing restores it for all, and c gets what the majority sent
+    const regained = rooms.map(async room => pEvent(room, 'quorum:regained', { timeout: 60_000 }))
+    members.forEach(m => { m.heal() })
+    await Promise.all(regained)
+    expect(rooms.map(room => room.hasQuorum)).to.deep.equal([true, true, true])
+    await pWaitFor(() => atC.length === 2, { timeout: 30_000, interval: 100 })
+    expect(texts(atC, a.peerId)).to.deep.equal(['sign tx 1'])
+    expect(texts(atC, b.peerId)).to.deep.equal(['signed tx 1'])
+  })
+})
