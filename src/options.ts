@@ -68,7 +68,10 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   privateKey?: PrivateKey
 
   /**
-   * Where libp2p keeps its peer store and DHT records.
+   * Where libp2p keeps its peer store and DHT records, and the mesh its room
+   * logs and message counters (`mesh.persist` is on when this is given): with
+   * `datastore-level` in Node or `datastore-idb` in a browser, a member that
+   * restarts with the same key still holds what it had.
    *
    * @default an in-memory datastore
    */
@@ -182,7 +185,7 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       dht: relaymeshDHT(init.dht ?? 'client', { protocol: init.dhtProtocol }),
       // after ping, which it uses
       relays: relays({ ...init.relays, bootstrap }),
-      mesh: mesh(init.mesh),
+      mesh: mesh({ persist: init.datastore != null, ...init.mesh }),
       ...extra.services
     }
   }

@@ -182,3 +182,27 @@ export async function openReplayRequest (bytes: Uint8Array, remotePeer: PeerId, 
 
   return { requester, room: request.room, timestamp, heads }
 }
+
+/**
+ * Decodes a room message from this node's own log without checking its
+ * signature again (it was checked when it arrived).
+ *
+ * @throws {InvalidMessageError} when the bytes are not a room message
+ */
+export function decodeStoredRoomMessage (bytes: Uint8Array): SignedRoomMessage {
+  try {
+    const envelope = RecordEnvelope.createFromProtobuf(bytes)
+    const message = RoomMessagePayload.decode(envelope.payload)
+    return {
+      sender: decodePeerId(message.sender),
+      room: message.room,
+      epoch: Number(message.epoch),
+      seq: Number(message.seq),
+      timestamp: Number(message.timestamp),
+      data: message.data,
+      envelope: bytes as Uint8Array<ArrayBuffer>
+    }
+  } catch (err: any) {
+    throw new InvalidMessageError(`malformed stored room message: ${err.message}`)
+  }
+}

@@ -77,7 +77,8 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     maxLogMessages: init.maxLogMessages ?? DEFAULT_MAX_LOG_MESSAGES,
     maxLogBytes: init.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
     maxQueuedMessages: init.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
-    replayTimeout: init.replayTimeout ?? DEFAULT_REPLAY_TIMEOUT
+    replayTimeout: init.replayTimeout ?? DEFAULT_REPLAY_TIMEOUT,
+    persist: init.persist ?? false
   }
 }
 

@@ -56,6 +56,7 @@ import { MeshService } from './mesh.ts'
 import type { MemberState } from '../health/index.ts'
 import type { AbortOptions, ComponentLogger, Connection, ContentRouting, Libp2pEvents, PeerId, PeerStore, PrivateKey, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
 import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
@@ -196,6 +197,16 @@ export interface MeshInit {
    * @default 60_000
    */
   replayTimeout?: number
+
+  /**
+   * Keep each room's log and this member's message counters in the node's
+   * datastore (`datastore-level` in Node, `datastore-idb` in browsers), so a
+   * member that restarts with the same key and datastore still holds what it
+   * had and goes on numbering its messages where it stopped
+   *
+   * @default true when `createMeshNode` is given a `datastore`
+   */
+  persist?: boolean
 }
 
 /**
@@ -380,6 +391,7 @@ export interface MeshComponents {
     closeConnections(peer: PeerId, options?: AbortOptions): Promise<void>
   }
   peerStore: PeerStore
+  datastore: Datastore
   contentRouting: ContentRouting
   addressManager: { getAddresses(): Multiaddr[] }
 }

@@ -38,9 +38,12 @@ export class MessageLog {
   private totalBytes = 0
   private count = 0
 
-  constructor (maxMessages: number, maxBytes: number) {
+  private readonly onEvict?: (message: SignedRoomMessage) => void
+
+  constructor (maxMessages: number, maxBytes: number, onEvict?: (message: SignedRoomMessage) => void) {
     this.maxMessages = maxMessages
     this.maxBytes = maxBytes
+    this.onEvict = onEvict
   }
 
   get size (): number {
@@ -125,6 +128,7 @@ export class MessageLog {
       stream.messages.delete(seq)
       this.totalBytes -= message.envelope.byteLength
       this.count--
+      this.onEvict?.(message)
     }
 
     if (this.orderStart > 1024 && this.orderStart > this.order.length / 2) {

@@ -6,6 +6,7 @@ import { sealRoomMessage } from '../envelope/message.ts'
 import { MESSAGE_ENVELOPE_OVERHEAD } from './constants.ts'
 import { MessageLog, streamKey } from './log.ts'
 import { replayFrom } from './replay.ts'
+import { RoomStore } from './store.ts'
 import type { HeldRange } from './log.ts'
 import type { Member } from './member.ts'
 import type { Heartbeat, MeshMessage } from './pb/mesh.ts'
@@ -38,19 +39,64 @@ export class Messaging {
   private readonly room: RoomImpl
   readonly log: MessageLog
   /** when this member's log started: its messages are numbered from 1 in it */
-  readonly epoch: number
+  epoch: number
   private seq = 0
-  private readonly ownKey: string
+  private ownKey: string
+  private readonly store?: RoomStore
   private readonly inbound = new Map<string, Inbound>()
   private readonly replayed = new WeakSet<SignedRoomMessage>()
   private sealing: Promise<unknown> = Promise.resolve()
 
   constructor (room: RoomImpl) {
     this.room = room
-    const { maxLogMessages, maxLogBytes } = room.ctx.init
-    this.log = new MessageLog(maxLogMessages, maxLogBytes)
+    const { maxLogMessages, maxLogBytes, persist } = room.ctx.init
+    this.store = persist ? new RoomStore(room.ctx.components.datastore, room.cid.toString(), room.log) : undefined
+    this.log = new MessageLog(maxLogMessages, maxLogBytes, message => { void this.store?.delete(message) })
     this.epoch = Date.now()
     this.ownKey = streamKey(room.ctx.components.peerId, this.epoch)
+  }
+
+  /**
+   * With `persist`, takes up where this member left the room: its epoch and
+   * last seq, and its log, from which what it had delivered is known.
+   */
+  async start (): Promise<void> {
+    if (this.store == null) {
+      return
+    }
+
+    const stored = await this.store.load()
+
+    if (stored.epoch != null) {
+      this.epoch = stored.epoch
+      this.seq = stored.seq
+      this.ownKey = streamKey(this.room.ctx.components.peerId, this.epoch)
+    } else {
+      await this.store.saveSelf(this.epoch, this.seq)
+    }
+
+    const self = this.room.ctx.components.peerId
+
+    for (const message of stored.messages) {
+      const key = streamKey(message.sender, message.epoch)
+      this.log.add(key, message)
+
+      if (!message.sender.equals(self)) {
+        this.inboundOf(message.sender, message.epoch)
+      }
+    }
+
+    // what was held in order was delivered before the restart
+    for (const inbound of this.inbound.values()) {
+      const held = this.log.after(inbound.key, 0)
+      inbound.next = held.length > 0 ? held[0].seq : 1
+
+      while (this.log.has(inbound.key, inbound.next)) {
+        inbound.next++
+      }
+    }
+
+    this.room.log('restored epoch %d (sent %d) and %d logged messages', this.epoch, this.seq, this.log.size)
   }
 
   /** the last seq this member sent */
@@ -73,6 +119,9 @@ export class Messaging {
     // sealed one after another, so the wire order is the seq order
     const sealed = this.sealing.then(async () => {
       const message = await sealRoomMessage({ room: this.room.name, epoch: this.epoch, seq: this.seq + 1, timestamp: Date.now(), data }, this.room.ctx.components.privateKey)
+      // stored before it leaves: a restarted member never reuses a seq
+      await this.store?.put(message)
+      await this.store?.saveSelf(this.epoch, message.seq)
       this.seq = message.seq
       this.log.add(this.ownKey, message)
       this.broadcast(message)
@@ -134,6 +183,8 @@ export class Messaging {
     if (message.seq < inbound.next || !this.log.add(inbound.key, message)) {
       return false
     }
+
+    void this.store?.put(message)
 
     if (replayed) {
       this.replayed.add(message)

@@ -144,6 +144,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   async start (): Promise<void> {
+    await this.messaging.start()
     await this.own.start()
     this.heartbeats.start()
     this.discovery.start()

@@ -2,6 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
+import { MemoryDatastore } from 'datastore-core'
 import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
@@ -172,6 +173,42 @@ describe('mesh: room messages', function () {
     expect(atC.slice(1).every(m => m.replayed), 'the missed messages are marked replayed').to.be.true()
 
     await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
+  })
+
+  it('a member restarted with its key and datastore keeps its log and gets only what it missed', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const datastore = new MemoryDatastore()
+    const a = await createMember(relay.wsAddr)
+    let b = await createMember(relay.wsAddr, { privateKey: key, datastore })
+    nodes = [a, b]
+    const roomA = await a.services.mesh.join('restart')
+    let roomB = await b.services.mesh.join('restart')
+    let atB = inbox(roomB)
+    await waitForFullMesh([roomA, roomB], nodes)
+
+    await Promise.all(numbered('x', 10).map(async text => roomA.send(encode(text))))
+    const sentByB = await roomB.send(encode('b before'))
+    await pWaitFor(() => atB.length === 10, { timeout: 10_000, interval: 50 })
+
+    await b.stop()
+    await Promise.all(numbered('x', 30).slice(10).map(async text => roomA.send(encode(text))))
+
+    b = await createMember(relay.wsAddr, { privateKey: key, datastore })
+    nodes = [a, b]
+    roomB = await b.services.mesh.join('restart')
+    atB = inbox(roomB)
+    const atA = inbox(roomA)
+    await pWaitFor(() => atB.length === 20, { timeout: 30_000, interval: 100 })
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect(texts(atB, a.peerId)).to.deep.equal(numbered('x', 30).slice(10))
+    expect(atB.every(m => m.replayed)).to.be.true()
+
+    // b goes on numbering where it stopped
+    const sentAfter = await roomB.send(encode('b after'))
+    expect(sentAfter.epoch).to.equal(sentByB.epoch)
+    expect(sentAfter.seq).to.equal(sentByB.seq + 1)
+    await pWaitFor(() => atA.length === 1, { timeout: 10_000, interval: 50 })
+    expect(texts(atA, b.peerId)).to.deep.equal(['b after'])
   })
 
   it('reports a gap for messages that no member holds any more', async () => {

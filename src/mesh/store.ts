@@ -1,0 +1,87 @@
+import { Key } from 'interface-datastore'
+import { decodeStoredRoomMessage } from '../envelope/message.ts'
+import type { SignedRoomMessage } from '../envelope/message.ts'
+import type { Logger } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+
+/**
+ * What a room left in the datastore: this member's epoch and last seq, and
+ * its log.
+ */
+export interface StoredRoom {
+  epoch?: number
+  seq: number
+  messages: SignedRoomMessage[]
+}
+
+/**
+ * A room's log and this member's counters in the node's datastore, under
+ * `/relaymesh/rooms/<room CID>/`, so a member that restarts keeps numbering
+ * its messages where it stopped and still holds what it had.
+ */
+export class RoomStore {
+  private readonly datastore: Datastore
+  private readonly prefix: string
+  private readonly log: Logger
+  /** writes in the order they were asked for */
+  private writing: Promise<void> = Promise.resolve()
+
+  constructor (datastore: Datastore, roomCid: string, log: Logger) {
+    this.datastore = datastore
+    this.prefix = `/relaymesh/rooms/${roomCid}`
+    this.log = log
+  }
+
+  async load (): Promise<StoredRoom> {
+    let epoch: number | undefined
+    let seq = 0
+
+    try {
+      const self = JSON.parse(new TextDecoder().decode(await this.datastore.get(new Key(`${this.prefix}/self`))))
+      epoch = Number(self.epoch)
+      seq = Number(self.seq)
+    } catch {}
+
+    const messages: SignedRoomMessage[] = []
+
+    for await (const { value } of this.datastore.query({ prefix: `${this.prefix}/log/` })) {
+      try {
+        messages.push(decodeStoredRoomMessage(value))
+      } catch (err: any) {
+        this.log('skipping a stored message - %e', err)
+      }
+    }
+
+    messages.sort((a, b) => a.timestamp - b.timestamp || a.seq - b.seq)
+    return { epoch, seq, messages }
+  }
+
+  /** records this member's epoch and last seq; resolves once written */
+  async saveSelf (epoch: number, seq: number): Promise<void> {
+    await this.enqueue(async () => {
+      await this.datastore.put(new Key(`${this.prefix}/self`), new TextEncoder().encode(JSON.stringify({ epoch, seq })))
+    })
+  }
+
+  async put (message: SignedRoomMessage): Promise<void> {
+    await this.enqueue(async () => {
+      await this.datastore.put(this.key(message), message.envelope)
+    })
+  }
+
+  async delete (message: SignedRoomMessage): Promise<void> {
+    await this.enqueue(async () => {
+      await this.datastore.delete(this.key(message))
+    })
+  }
+
+  private key (message: SignedRoomMessage): Key {
+    return new Key(`${this.prefix}/log/${message.sender}/${message.epoch}/${message.seq.toString().padStart(16, '0')}`)
+  }
+
+  private async enqueue (write: () => Promise<void>): Promise<void> {
+    const next = this.writing.then(write)
+    this.writing = next.catch((err: Error) => { this.log.error('writing to the datastore failed - %e', err) })
+    return next
+  }
+}
