@@ -45,6 +45,8 @@ export class Messaging {
   private readonly store?: RoomStore
   private readonly inbound = new Map<string, Inbound>()
   private readonly replayed = new WeakSet<SignedRoomMessage>()
+  /** messages whose write to the datastore is under way */
+  private readonly unsaved = new WeakSet<SignedRoomMessage>()
   private sealing: Promise<unknown> = Promise.resolve()
 
   constructor (room: RoomImpl) {
@@ -86,8 +88,15 @@ export class Messaging {
       }
     }
 
-    // what was held in order was delivered before the restart
+    // delivered before the restart: as recorded, else what was held in order
     for (const inbound of this.inbound.values()) {
+      const delivered = stored.delivered.get(inbound.key)
+
+      if (delivered != null) {
+        inbound.next = delivered + 1
+        continue
+      }
+
       const held = this.log.after(inbound.key, 0)
       inbound.next = held.length > 0 ? held[0].seq : 1
 
@@ -95,6 +104,18 @@ export class Messaging {
         inbound.next++
       }
     }
+
+    // logged but not recorded as delivered (the node stopped in between):
+    // delivered again, as replayed, once the app has the room
+    for (const message of stored.messages) {
+      this.replayed.add(message)
+    }
+
+    setTimeout(() => {
+      for (const inbound of this.inbound.values()) {
+        this.deliver(inbound)
+      }
+    }, 0)
 
     this.room.log('restored epoch %d (sent %d) and %d logged messages', this.epoch, this.seq, this.log.size)
   }
@@ -184,7 +205,15 @@ export class Messaging {
       return false
     }
 
-    void this.store?.put(message)
+    if (this.store != null) {
+      // delivered once stored: a member that crashes never gets a message
+      // twice (it asks again only for what it had not stored)
+      this.unsaved.add(message)
+      void this.store.put(message).finally(() => {
+        this.unsaved.delete(message)
+        this.deliver(inbound)
+      })
+    }
 
     if (replayed) {
       this.replayed.add(message)
@@ -192,7 +221,7 @@ export class Messaging {
 
     this.deliver(inbound)
 
-    if (inbound.next <= message.seq && from != null) {
+    if (from != null && inbound.next < message.seq && !this.log.has(inbound.key, inbound.next)) {
       // a hole before it: ask the member it came from
       this.room.log('message %d of %p arrived before %d - asking %p', message.seq, message.sender, inbound.next, from.peerId)
       this.requestReplay(from)
@@ -214,9 +243,14 @@ export class Messaging {
   }
 
   private deliver (inbound: Inbound): void {
+    if (this.room.isClosed) {
+      return
+    }
+
+    const from = inbound.next
     let message = this.log.get(inbound.key, inbound.next)
 
-    while (message != null) {
+    while (message != null && !this.unsaved.has(message)) {
       inbound.next++
       inbound.notHeldBy.clear()
       this.room.safeDispatchEvent('message', {
@@ -230,6 +264,10 @@ export class Messaging {
         }
       })
       message = this.log.get(inbound.key, inbound.next)
+    }
+
+    if (inbound.next > from) {
+      this.store?.saveDelivered(inbound.key, inbound.next - 1)
     }
   }
 

@@ -12,6 +12,8 @@ export interface StoredRoom {
   epoch?: number
   seq: number
   messages: SignedRoomMessage[]
+  /** per sender and epoch (`streamKey`), the last seq delivered to the app */
+  delivered: Map<string, number>
 }
 
 /**
@@ -25,6 +27,9 @@ export class RoomStore {
   private readonly log: Logger
   /** writes in the order they were asked for */
   private writing: Promise<void> = Promise.resolve()
+  /** delivered seqs not yet written, by stream: one write per stream at a time */
+  private readonly deliveredPending = new Map<string, number>()
+  private deliveredWriting = false
 
   constructor (datastore: Datastore, roomCid: string, log: Logger) {
     this.datastore = datastore
@@ -53,7 +58,38 @@ export class RoomStore {
     }
 
     messages.sort((a, b) => a.timestamp - b.timestamp || a.seq - b.seq)
-    return { epoch, seq, messages }
+    const delivered = new Map<string, number>()
+
+    for await (const { key, value } of this.datastore.query({ prefix: `${this.prefix}/delivered/` })) {
+      delivered.set(decodeURIComponent(key.baseNamespace()), Number(new TextDecoder().decode(value)))
+    }
+
+    return { epoch, seq, messages, delivered }
+  }
+
+  /**
+   * Records that messages up to `seq` of a stream were delivered to the app.
+   * Written after delivery and coalesced (the latest per stream wins): after
+   * a crash, the messages delivered since the last write are delivered again.
+   */
+  saveDelivered (stream: string, seq: number): void {
+    this.deliveredPending.set(stream, seq)
+
+    if (!this.deliveredWriting) {
+      // not behind the queue of messages: each delivered one is stored already
+      this.deliveredWriting = true
+      void (async () => {
+        while (this.deliveredPending.size > 0) {
+          const batch = [...this.deliveredPending]
+          this.deliveredPending.clear()
+          await Promise.all(batch.map(async ([key, value]) => this.datastore.put(new Key(`${this.prefix}/delivered/${encodeURIComponent(key)}`), new TextEncoder().encode(String(value)))))
+        }
+      })().catch((err: Error) => {
+        this.log.error('writing to the datastore failed - %e', err)
+      }).finally(() => {
+        this.deliveredWriting = false
+      })
+    }
   }
 
   /** records this member's epoch and last seq; resolves once written */
