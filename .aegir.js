@@ -72,8 +72,9 @@ export default {
       const [peer, ...members] = await Promise.all([
         startEchoPeer(relay.wsAddr),
         // Node members of the room the browser tests join
-        startMeshMember({ relay: relay.wsAddr, room: 'browser-room' }),
-        startMeshMember({ relay: relay.wsAddr, room: 'browser-room' })
+        // they answer every room message with `echo:<text>`
+        startMeshMember({ relay: relay.wsAddr, room: 'browser-room', echo: true }),
+        startMeshMember({ relay: relay.wsAddr, room: 'browser-room', echo: true })
       ])
 
       return {

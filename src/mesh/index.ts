@@ -29,6 +29,15 @@
  * and it is reconnected with exponential backoff and full jitter; when it is
  * back it is reported `member:rejoined`.
  *
+ * `room.send(bytes)` signs a message (sender, epoch, seq) and sends it to
+ * every member: on its stream, passed on by another member when it has none,
+ * or from the log when it is back. `message` events come in seq order per
+ * sender, once. Each room keeps a bounded log; a member that lacks messages
+ * asks another on the replay protocol with a signed request, and what no
+ * member it reaches holds any more is a `gap` event. With a datastore
+ * (`persist`) the log and counters survive restarts. Rooms with a
+ * `threshold` report `hasQuorum`, `quorum:lost` and `quorum:regained`.
+ *
  * `createMeshNode()` adds this service as `node.services.mesh`.
  *
  * @example

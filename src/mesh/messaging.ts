@@ -120,6 +120,12 @@ export class Messaging {
     this.room.log('restored epoch %d (sent %d) and %d logged messages', this.epoch, this.seq, this.log.size)
   }
 
+  /** waits for the datastore writes under way (a room that is left) */
+  async stop (): Promise<void> {
+    await this.sealing
+    await this.store?.flush()
+  }
+
   /** the last seq this member sent */
   get sent (): number {
     return this.seq

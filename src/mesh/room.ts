@@ -185,7 +185,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       await session?.close({ signal: AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT) })
     })
     this.memberMap.clear()
-    await Promise.allSettled(closing)
+    await Promise.allSettled([...closing, this.messaging.stop()])
     this.ctx.closed(this)
   }
 

@@ -29,7 +29,7 @@ export class RoomStore {
   private writing: Promise<void> = Promise.resolve()
   /** delivered seqs not yet written, by stream: one write per stream at a time */
   private readonly deliveredPending = new Map<string, number>()
-  private deliveredWriting = false
+  private deliveredWriting?: Promise<void>
 
   constructor (datastore: Datastore, roomCid: string, log: Logger) {
     this.datastore = datastore
@@ -74,21 +74,33 @@ export class RoomStore {
    */
   saveDelivered (stream: string, seq: number): void {
     this.deliveredPending.set(stream, seq)
+    this.writeDelivered()
+  }
 
-    if (!this.deliveredWriting) {
-      // not behind the queue of messages: each delivered one is stored already
-      this.deliveredWriting = true
-      void (async () => {
-        while (this.deliveredPending.size > 0) {
-          const batch = [...this.deliveredPending]
-          this.deliveredPending.clear()
-          await Promise.all(batch.map(async ([key, value]) => this.datastore.put(new Key(`${this.prefix}/delivered/${encodeURIComponent(key)}`), new TextEncoder().encode(String(value)))))
-        }
-      })().catch((err: Error) => {
+  private writeDelivered (): void {
+    if (this.deliveredWriting != null || this.deliveredPending.size === 0) {
+      return
+    }
+
+    // not behind the queue of messages: each delivered one is stored already
+    const batch = [...this.deliveredPending]
+    this.deliveredPending.clear()
+    this.deliveredWriting = Promise.all(batch.map(async ([key, value]) => this.datastore.put(new Key(`${this.prefix}/delivered/${encodeURIComponent(key)}`), new TextEncoder().encode(String(value)))))
+      .then(() => {}, (err: Error) => {
         this.log.error('writing to the datastore failed - %e', err)
-      }).finally(() => {
-        this.deliveredWriting = false
       })
+      .finally(() => {
+        this.deliveredWriting = undefined
+        this.writeDelivered()
+      })
+  }
+
+  /** resolves once every write asked for so far is done */
+  async flush (): Promise<void> {
+    await this.writing
+
+    while (this.deliveredWriting != null) {
+      await this.deliveredWriting
     }
   }
 
