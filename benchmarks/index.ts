@@ -12,17 +12,21 @@
  * `MESH_DEAD_RUNS` / `MESH_STOCK_DEAD_RUNS` the kills (default 5 / 3) and
  * `MESH_TIMEOUT` the longest wait for a full mesh in ms (default 45000);
  * `MESH_JOIN_AFTER_RESERVATION=1` makes members join only once they hold a
- * reservation.
+ * reservation; `MESSAGES_SIZES` (default 3,10), `MESSAGES_PER_SENDER`
+ * (default 100), `MESSAGES_REPLAYS` (default 1000,10000) and
+ * `MESSAGES_TIMEOUT` (default 120000) size the room message benchmarks.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { measureMesh, meshTables } from './mesh.ts'
+import { startRelayProcess } from '../test/fixtures/relay-process.ts'
+import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
+import { measureMessages, messageTables } from './messages.ts'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
 import { measureRelays } from './relays.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'relay-memory,relays,mesh').split(',')
+const wanted = (process.env.BENCH ?? 'relay-memory,relays,mesh,messages').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
 
@@ -96,6 +100,24 @@ if (wanted.includes('mesh')) {
   })
   results.mesh = mesh
   tables.push(meshTables(mesh))
+}
+
+if (wanted.includes('messages')) {
+  const list = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').filter(s => s !== '').map(Number)
+  const relay = await startRelayProcess(MESH_RELAY_ARGS)
+
+  try {
+    const messages = await measureMessages(relay.wsAddr, {
+      sizes: list('MESSAGES_SIZES', '3,10'),
+      perSender: Number(process.env.MESSAGES_PER_SENDER ?? 100),
+      replays: list('MESSAGES_REPLAYS', '1000,10000'),
+      timeout: Number(process.env.MESSAGES_TIMEOUT ?? 120_000)
+    })
+    results.messages = messages
+    tables.push(messageTables(messages))
+  } finally {
+    await relay.stop()
+  }
 }
 
 const table = tables.join('\n\n')

@@ -148,7 +148,7 @@ describe('mesh: room messages', function () {
     nodes = members.map(m => m.node)
     const [a, b, c] = nodes
     const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('replay')))
-    const atC = inbox(rooms[2])
+    const [atA, atB, atC] = rooms.map(inbox)
     await waitForFullMesh(rooms, nodes)
 
     await rooms[0].send(encode('before'))
@@ -171,6 +171,10 @@ describe('mesh: room messages', function () {
     expect(texts(atC, a.peerId)).to.deep.equal(['before', ...numbered('a', 100)])
     expect(texts(atC, b.peerId)).to.deep.equal(numbered('b', 100))
     expect(atC.slice(1).every(m => m.replayed), 'the missed messages are marked replayed').to.be.true()
+
+    // what c sent while cut off from everyone reaches the others
+    await pWaitFor(() => texts(atA, c.peerId).length === 1 && texts(atB, c.peerId).length === 1, { timeout: 30_000, interval: 100 })
+    expect(texts(atA, c.peerId)).to.deep.equal(['from c, alone'])
 
     await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
   })
@@ -269,27 +273,8 @@ describe('mesh: room messages', function () {
     const forged = await sealReplayRequest({ room: 'signers', heads: [] }, otherKey)
     expect((await ask(forged)).error.name).to.equal('WrongSignerError')
   })
-})
 
-describe('mesh: quorum', function () {
-  this.timeout(120_000)
-  let relay: RelayProcess
-  let nodes: MeshNode[] = []
-
-  before(async () => {
-    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
-  })
-
-  after(async () => {
-    await relay?.stop('SIGKILL')
-  })
-
-  afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
-    nodes = []
-  })
-
-  it('2-1 and 1-1-1 partitions of a 3-member room with t = 2, then healing', async () => {
+  it('quorum: 2-1 and 1-1-1 partitions of a 3-member room with t = 2, then healing', async () => {
     const members = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
     nodes = members.map(m => m.node)
     const [a, b, c] = nodes

@@ -162,4 +162,26 @@ describe('mesh: members in separate processes', function () {
     expect(received(second).some(line => line.replayed === true), 'the restarted member got what it missed by replay').to.be.true()
     await rm(datastore, { recursive: true, force: true })
   })
+
+  it('a stuck member does not hold up the others, and gets what it missed when it moves again', async () => {
+    const room = 'stuck-member'
+    members = await Promise.all([0, 1, 2].map(async () => startMeshMember({ relay: relay.wsAddr, room, messages: true })))
+    const [a, b, stuck] = members
+    await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
+    const from = (member: MeshMemberProcess, sender: string): MemberLine[] => member.history.filter(line => line.event === 'message' && line.sender === sender)
+
+    stuck.process.kill('SIGSTOP')
+
+    try {
+      // more than a member's send queue holds (1024)
+      await a.sendMany(1500, 'a', 50, 10)
+      await pWaitFor(() => from(b, a.peerId).length === 1500, { timeout: 60_000, interval: 100 })
+      expect(from(stuck, a.peerId).length).to.be.below(1500)
+    } finally {
+      stuck.process.kill('SIGCONT')
+    }
+
+    await pWaitFor(() => from(stuck, a.peerId).length === 1500, { timeout: 120_000, interval: 250 })
+    expect(from(stuck, a.peerId).map(line => line.seq)).to.deep.equal(Array.from({ length: 1500 }, (_, i) => i + 1))
+  })
 })
