@@ -16,6 +16,7 @@ import './mesh/mesh.node.ts'
 import './mesh/bad-input.node.ts'
 import './mesh/processes.node.ts'
 import './mesh/messages.node.ts'
+import './mesh/page-reload.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits
