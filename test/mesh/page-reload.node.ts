@@ -1,22 +1,12 @@
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { chromium } from 'playwright-core'
-import { servePage } from '../fixtures/browser-member/serve.ts'
+import { launchChromium, openMember, pageMessages as received, servePage } from '../fixtures/browser-member/serve.ts'
 import { startMeshMember } from '../fixtures/mesh-member-process.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { ServedPage } from '../fixtures/browser-member/serve.ts'
 import type { MeshMemberProcess } from '../fixtures/mesh-member-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
-import type { Browser, Page } from 'playwright-core'
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
-
-interface Received { sender: string, seq: number, text: string, replayed: boolean }
-
-async function received (page: Page): Promise<Received[]> {
-  return page.evaluate(() => (globalThis as any).member?.received ?? [])
-}
+import type { Browser } from 'playwright-core'
 
 describe('mesh: a member in a web page that is reloaded', function () {
   this.timeout(180_000)
@@ -28,7 +18,7 @@ describe('mesh: a member in a web page that is reloaded', function () {
   before(async () => {
     relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
     served = await servePage()
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS })
+    browser = await launchChromium()
   })
 
   after(async () => {
@@ -43,10 +33,7 @@ describe('mesh: a member in a web page that is reloaded', function () {
     members = await Promise.all([0, 1].map(async () => startMeshMember({ relay: relay.wsAddr, room, echo: true })))
     const [a] = members
     const page = await browser.newPage()
-    const url = `${served.url}?relay=${encodeURIComponent(relay.wsAddr)}&room=${room}`
-    await page.goto(url)
-    await page.waitForFunction(() => (globalThis as any).member != null, undefined, { timeout: 60_000 })
-    const peerId: string = await page.evaluate(() => (globalThis as any).member.peerId)
+    const peerId = await openMember(page, served.url, relay.wsAddr, room)
     await page.waitForFunction(() => (globalThis as any).member.routes().filter((m: any) => m.route !== 'none').length === 2, undefined, { timeout: 60_000 })
 
     await page.evaluate(async () => (globalThis as any).member.send('before the reload'))
@@ -55,9 +42,7 @@ describe('mesh: a member in a web page that is reloaded', function () {
     // the page goes away; a Node member sends meanwhile; the page comes back
     await page.goto('about:blank')
     await a.sendMany(50, 'away-', 10, 20)
-    await page.goto(url)
-    await page.waitForFunction(() => (globalThis as any).member != null, undefined, { timeout: 60_000 })
-    expect(await page.evaluate(() => (globalThis as any).member.peerId)).to.equal(peerId)
+    expect(await openMember(page, served.url, relay.wsAddr, room)).to.equal(peerId)
 
     await pWaitFor(async () => (await received(page)).filter(m => m.sender === a.peerId && m.text.startsWith('away-')).length === 50, { timeout: 60_000, interval: 250 })
     await new Promise(resolve => setTimeout(resolve, 1000))

@@ -1,0 +1,152 @@
+/**
+ * A room member in the terminal, on relaymesh's public API only: joins a room
+ * through a relay, prints members joining and leaving and the room's
+ * messages, and sends every line typed.
+ */
+import { parseArgs } from 'node:util'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createMeshNode } from '../../src/index.ts'
+import type { MemberInfo, RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+export const USAGE = `Usage: relaymesh-chat --relay <multiaddr> --room <name> [options]
+
+  --relay <multiaddr>   a relay to bootstrap from (repeatable), e.g. the one
+                        'npm start' prints
+  --room <name>         the room to join
+  --ice-bind <address>  the address WebRTC (ICE) binds to, e.g. 127.0.0.1
+  --timeout <seconds>   how long to try to reach a relay (default 10)
+  --help                this text
+
+Type a line and press Enter to send it; Ctrl-C leaves the room.`
+
+export interface ChatOptions {
+  relays: string[]
+  room: string
+  iceBind?: string
+  timeout: number
+}
+
+/**
+ * A usage mistake: exit code 2.
+ */
+export class UsageError extends Error {
+  static name = 'UsageError'
+  name = 'UsageError'
+}
+
+/**
+ * No relay could be reached: exit code 1.
+ */
+export class RelayUnreachableError extends Error {
+  static name = 'RelayUnreachableError'
+  name = 'RelayUnreachableError'
+}
+
+export function parseChatArgs (args: string[]): ChatOptions | 'help' {
+  const { values } = parseArgs({
+    args,
+    options: {
+      relay: { type: 'string', multiple: true },
+      room: { type: 'string' },
+      'ice-bind': { type: 'string' },
+      timeout: { type: 'string', default: '10' },
+      help: { type: 'boolean', default: false }
+    },
+    strict: true
+  })
+
+  if (values.help === true) {
+    return 'help'
+  }
+
+  const relays = values.relay ?? []
+
+  if (relays.length === 0) {
+    throw new UsageError('--relay is required')
+  }
+
+  for (const relay of relays) {
+    try {
+      multiaddr(relay)
+    } catch {
+      throw new UsageError(`--relay ${relay} is not a multiaddr`)
+    }
+  }
+
+  if (values.room == null || values.room === '') {
+    throw new UsageError('--room is required')
+  }
+
+  const timeout = Number(values.timeout)
+
+  if (!Number.isFinite(timeout) || timeout <= 0) {
+    throw new UsageError('--timeout must be a number of seconds')
+  }
+
+  return { relays, room: values.room, iceBind: values['ice-bind'], timeout }
+}
+
+/**
+ * A chat session: the node, its room, and `stop()`.
+ */
+export interface Chat {
+  node: Libp2p<RelaymeshServices>
+  room: Room
+  send(text: string): Promise<void>
+  stop(): Promise<void>
+}
+
+const short = (id: { toString(): string }): string => id.toString().slice(-8)
+
+/**
+ * Starts a node, reaches one of the relays (or throws
+ * `RelayUnreachableError`), joins the room and writes what happens to
+ * `print`.
+ */
+export async function startChat (options: ChatOptions, print: (line: string) => void): Promise<Chat> {
+  const node = await createMeshNode({
+    bootstrap: options.relays,
+    rtcConfiguration: options.iceBind == null ? undefined : { bindAddress: options.iceBind }
+  })
+
+  const reasons: string[] = []
+  const reached = await Promise.any(options.relays.map(async relay => {
+    try {
+      return await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(options.timeout * 1000) })
+    } catch (err: any) {
+      reasons.push(`${relay}: ${err.message}`)
+      throw err
+    }
+  })).catch(() => undefined)
+
+  if (reached == null) {
+    await node.stop()
+    throw new RelayUnreachableError(`cannot reach the relay: ${reasons.join('; ')}`)
+  }
+
+  const room = await node.services.mesh.join(options.room)
+  const member = (verb: string) => (evt: CustomEvent<MemberInfo>) => {
+    print(`* ${short(evt.detail.peerId)} ${verb}${verb === 'joined' ? ` (${evt.detail.route})` : ''}`)
+  }
+  room.addEventListener('member:joined', member('joined'))
+  room.addEventListener('member:left', member('left'))
+  room.addEventListener('member:unreachable', member('is unreachable'))
+  room.addEventListener('member:rejoined', member('is back'))
+  room.addEventListener('message', (evt: CustomEvent<RoomMessage>) => {
+    print(`<${short(evt.detail.sender)}> ${new TextDecoder().decode(evt.detail.data)}${evt.detail.replayed ? ' (sent while you were away)' : ''}`)
+  })
+  print(`* you are ${short(node.peerId)} in room "${options.room}" via ${reached.remoteAddr.toString()}`)
+
+  return {
+    node,
+    room,
+    send: async (text) => {
+      await room.send(new TextEncoder().encode(text))
+    },
+    stop: async () => {
+      await room.leave().catch(() => {})
+      await node.stop()
+    }
+  }
+}

@@ -1,0 +1,93 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { expect } from 'aegir/chai'
+import pWaitFor from 'p-wait-for'
+import { launchChromium, openMember, pageMessages, servePage } from '../fixtures/browser-member/serve.ts'
+import { TS_NODE_ARGS, childEnv, startRelayProcess } from '../fixtures/relay-process.ts'
+import type { ServedPage } from '../fixtures/browser-member/serve.ts'
+import type { RelayProcess } from '../fixtures/relay-process.ts'
+import type { ChildProcess } from 'node:child_process'
+import type { Browser } from 'playwright-core'
+
+const CHAT_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'cli-chat', 'bin.ts')
+
+interface Cli {
+  process: ChildProcess
+  lines: string[]
+  stderr(): string
+}
+
+function startCli (args: string[]): Cli {
+  const proc = spawn(process.execPath, [...TS_NODE_ARGS, CHAT_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
+  const lines: string[] = []
+  let stderr = ''
+  createInterface({ input: proc.stdout }).on('line', line => { lines.push(line) })
+  proc.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString() })
+  return { process: proc, lines, stderr: () => stderr }
+}
+
+describe('examples/cli-chat', function () {
+  this.timeout(180_000)
+  let relay: RelayProcess
+  let served: ServedPage
+  let browser: Browser
+  let cli: Cli | undefined
+
+  before(async () => {
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
+    served = await servePage()
+    browser = await launchChromium()
+  })
+
+  after(async () => {
+    cli?.process.kill('SIGKILL')
+    await browser?.close()
+    await served?.stop()
+    await relay?.stop('SIGKILL')
+  })
+
+  it('a terminal member and a browser page chat with each other', async () => {
+    const room = 'cli-and-page'
+    cli = startCli(['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1'])
+    const running = cli
+    await pWaitFor(() => running.lines.some(line => line.startsWith('* you are')), { timeout: 60_000, interval: 100 })
+
+    const page = await browser.newPage()
+    const pageId = await openMember(page, served.url, relay.wsAddr, room)
+    await pWaitFor(() => running.lines.some(line => line === `* ${pageId.slice(-8)} joined (direct)` || line === `* ${pageId.slice(-8)} joined (relayed)`), { timeout: 60_000, interval: 100 })
+
+    await page.evaluate(async () => (globalThis as any).member.send('hello from the page'))
+    await pWaitFor(() => running.lines.includes(`<${pageId.slice(-8)}> hello from the page`), { timeout: 30_000, interval: 100 })
+
+    running.process.stdin?.write('hello from the terminal\n')
+    await pWaitFor(async () => (await pageMessages(page)).some(m => m.text === 'hello from the terminal'), { timeout: 30_000, interval: 200 })
+
+    // Ctrl-C leaves the room and exits 0
+    const exited = once(running.process, 'exit')
+    running.process.kill('SIGINT')
+    const [code] = await exited
+    expect(code).to.equal(0)
+    cli = undefined
+    await page.close()
+  })
+
+  it('says clearly when the relay cannot be reached, and exits 1', async () => {
+    const unreachable = '/ip4/127.0.0.1/tcp/1/ws/p2p/12D3KooWAqcq3Sx8cwwHDvxwHZAxm7wSRP6czhRESLiFzZ2MP2sR'
+    const failing = startCli(['--relay', unreachable, '--room', 'nowhere', '--timeout', '3'])
+    const [code] = await once(failing.process, 'exit')
+    expect(code).to.equal(1)
+    expect(failing.stderr()).to.include('relaymesh-chat: cannot reach the relay')
+    expect(failing.stderr()).to.include(unreachable)
+  })
+
+  it('refuses to start without --relay or --room, with the usage, and exits 2', async () => {
+    const failing = startCli(['--room', 'x'])
+    const [code] = await once(failing.process, 'exit')
+    expect(code).to.equal(2)
+    expect(failing.stderr()).to.include('--relay is required')
+    expect(failing.stderr()).to.include('Usage: relaymesh-chat')
+  })
+})
