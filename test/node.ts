@@ -18,6 +18,7 @@ import './mesh/processes.node.ts'
 import './mesh/messages.node.ts'
 import './mesh/page-reload.node.ts'
 import './examples/cli-chat.node.ts'
+import './examples/browser-chat.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits
