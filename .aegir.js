@@ -39,7 +39,10 @@ useSystemChromium()
 export default {
   dependencyCheck: {
     // applied by the `prepare` script, not imported
-    ignore: ['patch-package', 'node']
+    ignore: ['patch-package', 'node'],
+    // aegir's defaults, and the browser chat example, which is built and
+    // served (not shipped as library code) and uses dev dependencies
+    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '.aegir.js', '/examples/browser-chat']
   },
   docs: {
     publish: false,
