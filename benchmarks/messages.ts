@@ -12,22 +12,13 @@
  * - churn: members are cut off and healed in turn while all send; the share
  * of messages every member ends up with (must be 1).
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { FaultTolerance } from '@libp2p/interface'
-import { webRTC } from '@libp2p/webrtc'
-import { webSockets } from '@libp2p/websockets'
-import { createLibp2p } from 'libp2p'
 import pWaitFor from 'p-wait-for'
-import { createMeshNode } from '../src/index.ts'
-import { testNodeInit } from '../test/fixtures/options.ts'
-import { dialWebRTC, reserve } from './stock-mesh.ts'
-import type { MeshNodeInit, RelaymeshServices, Room, RoomMessage } from '../src/index.ts'
+import { createPartitionable, waitForFullMesh } from '../test/mesh/fixtures.ts'
+import { createStockMeshNode, dialWebRTC, reserve } from './stock-mesh.ts'
+import type { Room, RoomMessage } from '../src/index.ts'
+import type { Partitionable } from '../test/mesh/fixtures.ts'
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export interface BroadcastRun {
   setup: 'relaymesh' | 'gossipsub'
@@ -62,39 +53,16 @@ export interface MessageResults {
   churn: ChurnRun[]
 }
 
-type MeshNode = Libp2p<RelaymeshServices>
-
-/** a member whose connections to chosen peers can be refused and cut */
-interface Member {
-  node: MeshNode
-  blocked: Set<string>
+async function cut (a: Partitionable, b: Partitionable): Promise<void> {
+  await Promise.all([a.cut(b.node.peerId), b.cut(a.node.peerId)])
 }
 
-async function createMember (relay: string, init: MeshNodeInit = {}): Promise<Member> {
-  const blocked = new Set<string>()
-  const refused = (peer: PeerId): boolean => blocked.has(peer.toString())
-  const node = await createMeshNode(testNodeInit({
-    bootstrap: [relay],
-    relays: { relayCount: 1, discovery: false },
-    ...init,
-    mesh: { reconnectMax: 2000, ...init.mesh },
-    libp2p: { connectionGater: { denyDialPeer: refused, denyInboundEncryptedConnection: refused, denyOutboundEncryptedConnection: refused } }
-  }))
-  return { node, blocked }
+function heal (members: Partitionable[]): void {
+  members.forEach(m => { m.heal() })
 }
 
-async function cut (a: Member, b: Member): Promise<void> {
-  a.blocked.add(b.node.peerId.toString())
-  b.blocked.add(a.node.peerId.toString())
-  await Promise.all([a.node.hangUp(b.node.peerId), b.node.hangUp(a.node.peerId)])
-}
-
-function heal (members: Member[]): void {
-  members.forEach(m => { m.blocked.clear() })
-}
-
-async function fullMesh (rooms: Room[], n: number, timeout = 60_000): Promise<void> {
-  await pWaitFor(() => rooms.every(room => room.members.length === n - 1 && room.members.every(m => m.state === 'direct')), { timeout, interval: 100 })
+async function fullMesh (rooms: Room[], members: Partitionable[]): Promise<void> {
+  await waitForFullMesh(rooms, members.map(m => m.node), 60_000)
 }
 
 function percentile (sorted: number[], p: number): number | null {
@@ -106,11 +74,11 @@ function payload (size: number): Uint8Array {
 }
 
 async function oursBroadcast (relay: string, n: number, perSender: number, size: number, timeout: number): Promise<BroadcastRun> {
-  const members = await Promise.all(Array.from({ length: n }, async () => createMember(relay)))
+  const members = await Promise.all(Array.from({ length: n }, async () => createPartitionable(relay)))
 
   try {
     const rooms = await Promise.all(members.map(async m => m.node.services.mesh.join(`bench-broadcast-${n}`)))
-    await fullMesh(rooms, n)
+    await fullMesh(rooms, members)
     const latencies: number[] = []
     let delivered = 0
     let last = 0
@@ -143,32 +111,13 @@ async function oursBroadcast (relay: string, n: number, perSender: number, size:
   }
 }
 
-async function createGossipNode (): Promise<Libp2p<{ pubsub: GossipSub }>> {
-  return createLibp2p({
-    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
-    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
-    transports: [
-      webSockets(),
-      circuitRelayTransport(),
-      webRTC({ rtcConfiguration: { iceServers: [], bindAddress: '127.0.0.1' } as RTCConfiguration })
-    ],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000 },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true })
-    }
-  })
-}
-
 /**
  * The stock baseline: gossipsub over a WebRTC mesh formed by hand (every
  * pair dialed on `/p2p-circuit/webrtc`), default gossipsub options. The
  * sender's clock is carried in the first 8 bytes.
  */
 async function gossipBroadcast (relay: string, n: number, perSender: number, size: number, timeout: number): Promise<BroadcastRun> {
-  const nodes = await Promise.all(Array.from({ length: n }, async () => createGossipNode()))
+  const nodes = await Promise.all(Array.from({ length: n }, async () => createStockMeshNode<{ pubsub: GossipSub }>({ pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }) })))
   const topic = `bench-gossip-${n}`
 
   try {
@@ -216,12 +165,12 @@ async function gossipBroadcast (relay: string, n: number, perSender: number, siz
 }
 
 async function replay (relay: string, missed: number, timeout: number): Promise<ReplayRun> {
-  const members = await Promise.all([0, 1].map(async () => createMember(relay)))
+  const members = await Promise.all([0, 1].map(async () => createPartitionable(relay)))
 
   try {
     const [a, b] = members
     const rooms = await Promise.all(members.map(async m => m.node.services.mesh.join(`bench-replay-${missed}`)))
-    await fullMesh(rooms, 2)
+    await fullMesh(rooms, members)
     let delivered = 0
     rooms[1].addEventListener('message', () => { delivered++ })
     await cut(a, b)
@@ -242,11 +191,11 @@ async function replay (relay: string, missed: number, timeout: number): Promise<
  * member after another is cut off from all others for 1.5 s.
  */
 async function churn (relay: string, n: number, perSender: number, timeout: number): Promise<ChurnRun> {
-  const members = await Promise.all(Array.from({ length: n }, async () => createMember(relay)))
+  const members = await Promise.all(Array.from({ length: n }, async () => createPartitionable(relay)))
 
   try {
     const rooms = await Promise.all(members.map(async m => m.node.services.mesh.join(`bench-churn-${n}`)))
-    await fullMesh(rooms, n)
+    await fullMesh(rooms, members)
     const seen = rooms.map(() => new Set<string>())
     rooms.forEach((room, i) => {
       room.addEventListener('message', (evt: CustomEvent<RoomMessage>) => { seen[i].add(`${evt.detail.sender}/${evt.detail.seq}`) })

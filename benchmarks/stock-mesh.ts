@@ -22,7 +22,8 @@ import { createLibp2p } from 'libp2p'
 import pWaitFor from 'p-wait-for'
 import { jsonLineChild } from '../test/fixtures/json-lines.ts'
 import { TS_NODE_ARGS, childEnv } from '../test/fixtures/relay-process.ts'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, ServiceMap } from '@libp2p/interface'
+import type { ServiceFactoryMap } from 'libp2p'
 import type { ChildProcess } from 'node:child_process'
 
 /**
@@ -58,10 +59,11 @@ export interface DialOutcome {
 
 /**
  * A stock WebRTC node that listens on '/p2p-circuit' and '/webrtc'; it
- * reserves on a relay once it is connected to one.
+ * reserves on a relay once it is connected to one. `services` are added to
+ * identify.
  */
-export async function createStockMeshNode (): Promise<Libp2p> {
-  return createLibp2p({
+export async function createStockMeshNode <S extends ServiceMap = ServiceMap> (services?: ServiceFactoryMap<S>): Promise<Libp2p<S>> {
+  return createLibp2p<S>({
     addresses: { listen: ['/p2p-circuit', '/webrtc'] },
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
     transports: [
@@ -74,8 +76,9 @@ export async function createStockMeshNode (): Promise<Libp2p> {
     // every relayed and WebRTC connection carries the relay's IP: the default 5/s per IP would throttle the mesh
     connectionManager: { inboundConnectionThreshold: 10_000, maxIncomingPendingConnections: 1000 },
     services: {
-      identify: identify()
-    }
+      identify: identify(),
+      ...services
+    } as unknown as ServiceFactoryMap<S>
   })
 }
 

@@ -93,22 +93,33 @@ export async function sealRoomMessage (init: Omit<SignedRoomMessage, 'sender' | 
  */
 export async function openRoomMessage (bytes: Uint8Array, options: OpenSignedOptions): Promise<SignedRoomMessage> {
   const { envelope, signer } = await openEnvelope(bytes, ROOM_MESSAGE_DOMAIN, ROOM_MESSAGE_CODEC, options.maxSize, 'room message', options)
-  let message: RoomMessagePayload
-  let sender: PeerId
+  const message = decodeRoomMessage(envelope.payload, bytes)
 
-  try {
-    message = RoomMessagePayload.decode(envelope.payload)
-    sender = decodePeerId(message.sender)
-  } catch (err: any) {
-    throw new InvalidMessageError(`malformed room message: ${err.message}`)
-  }
-
-  if (!signer.equals(sender)) {
-    throw new WrongSignerError(`message of ${sender} signed by ${signer}`)
+  if (!signer.equals(message.sender)) {
+    throw new WrongSignerError(`message of ${message.sender} signed by ${signer}`)
   }
 
   if (options.room != null && message.room !== options.room) {
     throw new WrongRoomError(`message is about another room than "${options.room}"`)
+  }
+
+  return message
+}
+
+/**
+ * Decodes a room message payload, with `envelope` (its signed envelope).
+ *
+ * @throws {InvalidMessageError} when it is malformed or its numbers are out of range
+ */
+function decodeRoomMessage (payload: Uint8Array, envelope: Uint8Array): SignedRoomMessage {
+  let message: RoomMessagePayload
+  let sender: PeerId
+
+  try {
+    message = RoomMessagePayload.decode(payload)
+    sender = decodePeerId(message.sender)
+  } catch (err: any) {
+    throw new InvalidMessageError(`malformed room message: ${err.message}`)
   }
 
   const [epoch, seq, timestamp] = [message.epoch, message.seq, message.timestamp].map(Number)
@@ -117,7 +128,7 @@ export async function openRoomMessage (bytes: Uint8Array, options: OpenSignedOpt
     throw new InvalidMessageError('room message epoch, seq or timestamp out of range')
   }
 
-  return { sender, room: message.room, epoch, seq, timestamp, data: message.data, envelope: bytes as Uint8Array<ArrayBuffer> }
+  return { sender, room: message.room, epoch, seq, timestamp, data: message.data, envelope: envelope as Uint8Array<ArrayBuffer> }
 }
 
 /**
@@ -190,19 +201,13 @@ export async function openReplayRequest (bytes: Uint8Array, remotePeer: PeerId, 
  * @throws {InvalidMessageError} when the bytes are not a room message
  */
 export function decodeStoredRoomMessage (bytes: Uint8Array): SignedRoomMessage {
+  let envelope: RecordEnvelope
+
   try {
-    const envelope = RecordEnvelope.createFromProtobuf(bytes)
-    const message = RoomMessagePayload.decode(envelope.payload)
-    return {
-      sender: decodePeerId(message.sender),
-      room: message.room,
-      epoch: Number(message.epoch),
-      seq: Number(message.seq),
-      timestamp: Number(message.timestamp),
-      data: message.data,
-      envelope: bytes as Uint8Array<ArrayBuffer>
-    }
+    envelope = RecordEnvelope.createFromProtobuf(bytes)
   } catch (err: any) {
     throw new InvalidMessageError(`malformed stored room message: ${err.message}`)
   }
+
+  return decodeRoomMessage(envelope.payload, bytes)
 }

@@ -1,6 +1,6 @@
 import { Liveness } from '../health/liveness.ts'
+import { Outbox } from './outbox.ts'
 import type { MemberInfo, MemberRoute } from './index.ts'
-import type { MeshMessage } from './pb/mesh.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { MemberState } from '../health/score.ts'
@@ -42,10 +42,7 @@ export class Member {
   /** the score last reported in `member:updated` */
   reportedScore = 0
   /** room messages waiting to be written to its stream */
-  outbox: Array<Partial<MeshMessage>> = []
-  pumping = false
-  /** messages left out of a full outbox (it asks for them from the log) */
-  overflowed = 0
+  readonly outbox = new Outbox()
   /** a replay from it is under way; another is wanted after it */
   replaying?: Promise<void>
   replayAgain = false

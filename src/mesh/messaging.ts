@@ -11,7 +11,7 @@ import type { HeldRange } from './log.ts'
 import type { Member } from './member.ts'
 import type { Heartbeat, MeshMessage } from './pb/mesh.ts'
 import type { RoomImpl } from './room.ts'
-import type { SignedRoomMessage } from '../envelope/message.ts'
+import type { Head, SignedRoomMessage } from '../envelope/message.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -39,7 +39,7 @@ export class Messaging {
   private readonly room: RoomImpl
   readonly log: MessageLog
   /** when this member's log started: its messages are numbered from 1 in it */
-  epoch: number
+  private epoch: number
   private seq = 0
   private ownKey: string
   private readonly store?: RoomStore
@@ -126,11 +126,6 @@ export class Messaging {
     await this.store?.flush()
   }
 
-  /** the last seq this member sent */
-  get sent (): number {
-    return this.seq
-  }
-
   /**
    * Signs `data` as our next message, keeps it in the log and queues it to
    * every member we have a stream with; members we have none with get it
@@ -212,8 +207,8 @@ export class Messaging {
     }
 
     if (this.store != null) {
-      // delivered once stored: a member that crashes never gets a message
-      // twice (it asks again only for what it had not stored)
+      // delivered once stored: what a member that crashes had delivered is
+      // in its log, and it asks again only for what it had not stored
       this.unsaved.add(message)
       void this.store.put(message).finally(() => {
         this.unsaved.delete(message)
@@ -334,12 +329,12 @@ export class Messaging {
   }
 
   /** per sender and epoch, the highest seq we hold in order */
-  heads (): Array<{ sender: PeerId, epoch: number, seq: number }> {
+  heads (): Head[] {
     return [...this.inbound.values()].map(inbound => ({ sender: inbound.sender, epoch: inbound.epoch, seq: inbound.next - 1 }))
   }
 
   /** what the log holds beyond `heads`, for a replay request */
-  missing (heads: Array<{ sender: PeerId, epoch: number, seq: number }>): SignedRoomMessage[] {
+  missing (heads: Head[]): SignedRoomMessage[] {
     const after = new Map(heads.map(head => [streamKey(head.sender, head.epoch), head.seq]))
     return this.log.keys().flatMap(key => this.log.after(key, after.get(key) ?? 0))
   }
@@ -394,43 +389,10 @@ export class Messaging {
     this.deliver(inbound)
   }
 
-  /**
-   * Queues a message to a member, up to `maxQueuedMessages`: what does not
-   * fit stays in the log, and the member asks for it when it sees it lags.
-   */
-  enqueue (member: Member, message: Partial<MeshMessage>): void {
-    if (member.outbox.length >= this.room.ctx.init.maxQueuedMessages) {
-      member.overflowed++
-      return
-    }
-
-    member.outbox.push(message)
-
-    if (!member.pumping) {
-      void this.pump(member)
-    }
-  }
-
-  private async pump (member: Member): Promise<void> {
-    member.pumping = true
-
-    try {
-      while (member.outbox.length > 0) {
-        const session = member.session
-
-        if (session == null || !session.open) {
-          // the member asks for these when it is back
-          member.outbox.length = 0
-          return
-        }
-
-        await session.send(member.outbox.shift() ?? {})
-      }
-    } catch (err: any) {
-      this.room.log('sending to %p failed - %e', member.peerId, err)
-      member.outbox.length = 0
-    } finally {
-      member.pumping = false
+  /** queues a message to a member (see `Outbox`) */
+  private enqueue (member: Member, message: Partial<MeshMessage>): void {
+    if (!member.outbox.push(member, message, this.room.ctx.init.maxQueuedMessages, this.room.log)) {
+      this.room.log.trace('the queue to %p is full: it asks for the rest from the log', member.peerId)
     }
   }
 }

@@ -10,7 +10,7 @@ import { ReplayResponse } from './pb/replay.ts'
 import type { HeldRange } from './log.ts'
 import type { Member } from './member.ts'
 import type { RoomImpl } from './room.ts'
-import type { Stream } from '@libp2p/interface'
+import type { PeerId, Stream } from '@libp2p/interface'
 
 /**
  * Asks `member` for the messages we lack: a signed request with the highest
@@ -88,7 +88,7 @@ function decodeResponse (bytes: { subarray(): Uint8Array }): ReplayResponse {
  * the peer on the stream, room joined, roster, freshness), then writes what
  * the room's log holds, then what the requester lacks, then the end.
  */
-export async function answerReplay (stream: Stream, remotePeer: Member['peerId'], rooms: (name: string) => RoomImpl | undefined, maxMessageSize: number, timeout: number): Promise<RoomImpl | undefined> {
+export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (name: string) => RoomImpl | undefined, maxMessageSize: number, timeout: number): Promise<RoomImpl | undefined> {
   const signal = AbortSignal.timeout(timeout)
   const lp = lpStream(stream, { maxDataLength: Math.min(maxMessageSize, REPLAY_REQUEST_MAX_SIZE) })
   const bytes = (await lp.read({ signal })).subarray()

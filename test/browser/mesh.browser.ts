@@ -6,17 +6,11 @@ import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { testNodeInit } from '../fixtures/options.ts'
+import { inbox } from '../mesh/fixtures.ts'
 import type { RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 const textOf = (m: RoomMessage): string => new TextDecoder().decode(m.data)
-
-/** collects a room's `message` events */
-function inbox (room: Room): RoomMessage[] {
-  const messages: RoomMessage[] = []
-  room.addEventListener('message', (evt) => { messages.push(evt.detail) })
-  return messages
-}
 
 // .aegir.js starts two Node members of MESH_ROOM in their own processes;
 // they answer every room message with `echo:<text>`

@@ -1,8 +1,8 @@
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { testNodeInit } from '../fixtures/options.ts'
-import type { MeshNodeInit, RelaymeshServices, Room } from '../../src/index.ts'
-import type { Libp2p } from '@libp2p/interface'
+import type { MeshNodeInit, RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
+import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export type MeshNode = Libp2p<RelaymeshServices>
 
@@ -28,4 +28,45 @@ export async function waitForFullMesh (rooms: Room[], nodes: MeshNode[], timeout
 /** a one-line picture of who sees whom how, for failure messages */
 export function describeMesh (rooms: Room[], nodes: MeshNode[]): string {
   return rooms.map((room, i) => `${i}: ${nodes.map((node, j) => i === j ? '-' : (room.member(node.peerId)?.state ?? '?')).join(' ')}`).join('\n')
+}
+
+/** a member whose connections to chosen peers can be cut and refused, and later allowed again */
+export interface Partitionable {
+  node: MeshNode
+  cut(...peers: PeerId[]): Promise<void>
+  heal(): void
+}
+
+export async function createPartitionable (relay: string, init: MeshNodeInit = {}): Promise<Partitionable> {
+  const blocked = new Set<string>()
+  const refused = (peer: PeerId): boolean => blocked.has(peer.toString())
+  const node = await createMember(relay, {
+    ...init,
+    mesh: { reconnectMax: 2000, ...init.mesh },
+    libp2p: {
+      connectionGater: {
+        denyDialPeer: refused,
+        denyInboundEncryptedConnection: refused,
+        denyOutboundEncryptedConnection: refused
+      }
+    }
+  })
+
+  return {
+    node,
+    async cut (...peers) {
+      peers.forEach(peer => blocked.add(peer.toString()))
+      await Promise.all(peers.map(async peer => node.hangUp(peer)))
+    },
+    heal () {
+      blocked.clear()
+    }
+  }
+}
+
+/** collects a room's `message` events */
+export function inbox (room: Room): RoomMessage[] {
+  const messages: RoomMessage[] = []
+  room.addEventListener('message', (evt) => { messages.push(evt.detail) })
+  return messages
 }

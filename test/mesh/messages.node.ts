@@ -7,53 +7,12 @@ import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, describeMesh, inbox, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
-import type { MeshNodeInit, MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
+import type { MessageGap, RejectedMessage, RoomMessage } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-
-/** a member whose connections to chosen peers can be cut and refused, and later allowed again */
-interface Partitionable {
-  node: MeshNode
-  cut(...peers: PeerId[]): Promise<void>
-  heal(): void
-}
-
-async function createPartitionable (relay: string, init: MeshNodeInit = {}): Promise<Partitionable> {
-  const blocked = new Set<string>()
-  const refused = (peer: PeerId): boolean => blocked.has(peer.toString())
-  const node = await createMember(relay, {
-    ...init,
-    mesh: { reconnectMax: 2000, ...init.mesh },
-    libp2p: {
-      connectionGater: {
-        denyDialPeer: refused,
-        denyInboundEncryptedConnection: refused,
-        denyOutboundEncryptedConnection: refused
-      }
-    }
-  })
-
-  return {
-    node,
-    async cut (...peers) {
-      peers.forEach(peer => blocked.add(peer.toString()))
-      await Promise.all(peers.map(async peer => node.hangUp(peer)))
-    },
-    heal () {
-      blocked.clear()
-    }
-  }
-}
-
-/** collects a room's `message` events */
-function inbox (room: Room): RoomMessage[] {
-  const messages: RoomMessage[] = []
-  room.addEventListener('message', (evt) => { messages.push(evt.detail) })
-  return messages
-}
 
 function texts (messages: RoomMessage[], sender: PeerId): string[] {
   return messages.filter(m => m.sender.equals(sender)).map(m => new TextDecoder().decode(m.data))
