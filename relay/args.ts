@@ -33,6 +33,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
   namespace: { type: 'string', multiple: true, description: 'namespace whose CID the relay provides in the DHT, for clients to find it (repeatable)', default: DEFAULT_RELAY_OPTIONS.namespace },
   'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
+  'http-port': { type: 'string', description: 'port for the browser chat page and /relaymesh.json, on --host (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.httpPort}` },
+  'http-root': { type: 'string', description: 'folder of the page served on --http-port (default: the built browser chat example)' },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
 
@@ -136,7 +138,9 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
       maxPending: num('max-pending', 1, MAX),
       bootstrap: (values.bootstrap as string[] | undefined) ?? [],
       namespaces: namespaces(values.namespace as string[] | undefined),
-      metricsPort: num('metrics-port', 0, 65535)
+      metricsPort: num('metrics-port', 0, 65535),
+      httpPort: num('http-port', 0, 65535),
+      httpRoot: str('http-root')
     }
   }
 }

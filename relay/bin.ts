@@ -67,10 +67,12 @@ async function main (): Promise<void> {
   process.on('SIGINT', () => { stop('SIGINT') })
 
   // the handlers are in place before anyone can read the ready line
+  const page = relay.httpPort != null ? `http://${urlHost(parsed.init.host)}:${relay.httpPort}/` : undefined
   const ready = {
     event: 'ready',
     peerId: relay.node.peerId.toString(),
-    multiaddrs: relay.multiaddrs.map(ma => ma.toString())
+    multiaddrs: relay.multiaddrs.map(ma => ma.toString()),
+    ...(page != null ? { page } : {})
   }
   process.stdout.write(`${JSON.stringify(ready)}\n`)
   process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
@@ -80,8 +82,31 @@ async function main (): Promise<void> {
   })
 
   if (relay.metricsPort != null) {
-    process.stderr.write(`relaymesh-relay: metrics on http://${parsed.init.host}:${relay.metricsPort}/metrics\n`)
+    process.stderr.write(`relaymesh-relay: metrics on http://${urlHost(parsed.init.host)}:${relay.metricsPort}/metrics\n`)
   }
+
+  if (page != null) {
+    const ws = ready.multiaddrs.find(ma => ma.includes('/ws/')) ?? ready.multiaddrs[0]
+    process.stderr.write([
+      '',
+      `  Chat page: ${page}?room=lobby`,
+      '  Open it in two browser tabs (or two browsers): each tab is a member of the room "lobby".',
+      '  A member in a terminal, in another shell:',
+      `    npm run chat -- --relay ${ws} --room lobby`,
+      '  Ctrl-C stops the relay.',
+      '',
+      ''
+    ].join('\n'))
+  }
+}
+
+/** `host` as it goes in a URL to open: a wildcard address is reached on loopback */
+function urlHost (host: string): string {
+  if (host === '0.0.0.0' || host === '::') {
+    return host === '::' ? '[::1]' : '127.0.0.1'
+  }
+
+  return host.includes(':') ? `[${host}]` : host
 }
 
 main().catch((err: Error) => {

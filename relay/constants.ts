@@ -32,6 +32,7 @@ export const DEFAULT_RELAY_OPTIONS = {
   /** stock libp2p: 10 */
   maxPending: 256,
   metricsPort: 0,
+  httpPort: 0,
   /** the namespace whose CID the relay provides in the DHT */
   namespace: DEFAULT_RELAY_NAMESPACE
 }

@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -12,11 +15,11 @@ import { DEFAULT_DHT_PROTOCOL } from '../src/constants.ts'
 import { relaymeshDHT } from '../src/options.ts'
 import { RelayAdvertiser } from './advertise.ts'
 import { DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
-import { ListenError } from './errors.ts'
-import { startMetricsServer } from './http-server.ts'
+import { ListenError, UsageError } from './errors.ts'
+import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
-import type { MetricsServer } from './http-server.ts'
+import type { HttpServer } from './http-server.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -51,6 +54,10 @@ export interface RelayProgramInit {
   namespaces: string[]
   /** 0 = off */
   metricsPort: number
+  /** port for the chat page and `/relaymesh.json`; 0 = off */
+  httpPort: number
+  /** the folder of the page served on `httpPort` (default: the browser chat example's build, see {@link findChatPage}) */
+  httpRoot?: string
   /** kad-dht's re-provide settings, in ms (no flag: tests shorten them) */
   reprovide?: { interval?: number, threshold?: number, validity?: number }
   /** how the first provide is retried, in ms (no flag: tests shorten them) */
@@ -68,7 +75,42 @@ export interface RelayProgram {
   multiaddrs: Multiaddr[]
   /** the port of the metrics and health endpoint, when it is on */
   metricsPort?: number
+  /** the port of the chat page and `/relaymesh.json`, when it is on */
+  httpPort?: number
   stop(): Promise<void>
+}
+
+/**
+ * The browser chat example's build (`examples/browser-chat/dist/`) in the
+ * package this program is part of, from source or from `dist/`; undefined
+ * when it has not been built.
+ */
+export function findChatPage (): string | undefined {
+  let dir = dirname(fileURLToPath(import.meta.url))
+
+  for (let up = 0; up < 4; up++, dir = dirname(dir)) {
+    const root = join(dir, 'examples', 'browser-chat', 'dist')
+
+    if (existsSync(join(root, 'index.html'))) {
+      return root
+    }
+  }
+
+  return undefined
+}
+
+function pageRoot (init: RelayProgramInit): string {
+  const root = init.httpRoot != null ? resolve(init.httpRoot) : findChatPage()
+
+  if (root == null) {
+    throw new UsageError('--http-port: the chat page is not built; run `npm run build:chat` (or pass --http-root <folder>)')
+  }
+
+  if (!existsSync(join(root, 'index.html'))) {
+    throw new UsageError(`--http-root: ${root} has no index.html`)
+  }
+
+  return root
 }
 
 function ipProtocol (host: string): string {
@@ -82,6 +124,7 @@ function ipProtocol (host: string): string {
  */
 export async function startRelayProgram (options: Partial<RelayProgramInit> = {}): Promise<RelayProgram> {
   const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], ...options }
+  const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
   const ip = ipProtocol(init.host)
@@ -145,7 +188,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
 
   const log = node.logger.forComponent('relaymesh:relay')
   let running = true
-  let metricsServer: MetricsServer | undefined
+  let metricsServer: HttpServer | undefined
+  let pageServer: HttpServer | undefined
   const advertiser = new RelayAdvertiser({ dht: node.services.dht, registrar: node, logger: node.logger }, {
     ...init.advertise,
     namespaces: init.namespaces,
@@ -154,12 +198,20 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
 
   try {
     if (registry != null) {
-      metricsServer = await startMetricsServer(init.host, init.metricsPort, registry, () => running)
+      metricsServer = await startHttpServer(init.host, init.metricsPort, 'metrics', metricsRoute(registry, () => running))
+    }
+
+    if (root != null) {
+      pageServer = await startHttpServer(init.host, init.httpPort, 'page', pageRoute(root, () => ({
+        peerId: node.peerId.toString(),
+        multiaddrs: node.getMultiaddrs().map(ma => ma.toString())
+      })))
     }
 
     await advertiser.start()
   } catch (err) {
     await metricsServer?.stop()
+    await pageServer?.stop()
     await node.stop()
     throw err
   }
@@ -181,10 +233,12 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
     multiaddrs: node.getMultiaddrs(),
     namespaceCids: advertiser.cids,
     metricsPort: metricsServer?.port,
+    httpPort: pageServer?.port,
     stop: async () => {
       running = false
       await advertiser.stop()
       await metricsServer?.stop()
+      await pageServer?.stop()
       await node.stop()
     }
   }

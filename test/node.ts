@@ -19,6 +19,7 @@ import './mesh/messages.node.ts'
 import './mesh/page-reload.node.ts'
 import './examples/cli-chat.node.ts'
 import './examples/browser-chat.node.ts'
+import './examples/npm-start.node.ts'
 
 after(() => {
   // node-datachannel keeps native threads alive: without this mocha never exits

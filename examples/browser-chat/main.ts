@@ -2,14 +2,16 @@
  * The browser chat example, on relaymesh's public API only. It bootstraps
  * from the relay that served it (`/relaymesh.json`) or `?relay=`, joins the
  * room named by `?room=` (default `lobby`) and shows what the library knows.
- * The key is kept in localStorage and the room's log in IndexedDB, so a
- * reload is the same member, and what it missed while away is replayed.
+ * Keys are kept in localStorage (one per open tab) and the room's log in
+ * IndexedDB, so a reload is the same member, and what it missed while away is
+ * replayed.
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { IDBDatastore } from 'datastore-idb'
 import { fromString, toString } from 'uint8arrays'
 import { createMeshNode } from '../../src/index.ts'
 import type { MemberInfo, RoomMessage } from '../../src/index.ts'
+import type { PrivateKey } from '@libp2p/interface'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T
 const short = (id: { toString(): string }): string => id.toString().slice(-8)
@@ -55,10 +57,43 @@ function showMessage (sender: string, text: string, replayed: boolean): void {
   li.scrollIntoView()
 }
 
-const stored = localStorage.getItem('relaymesh-chat-key')
-const privateKey = stored != null ? privateKeyFromProtobuf(fromString(stored, 'base64')) : await generateKeyPair('Ed25519')
-localStorage.setItem('relaymesh-chat-key', toString(privateKeyToProtobuf(privateKey), 'base64'))
-const datastore = new IDBDatastore('relaymesh-chat')
+/**
+ * This tab's key: the first of the keys kept in localStorage that no other
+ * tab of this browser holds (a Web Lock per key, released when the tab goes),
+ * else a new one. A reload gets its key back; a second tab is a new member.
+ */
+async function tabKey (): Promise<PrivateKey> {
+  const keys: string[] = JSON.parse(localStorage.getItem('relaymesh-chat-keys') ?? '[]')
+
+  for (const key of keys) {
+    const privateKey = privateKeyFromProtobuf(fromString(key, 'base64'))
+
+    if (await holdLock(privateKey)) {
+      return privateKey
+    }
+  }
+
+  const privateKey = await generateKeyPair('Ed25519')
+  await holdLock(privateKey)
+  localStorage.setItem('relaymesh-chat-keys', JSON.stringify([...keys, toString(privateKeyToProtobuf(privateKey), 'base64')]))
+  return privateKey
+}
+
+/** takes the lock named after `key` for as long as this page lives, if it is free */
+async function holdLock (key: PrivateKey): Promise<boolean> {
+  return new Promise(resolve => {
+    void navigator.locks.request(`relaymesh-chat-${key.publicKey.toString()}`, { ifAvailable: true }, async lock => {
+      resolve(lock != null)
+
+      if (lock != null) {
+        await new Promise(() => {})
+      }
+    })
+  })
+}
+
+const privateKey = await tabKey()
+const datastore = new IDBDatastore(`relaymesh-chat-${privateKey.publicKey.toString()}`)
 await datastore.open()
 
 const node = await createMeshNode({

@@ -3,49 +3,37 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { buildChat } from '../../examples/browser-chat/build.ts'
-import { launchChromium, serveDirectory } from '../fixtures/browser-member/serve.ts'
+import { launchChromium, sendChat as send, waitForChatMessage as waitForMessage } from '../fixtures/browser-member/serve.ts'
+import { freePort } from '../fixtures/delay-proxy.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import type { ServedPage } from '../fixtures/browser-member/serve.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Browser, Page } from 'playwright-core'
 
 const SCREENSHOTS = join('test-results', 'browser-chat')
 
-async function send (page: Page, text: string): Promise<void> {
-  await page.fill('#text', text)
-  await page.press('#text', 'Enter')
-}
-
-async function waitForMessage (page: Page, text: string, replayed = false): Promise<void> {
-  await page.waitForFunction(([t, r]) => [...document.querySelectorAll('#messages li')].some(li =>
-    li.textContent?.includes(t as string) === true && (r !== true || (li as HTMLElement).dataset.replayed === 'true')), [text, replayed], { timeout: 60_000 })
-}
-
 describe('examples/browser-chat', function () {
   this.timeout(180_000)
   let relay: RelayProcess
-  let served: ServedPage
   let browser: Browser
   let dir: string
 
   before(async () => {
-    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
     dir = await mkdtemp(join(tmpdir(), 'relaymesh-chat-'))
     await buildChat(dir)
-    served = await serveDirectory(dir)
+    // the relay serves the page, which bootstraps from its /relaymesh.json
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64', '--http-port', `${await freePort()}`, '--http-root', dir])
     browser = await launchChromium()
     await mkdir(SCREENSHOTS, { recursive: true })
   })
 
   after(async () => {
     await browser?.close()
-    await served?.stop()
     await relay?.stop('SIGKILL')
     await rm(dir, { recursive: true, force: true })
   })
 
   it('two pages join a room, see each other on direct WebRTC, chat, and a reloaded page gets what it missed', async () => {
-    const url = `${served.url}?room=chat-test&relay=${encodeURIComponent(relay.wsAddr)}`
+    const url = `${relay.page}?room=chat-test`
     // two browser contexts: two members, each with its own key and IndexedDB
     const [first, second] = await Promise.all([0, 1].map(async () => (await browser.newContext()).newPage()))
     await Promise.all([first, second].map(async page => page.goto(url)))

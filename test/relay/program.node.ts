@@ -1,6 +1,8 @@
-import { readFile, stat, writeFile, mkdir } from 'node:fs/promises'
+import { readFile, stat, writeFile, mkdir, mkdtemp } from 'node:fs/promises'
+import { get } from 'node:http'
 import { createServer } from 'node:net'
-import { dirname } from 'node:path'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { FLAGS } from '../../relay/args.ts'
@@ -94,6 +96,32 @@ describe('relay program', function () {
     expect(text).to.match(/relaymesh_relay_/)
   })
 
+  it('serves a page folder and /relaymesh.json on --http-port, and nothing outside the folder', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'relaymesh-page-'))
+    await writeFile(join(root, 'index.html'), '<!doctype html><title>page</title>\n')
+    await writeFile(join(root, 'main.js'), 'export {}\n')
+    const port = await freePort()
+    relay = await startRelayProcess(['--http-port', `${port}`, '--http-root', root])
+    const page = `http://127.0.0.1:${port}/`
+    expect(relay.page).to.equal(page)
+
+    const index = await fetch(page)
+    expect(index.status).to.equal(200)
+    expect(index.headers.get('content-type')).to.match(/^text\/html/)
+    expect(await index.text()).to.include('<title>page</title>')
+    const script = await fetch(`${page}main.js`)
+    expect(script.headers.get('content-type')).to.match(/^text\/javascript/)
+
+    const info = await (await fetch(`${page}relaymesh.json`)).json()
+    expect(info).to.deep.equal({ peerId: relay.peerId, multiaddrs: relay.multiaddrs })
+
+    // fetch() normalises dot segments, a raw request does not
+    for (const path of ['/../package.json', '/%2e%2e/package.json', '/..%2fpackage.json', '/missing.js']) {
+      expect(await rawGet(port, path), path).to.equal(404)
+    }
+    expect((await fetch(page, { method: 'POST' })).status).to.equal(405)
+  })
+
   it('prints every flag with --help and exits 0', async () => {
     const run = await runRelay(['--help'])
     expect(run.code).to.equal(0)
@@ -177,6 +205,11 @@ describe('relay program', function () {
       }
     })
 
+    it('rejects --http-root without an index.html', async () => {
+      const root = await mkdtemp(join(tmpdir(), 'relaymesh-page-'))
+      expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--http-port', `${await freePort()}`, '--http-root', root, '--key-file', await tempKeyFile()]), /--http-root: .* has no index\.html/)
+    })
+
     it('rejects a metrics port that is in use', async () => {
       const { server, port } = await listenOnFreePort()
 
@@ -188,6 +221,16 @@ describe('relay program', function () {
     })
   })
 })
+
+/** the status of a GET of `path` as written, without URL normalisation */
+async function rawGet (port: number, path: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path }, res => {
+      res.resume()
+      resolve(res.statusCode)
+    }).on('error', reject)
+  })
+}
 
 async function listenOnFreePort (): Promise<{ server: Server, port: number }> {
   const server = createServer()
