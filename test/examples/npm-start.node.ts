@@ -55,7 +55,11 @@ describe('npm start', function () {
 
     await sendChat(tabs[0], 'hello from tab one')
     await waitForChatMessage(tabs[1], 'hello from tab one')
-    await tabs[1].screenshot({ path: join('test-results', 'browser-chat', 'npm-start-tab.png') })
+    await sendChat(tabs[1], 'hello from tab two')
+    await waitForChatMessage(tabs[0], 'hello from tab two')
+    // the member list shows the RTT the heartbeats measure
+    await tabs[0].waitForFunction(() => document.querySelector('#members tr td:nth-child(3)')?.textContent?.endsWith(' ms') === true, undefined, { timeout: 30_000 })
+    await tabs[0].screenshot({ path: join('test-results', 'browser-chat', 'npm-start-tab.png') })
 
     // Ctrl-C: SIGINT to the whole process group. The relay stops within its
     // deadline; npm ends as a shell's Ctrl-C ends it (exit 0 or by SIGINT), and
