@@ -165,7 +165,7 @@ function render (): void {
   const svg = $('topology')
   const all = [{ id: node.peerId.toString(), route: 'self' }, ...members.map(m => ({ id: m.peerId.toString(), route: m.route }))]
   const at = (i: number): [number, number] => [160 + 75 * Math.cos(2 * Math.PI * i / all.length - Math.PI / 2), 100 + 75 * Math.sin(2 * Math.PI * i / all.length - Math.PI / 2)]
-  const colour: Record<string, string> = { direct: '#080', relayed: '#b60', none: '#ccc' }
+  const colour: Record<string, string> = { direct: '#080', relayed: '#b60', forwarded: '#75a', none: '#ccc' }
   const ns = 'http://www.w3.org/2000/svg'
   const shapes: SVGElement[] = []
   all.slice(1).forEach((m, i) => {

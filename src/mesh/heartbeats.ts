@@ -75,7 +75,7 @@ export class Heartbeats {
 
       if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {
         this.target.unreachable(member)
-      } else if (beat && Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5) {
+      } else if (beat && (Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5 || member.route !== member.reportedRoute)) {
         this.target.updated(member)
       }
     }

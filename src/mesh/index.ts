@@ -237,9 +237,11 @@ export interface JoinOptions extends AbortOptions {
 }
 
 /**
- * How a member is reached.
+ * How a member is reached: on a direct (WebRTC) or relayed connection of our
+ * own, `forwarded` when we have none but its messages reached us through
+ * other members within the last `unreachableTimeout`, else `none`.
  */
-export type MemberRoute = 'direct' | 'relayed' | 'none'
+export type MemberRoute = 'direct' | 'relayed' | 'forwarded' | 'none'
 
 /**
  * What a room knows of one member.

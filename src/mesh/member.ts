@@ -41,6 +41,8 @@ export class Member {
   heartbeatSeq = 0n
   /** the score last reported in `member:updated` */
   reportedScore = 0
+  /** the route last reported in `member:updated` */
+  reportedRoute: MemberRoute = 'none'
   /** room messages waiting to be written to its stream */
   readonly outbox = new Outbox()
   /** a replay from it is under way; another is wanted after it */
@@ -48,15 +50,20 @@ export class Member {
   replayAgain = false
   /** we asked it for a replay since its stream began */
   askedSinceAdopt = false
+  /** when a message of its last reached us through another member while we had no stream with it */
+  forwardedAt?: number
+  /** how long such a message counts as a route, ms */
+  private readonly forwardWindow: number
 
-  constructor (peerId: PeerId, heartbeatInterval: number, missedHeartbeats: number) {
+  constructor (peerId: PeerId, heartbeatInterval: number, missedHeartbeats: number, forwardWindow: number) {
     this.peerId = peerId
     this.liveness = new Liveness({ heartbeatInterval, missedHeartbeats })
+    this.forwardWindow = forwardWindow
   }
 
   get route (): MemberRoute {
     if (this.session == null || this.state === 'unreachable') {
-      return 'none'
+      return this.forwardedAt != null && Date.now() - this.forwardedAt < this.forwardWindow ? 'forwarded' : 'none'
     }
 
     return this.session.direct ? 'direct' : 'relayed'

@@ -176,7 +176,10 @@ export class Messaging {
     }
 
     this.room.checkRoster(message.sender)
-    this.accept(message, false, from)
+
+    if (this.accept(message, false, from) && !from.peerId.equals(message.sender)) {
+      this.forwardedFrom(message.sender)
+    }
 
     for (const bytes of forwardTo.slice(0, this.room.ctx.init.maxMembers)) {
       let peerId: PeerId
@@ -192,6 +195,22 @@ export class Messaging {
       if (member != null && member !== from && !peerId.equals(message.sender) && member.session?.open === true) {
         this.enqueue(member, { message: message.envelope })
       }
+    }
+  }
+
+  /** a message of `sender` reached us through another member: while we have no stream with it, that is its route */
+  private forwardedFrom (sender: PeerId): void {
+    const member = this.room.getMember(sender)
+
+    if (member == null || member.session?.open === true) {
+      return
+    }
+
+    const before = member.route
+    member.forwardedAt = Date.now()
+
+    if (member.route !== before) {
+      this.room.updated(member)
     }
   }
 

@@ -327,11 +327,12 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.quorum.update()
     const info = member.info()
     member.reportedScore = info.score
+    member.reportedRoute = info.route
     this.safeDispatchEvent('member:updated', { detail: info })
   }
 
   private addMember (peerId: PeerId): Member {
-    const member = new Member(peerId, this.ctx.init.heartbeatInterval, this.ctx.init.missedHeartbeats)
+    const member = new Member(peerId, this.ctx.init.heartbeatInterval, this.ctx.init.missedHeartbeats, this.ctx.init.unreachableTimeout)
     this.memberMap.set(peerId, member)
     return member
   }

@@ -9,7 +9,7 @@ import { sealReplayRequest } from '../../src/envelope/message.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, createPartitionable, describeMesh, inbox, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
-import type { MessageGap, RejectedMessage, RoomMessage } from '../../src/index.ts'
+import type { MemberInfo, MessageGap, RejectedMessage, RoomMessage } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -92,6 +92,7 @@ describe('mesh: room messages', function () {
     await pWaitFor(() => rooms[0].member(b.peerId)?.state === 'direct' && rooms[2].member(b.peerId)?.state === 'direct' &&
       rooms[0].member(c.peerId) != null && rooms[2].member(a.peerId) != null, { timeout: 30_000, interval: 100 })
     expect(rooms[0].member(c.peerId)?.route).to.equal('none')
+    const forwardedRoute = pEvent<'member:updated', CustomEvent<MemberInfo>>(rooms[0], 'member:updated', { filter: (evt: CustomEvent<MemberInfo>) => evt.detail.peerId.equals(c.peerId) && evt.detail.route === 'forwarded', timeout: 20_000 })
 
     await Promise.all(numbered('a', 20).map(async text => rooms[0].send(encode(text))))
     await Promise.all(numbered('c', 20).map(async text => rooms[2].send(encode(text))))
@@ -100,6 +101,10 @@ describe('mesh: room messages', function () {
     expect(texts(atC, a.peerId)).to.deep.equal(numbered('a', 20))
     expect(texts(atA, c.peerId)).to.deep.equal(numbered('c', 20))
     expect(a.getConnections(c.peerId)).to.be.empty()
+    // each lists the other as reached through b, and said so
+    expect(rooms[0].member(c.peerId)?.route).to.equal('forwarded')
+    expect(rooms[2].member(a.peerId)?.route).to.equal('forwarded')
+    await forwardedRoute
   })
 
   it('replays what a member missed while it was cut off, in order, marked as replayed', async () => {
