@@ -1,13 +1,16 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { launchChromium, openMember, pageMessages, servePage } from '../fixtures/browser-member/serve.ts'
+import { buildChat } from '../../examples/browser-chat/build.ts'
+import { launchChromium, sendChat, waitForChatMessage } from '../fixtures/browser-member/serve.ts'
+import { freePort } from '../fixtures/delay-proxy.ts'
 import { TS_NODE_ARGS, childEnv, startRelayProcess } from '../fixtures/relay-process.ts'
-import type { ServedPage } from '../fixtures/browser-member/serve.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Browser } from 'playwright-core'
@@ -32,38 +35,44 @@ function startCli (args: string[]): Cli {
 describe('examples/cli-chat', function () {
   this.timeout(180_000)
   let relay: RelayProcess
-  let served: ServedPage
   let browser: Browser
   let cli: Cli | undefined
+  let dir: string
 
   before(async () => {
-    relay = await startRelayProcess(['--max-reservations-per-ip', '64'])
-    served = await servePage()
+    // the relay serves the browser chat example
+    dir = await mkdtemp(join(tmpdir(), 'relaymesh-chat-'))
+    await buildChat(dir)
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64', '--http-port', `${await freePort()}`, '--http-root', dir])
     browser = await launchChromium()
   })
 
   after(async () => {
     cli?.process.kill('SIGKILL')
     await browser?.close()
-    await served?.stop()
     await relay?.stop('SIGKILL')
+    await rm(dir, { recursive: true, force: true })
   })
 
-  it('a terminal member and a browser page chat with each other', async () => {
+  it('a terminal member and the browser chat page chat with each other', async () => {
     const room = 'cli-and-page'
     cli = startCli(['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1'])
     const running = cli
     await pWaitFor(() => running.lines.some(line => line.startsWith('* you are')), { timeout: 60_000, interval: 100 })
 
     const page = await browser.newPage()
-    const pageId = await openMember(page, served.url, relay.wsAddr, room)
+    await page.goto(`${relay.page}?room=${room}`)
+    await page.waitForFunction(() => (globalThis as any).chat != null, undefined, { timeout: 60_000 })
+    const pageId: string = await page.evaluate(() => (globalThis as any).chat.node.peerId.toString())
     await pWaitFor(() => running.lines.some(line => line === `* ${pageId.slice(-8)} joined (direct)` || line === `* ${pageId.slice(-8)} joined (relayed)`), { timeout: 60_000, interval: 100 })
 
-    await page.evaluate(async () => (globalThis as any).member.send('hello from the page'))
+    await sendChat(page, 'hello from the page')
     await pWaitFor(() => running.lines.includes(`<${pageId.slice(-8)}> hello from the page`), { timeout: 30_000, interval: 100 })
 
     running.process.stdin?.write('hello from the terminal\n')
-    await pWaitFor(async () => (await pageMessages(page)).some(m => m.text === 'hello from the terminal'), { timeout: 30_000, interval: 200 })
+    await waitForChatMessage(page, 'hello from the terminal')
+    // the page lists the terminal member
+    await page.waitForSelector('#members tr[data-route="direct"], #members tr[data-route="relayed"]', { timeout: 30_000 })
 
     // Ctrl-C leaves the room and exits 0
     const exited = once(running.process, 'exit')
