@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
@@ -141,6 +142,51 @@ describe('mesh: room messages', function () {
     expect(texts(atA, c.peerId)).to.deep.equal(['from c, alone'])
 
     await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
+  })
+
+  it('loses nothing while each member in turn is cut off from all others', async () => {
+    const members = await Promise.all([0, 1, 2, 3].map(async () => createPartitionable(relay.wsAddr)))
+    nodes = members.map(m => m.node)
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('churn')))
+    const inboxes = rooms.map(inbox)
+    await waitForFullMesh(rooms, nodes, 60_000)
+
+    // every member is cut off once (gaters refuse it both ways) for 1.5 s,
+    // then healed, while all four keep sending
+    const state = { churning: true }
+    const churn = (async () => {
+      for (const [i, member] of members.entries()) {
+        await Promise.all(members.filter((_, j) => j !== i).map(async other => Promise.all([member.cut(other.node.peerId), other.cut(member.node.peerId)])))
+        await delay(1500)
+        members.forEach(m => { m.heal() })
+        await delay(1500)
+      }
+      state.churning = false
+    })()
+    const sent = await Promise.all(rooms.map(async (room, i) => {
+      const texts: string[] = []
+
+      while (state.churning) {
+        const batch = numbered(`m${i}-${texts.length}-`, 10)
+        texts.push(...batch)
+        await Promise.all(batch.map(async text => room.send(encode(text))))
+        await delay(100)
+      }
+
+      return texts
+    }))
+    await churn
+
+    const complete = (): boolean => inboxes.every((messages, i) => nodes.every((node, j) => i === j || texts(messages, node.peerId).length === sent[j].length))
+    await pWaitFor(complete, { timeout: 60_000, interval: 200 }).catch(() => {})
+
+    for (const [i, messages] of inboxes.entries()) {
+      for (const [j, node] of nodes.entries()) {
+        if (i !== j) {
+          expect(texts(messages, node.peerId), `member ${i} from member ${j}`).to.deep.equal(sent[j])
+        }
+      }
+    }
   })
 
   it('a member restarted with its key and datastore keeps its log and gets only what it missed', async () => {
