@@ -9,7 +9,7 @@ import pWaitFor from 'p-wait-for'
 import { MEMBER_RECORD_CODEC, MEMBER_RECORD_DOMAIN, initialSeq, sealMemberRecord } from '../../src/envelope/index.ts'
 import { MemberRecord as MemberRecordMessage } from '../../src/envelope/pb/member-record.ts'
 import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
-import { waitForCircuitAddress } from '../fixtures/options.ts'
+import { stopNodes, waitForCircuitAddress } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
@@ -51,7 +51,7 @@ describe('mesh: bad input on the room protocol', function () {
   })
 
   after(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     await relay?.stop('SIGKILL')
   })
 
@@ -175,7 +175,7 @@ describe('mesh: roster rooms', function () {
   })
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
   })
 

@@ -6,6 +6,7 @@ import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { isDirect } from '../../src/mesh/session.ts'
 import { expectDirectWebRTC } from '../fixtures/assertions.ts'
+import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
@@ -38,7 +39,7 @@ describe('mesh: full WebRTC mesh in one process', function () {
   })
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
   })
 

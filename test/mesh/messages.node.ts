@@ -7,6 +7,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
+import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, createPartitionable, describeMesh, inbox, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
@@ -36,7 +37,7 @@ describe('mesh: room messages', function () {
   })
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
   })
 

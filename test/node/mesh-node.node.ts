@@ -6,7 +6,7 @@ import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { startEchoPeer } from '../fixtures/echo-peer-process.ts'
-import { testNodeInit, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
+import { stopNodes, testNodeInit, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { EchoPeerProcess } from '../fixtures/echo-peer-process.ts'
@@ -30,7 +30,7 @@ describe('createMeshNode (Node)', function () {
   })
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
     await peer?.stop()
     peer = undefined

@@ -11,6 +11,7 @@ import pWaitFor from 'p-wait-for'
 import { Registry } from 'prom-client'
 import { RELAY_V2_HOP_CODEC, relayServer } from '../../relay/server/index.ts'
 import { HopMessage } from '../../relay/server/pb/circuit.ts'
+import { stopNodes } from '../fixtures/options.ts'
 import type { RelayServer, RelayServerEvents, RelayServerInit } from '../../relay/server/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { Libp2p, PeerId, Stream } from '@libp2p/interface'
@@ -198,7 +199,7 @@ export function useNodes (): {
   })
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
   })
 
   return {

@@ -1,7 +1,7 @@
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
+import { stopNodes, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createStockNode } from '../fixtures/stock-node.ts'
@@ -14,7 +14,7 @@ describe('relay program with stock js-libp2p clients', function () {
   let nodes: Libp2p[] = []
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
     await relay?.stop()
     relay = undefined

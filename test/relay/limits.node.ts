@@ -3,6 +3,7 @@ import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
+import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { ECHO, connectRequest, createClient, createRawNode, handleEcho, hopRequest } from '../relay-server/fixtures.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
@@ -27,7 +28,7 @@ describe('relay program limit flags', function () {
   let nodes: Libp2p[] = []
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     await Promise.all(relays.map(async relay => relay.stop()))
     nodes = []
     relays = []

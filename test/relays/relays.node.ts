@@ -5,7 +5,7 @@ import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { relayNamespaceCid } from '../../src/relays/index.ts'
 import { startDelayedRelay } from '../fixtures/delay-proxy.ts'
-import { testNodeInit } from '../fixtures/options.ts'
+import { stopNodes, testNodeInit } from '../fixtures/options.ts'
 import { echoOnConnection, handleEcho } from '../fixtures/protocols.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createStockNode } from '../fixtures/stock-node.ts'
@@ -42,7 +42,7 @@ describe('relays service', function () {
   let nodes: Libp2p[] = []
 
   afterEach(async () => {
-    await Promise.all(nodes.map(async node => node.stop()))
+    await stopNodes(nodes)
     nodes = []
     await Promise.all(relays.map(async relay => relay.stop('SIGKILL')))
     relays = []
