@@ -115,7 +115,7 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
     try {
       return await node.dial(multiaddr(relay), { signal: AbortSignal.timeout(options.timeout * 1000) })
     } catch (err: any) {
-      reasons.push(`${relay}: ${err.message}`)
+      reasons.push(`${relay}: ${reason(err)}`)
       throw err
     }
   })).catch(() => undefined)
@@ -149,4 +149,18 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
       await node.stop()
     }
   }
+}
+
+/** what went wrong, also for errors without a message (a dial's AggregateError, a socket error code) */
+function reason (err: any): string {
+  const inner: any[] = Array.isArray(err?.errors) ? err.errors : []
+  const text = [err?.message, err?.error?.message, ...inner.map(e => e?.message ?? e?.code), err?.cause?.message, err?.code]
+    .filter((t): t is string => typeof t === 'string' && t.length > 0)
+
+  if (text.length > 0) {
+    return [...new Set(text)].join(', ')
+  }
+
+  // the WebSocket transport rejects with the socket's bare error event
+  return err?.type === 'error' ? 'the connection failed' : (err?.name ?? String(err))
 }

@@ -90,6 +90,9 @@ describe('examples/cli-chat', function () {
     expect(code).to.equal(1)
     expect(failing.stderr()).to.include('relaymesh-chat: cannot reach the relay')
     expect(failing.stderr()).to.include(unreachable)
+    // and says why, not an empty reason
+    expect(failing.stderr().trim()).to.not.match(/:$/)
+    expect(failing.stderr()).to.not.include('[object')
   })
 
   it('refuses to start without --relay or --room, with the usage, and exits 2', async () => {
