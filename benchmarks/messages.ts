@@ -14,7 +14,7 @@
  */
 import { gossipsub } from '@libp2p/gossipsub'
 import pWaitFor from 'p-wait-for'
-import { createPartitionable, waitForFullMesh } from '../test/mesh/fixtures.ts'
+import { createPartitionable, isolate, waitForFullMesh } from '../test/mesh/fixtures.ts'
 import { createStockMeshNode, dialWebRTC, reserve } from './stock-mesh.ts'
 import type { Room, RoomMessage } from '../src/index.ts'
 import type { Partitionable } from '../test/mesh/fixtures.ts'
@@ -204,7 +204,7 @@ async function churn (relay: string, n: number, perSender: number, timeout: numb
     const state = { sending: true }
     const churning = (async () => {
       for (let i = 0; state.sending; i = (i + 1) % n) {
-        await Promise.all(members.filter((_, j) => j !== i).map(async other => cut(members[i], other)))
+        await isolate(members, i)
         cuts++
         await new Promise(resolve => setTimeout(resolve, 1500))
         heal(members)

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import { buildChat } from '../../examples/browser-chat/build.ts'
-import { launchChromium, sendChat as send, waitForChatMessage as waitForMessage } from '../fixtures/browser-member/serve.ts'
+import { launchChromium, openChat, sendChat as send, waitForChatMessage as waitForMessage, waitForChatRoute } from '../fixtures/browser-member/serve.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 
 const SCREENSHOTS = join('test-results', 'browser-chat')
 
@@ -36,16 +36,11 @@ describe('examples/browser-chat', function () {
     const url = `${relay.page}?room=chat-test`
     // two browser contexts: two members, each with its own key and IndexedDB
     const [first, second] = await Promise.all([0, 1].map(async () => (await browser.newContext()).newPage()))
-    await Promise.all([first, second].map(async page => page.goto(url)))
-    const ids = await Promise.all([first, second].map(async page => {
-      await page.waitForFunction(() => (globalThis as any).chat != null, undefined, { timeout: 60_000 })
-      return page.evaluate(() => (globalThis as any).chat.node.peerId.toString())
-    }))
+    const ids = await Promise.all([first, second].map(async page => openChat(page, url)))
 
     // each lists the other on a direct WebRTC route
-    for (const [page, other] of [[first, ids[1]], [second, ids[0]]] as Array<[Page, string]>) {
-      await page.waitForSelector(`#members tr[data-peer="${other}"][data-route="direct"]`, { timeout: 60_000 })
-    }
+    await waitForChatRoute(first, ids[1], 'direct')
+    await waitForChatRoute(second, ids[0], 'direct')
 
     await send(first, 'hello from the first page')
     await waitForMessage(second, 'hello from the first page')

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { buildChat } from '../../examples/browser-chat/build.ts'
-import { launchChromium, sendChat, waitForChatMessage } from '../fixtures/browser-member/serve.ts'
+import { launchChromium, openChat, sendChat, waitForChatMessage } from '../fixtures/browser-member/serve.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { TS_NODE_ARGS, childEnv, startRelayProcess } from '../fixtures/relay-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
@@ -61,9 +61,7 @@ describe('examples/cli-chat', function () {
     await pWaitFor(() => running.lines.some(line => line.startsWith('* you are')), { timeout: 60_000, interval: 100 })
 
     const page = await browser.newPage()
-    await page.goto(`${relay.page}?room=${room}`)
-    await page.waitForFunction(() => (globalThis as any).chat != null, undefined, { timeout: 60_000 })
-    const pageId: string = await page.evaluate(() => (globalThis as any).chat.node.peerId.toString())
+    const pageId = await openChat(page, `${relay.page}?room=${room}`)
     await pWaitFor(() => running.lines.some(line => line === `* ${pageId.slice(-8)} joined (direct)` || line === `* ${pageId.slice(-8)} joined (relayed)`), { timeout: 60_000, interval: 100 })
 
     await sendChat(page, 'hello from the page')

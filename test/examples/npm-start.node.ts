@@ -1,11 +1,11 @@
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { launchChromium, sendChat, waitForChatMessage } from '../fixtures/browser-member/serve.ts'
+import { launchChromium, openChat, sendChat, waitForChatMessage, waitForChatRoute } from '../fixtures/browser-member/serve.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { startNpmStart } from '../fixtures/relay-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 
 /** whether any process of the group `-pgid` still runs */
 function groupAlive (group: number): boolean {
@@ -42,16 +42,10 @@ describe('npm start', function () {
     const context = await browser.newContext()
     const tabs = [await context.newPage(), await context.newPage()]
     const url = `${relay.page}?room=npm-start`
-    const ids = await Promise.all(tabs.map(async tab => {
-      await tab.goto(url)
-      await tab.waitForFunction(() => (globalThis as any).chat != null, undefined, { timeout: 60_000 })
-      return tab.evaluate(() => (globalThis as any).chat.node.peerId.toString())
-    }))
+    const ids = await Promise.all(tabs.map(async tab => openChat(tab, url)))
     expect(ids[0]).to.not.equal(ids[1])
-
-    for (const [tab, other] of [[tabs[0], ids[1]], [tabs[1], ids[0]]] as Array<[Page, string]>) {
-      await tab.waitForSelector(`#members tr[data-peer="${other}"][data-route="direct"]`, { timeout: 60_000 })
-    }
+    await waitForChatRoute(tabs[0], ids[1], 'direct')
+    await waitForChatRoute(tabs[1], ids[0], 'direct')
 
     await sendChat(tabs[0], 'hello from tab one')
     await waitForChatMessage(tabs[1], 'hello from tab one')

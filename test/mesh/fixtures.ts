@@ -64,6 +64,11 @@ export async function createPartitionable (relay: string, init: MeshNodeInit = {
   }
 }
 
+/** cuts `members[i]` off from every other member, both ways */
+export async function isolate (members: Partitionable[], i: number): Promise<void> {
+  await Promise.all(members.filter((_, j) => j !== i).map(async other => Promise.all([members[i].cut(other.node.peerId), other.cut(members[i].node.peerId)])))
+}
+
 /** collects a room's `message` events */
 export function inbox (room: Room): RoomMessage[] {
   const messages: RoomMessage[] = []
