@@ -33,8 +33,9 @@
  * every member: on its stream, passed on by another member when it has none,
  * or from the log when it is back. `message` events come in seq order per
  * sender, once. Each room keeps a bounded log; a member that lacks messages
- * asks another on the replay protocol with a signed request, and what no
- * member it reaches holds any more is a `gap` event. With a datastore
+ * asks another on the replay protocol with a signed request, and what is
+ * gone (the sender no longer holds it, or it left and no member we reach
+ * does) is a `gap` event. With a datastore
  * (`persist`) the log and counters survive restarts. Rooms with a
  * `threshold` report `hasQuorum`, `quorum:lost` and `quorum:regained`.
  *
@@ -299,8 +300,9 @@ export interface SentMessage {
 }
 
 /**
- * Messages of one sender that no member this one reaches holds any more:
- * skipped, never silently.
+ * Messages of one sender that are gone: the sender no longer holds them, or
+ * it left the room and no member this one reaches does. Skipped, never
+ * silently.
  */
 export interface MessageGap {
   sender: PeerId

@@ -359,9 +359,12 @@ export class Messaging {
   }
 
   /**
-   * After a replay from `member` that held `held`: what it could not give and
-   * no member with a stream holds is gone. Each such range is reported as a
-   * `gap` and skipped.
+   * After a replay from `member` that held `held`: what it could not give is
+   * gone when the sender itself no longer holds it, or when the sender has
+   * left the room and no member with a stream holds it. Each such range is
+   * reported as a `gap` and skipped. While the sender is in the room, it may
+   * hold what the others lack (it was cut off, or is reached only through
+   * others), so nothing is skipped until it says so.
    */
   settle (member: Member, held: HeldRange[]): void {
     const open = this.room.all().filter(m => m.session?.open === true)
@@ -381,8 +384,9 @@ export class Messaging {
 
       inbound.notHeldBy.add(member.peerId)
       const bySender = member.peerId.equals(inbound.sender)
+      const senderLeft = this.room.getMember(inbound.sender) == null
 
-      if (bySender || open.every(m => inbound.notHeldBy.has(m.peerId))) {
+      if (bySender || (senderLeft && open.every(m => inbound.notHeldBy.has(m.peerId)))) {
         const to = Math.min(end, (range?.lowest ?? Infinity) - 1)
         this.gap(inbound, to)
       }

@@ -253,6 +253,44 @@ describe('mesh: room messages', function () {
     expect(texts(atB, a.peerId)).to.deep.equal(['m1', ...numbered('m', 30).slice(20)])
   })
 
+  it('reports no gap while the sender, which holds the messages, is only out of reach', async () => {
+    // c keeps only its newest message, so when b asks c it holds nothing older
+    const members = await Promise.all([{}, {}, { mesh: { maxLogMessages: 1 } }].map(async init => createPartitionable(relay.wsAddr, init)))
+    nodes = members.map(m => m.node)
+    const [a, b, c] = nodes
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('no-false-gap')))
+    const atB = inbox(rooms[1])
+    const atC = inbox(rooms[2])
+    const gaps: MessageGap[] = []
+    rooms[1].addEventListener('gap', (evt) => { gaps.push(evt.detail) })
+    await waitForFullMesh(rooms, nodes)
+
+    await rooms[0].send(encode('m1'))
+    await pWaitFor(() => atB.length === 1, { timeout: 10_000, interval: 50 })
+
+    // a, cut off from both, sends m2..m6; then only a and c are healed
+    await isolate(members, 0)
+    await pWaitFor(() => rooms[1].member(a.peerId)?.route === 'none' && rooms[2].member(a.peerId)?.route === 'none', { timeout: 20_000, interval: 100 })
+    await Promise.all(numbered('m', 6).slice(1).map(async text => rooms[0].send(encode(text))))
+    members[0].heal()
+    members[2].heal()
+    await pWaitFor(() => texts(atC, a.peerId).length === 6, { timeout: 30_000, interval: 100 })
+
+    // m7 reaches b only through c, which no longer holds m2..m6: b asks c,
+    // c has not got them, but a, still in the room, has
+    await rooms[0].send(encode('m7'))
+    await pWaitFor(() => rooms[1].member(a.peerId)?.route === 'forwarded', { timeout: 20_000, interval: 100 })
+    await delay(3000)
+    expect(gaps, 'a gap while the sender holds the messages').to.be.empty()
+    expect(texts(atB, a.peerId)).to.deep.equal(['m1'])
+
+    // once b reaches a, it gets them all, in order
+    members[1].heal()
+    await pWaitFor(() => texts(atB, a.peerId).length === 7, { timeout: 30_000, interval: 100 })
+    expect(texts(atB, a.peerId)).to.deep.equal(numbered('m', 7))
+    expect(gaps).to.be.empty()
+  })
+
   it('refuses a replay request from a peer that is not on the roster, or signed by another key', async () => {
     const outsiderKey = await generateKeyPair('Ed25519')
     const [a, b, outsider] = await Promise.all([{}, {}, { privateKey: outsiderKey }].map(async init => createMember(relay.wsAddr, init)))
