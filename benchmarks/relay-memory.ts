@@ -10,8 +10,9 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { byteStream } from '@libp2p/utils'
 import { pEvent } from 'p-event'
+import { TS_NODE_ARGS, childEnv, track } from '../test/fixtures/children.ts'
 import { waitForCircuitAddress } from '../test/fixtures/options.ts'
-import { RELAY_BIN, TS_NODE_ARGS, childEnv, tempKeyFile } from '../test/fixtures/relay-process.ts'
+import { RELAY_BIN, tempKeyFile } from '../test/fixtures/relay-process.ts'
 import { createStockNode } from '../test/fixtures/stock-node.ts'
 import type { ChildProcess } from 'node:child_process'
 
@@ -40,6 +41,7 @@ async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildPr
     ? [...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--key-file', await tempKeyFile()]
     : [...TS_NODE_ARGS, join(dirname(fileURLToPath(import.meta.url)), 'stock-relay.ts')]
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() })
+  track(proc)
   const line = await pEvent(createInterface({ input: proc.stdout! }), 'line') as string
   const ready = JSON.parse(line)
   return { proc, addr: ready.multiaddrs.find((ma: string) => ma.includes('/ws/')) }

@@ -20,8 +20,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { createLibp2p } from 'libp2p'
 import pWaitFor from 'p-wait-for'
+import { TS_NODE_ARGS, childEnv, track } from '../test/fixtures/children.ts'
 import { jsonLineChild } from '../test/fixtures/json-lines.ts'
-import { TS_NODE_ARGS, childEnv } from '../test/fixtures/relay-process.ts'
 import type { Libp2p, ServiceMap } from '@libp2p/interface'
 import type { ServiceFactoryMap } from 'libp2p'
 import type { ChildProcess } from 'node:child_process'
@@ -197,6 +197,7 @@ const STOCK_PEER = join(dirname(fileURLToPath(import.meta.url)), 'stock-mesh-pee
  */
 export function spawnStockPeer (relay: string): StockPeerProcess {
   const proc = spawn(process.execPath, [...TS_NODE_ARGS, STOCK_PEER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), RELAY_ADDR: relay } })
+  track(proc)
   const { history, waitFor, send, running, exited } = jsonLineChild<StockLine>(proc, 'stock peer')
 
   return {

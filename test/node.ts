@@ -2,7 +2,7 @@
  * Node-only tests. aegir runs `test/node.ts` and `test/**\/*.spec.ts` under
  * Node; files here run real processes, which browsers cannot.
  */
-import { cleanup } from 'node-datachannel'
+import './fixtures/datachannel-cleanup.ts'
 import './relay/program.node.ts'
 import './relay/compliance.node.ts'
 import './relay/dht.node.ts'
@@ -20,8 +20,3 @@ import './mesh/page-reload.node.ts'
 import './examples/cli-chat.node.ts'
 import './examples/browser-chat.node.ts'
 import './examples/npm-start.node.ts'
-
-after(() => {
-  // node-datachannel keeps native threads alive: without this mocha never exits
-  cleanup()
-})

@@ -73,7 +73,8 @@ export class Heartbeats {
         session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...fields } })
       }
 
-      if ((member.state === 'direct' || member.state === 'relayed') && member.liveness.overdue(now)) {
+      if (member.joined && !member.silent && member.liveness.overdue(now)) {
+        // silent on its stream, or its stream ended and no new one came
         this.target.unreachable(member)
       } else if (beat && (Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5 || member.route !== member.reportedRoute)) {
         this.target.updated(member)

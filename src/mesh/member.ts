@@ -19,7 +19,8 @@ export class Member {
   providerAddrs: Multiaddr[] = []
   /** the stream the room runs on with it */
   session?: Session
-  state: MemberState = 'connecting'
+  /** it went silent on its stream and has not spoken again since */
+  silent = false
   /** `member:joined` was emitted */
   joined = false
   /** a connection attempt is under way */
@@ -61,8 +62,25 @@ export class Member {
     this.forwardWindow = forwardWindow
   }
 
+  /**
+   * Derived from the stream and its silence, never stored, so `state` and
+   * `route` cannot disagree: unreachable while silent, else the kind of the
+   * stream it has, else connecting.
+   */
+  get state (): MemberState {
+    if (this.silent) {
+      return 'unreachable'
+    }
+
+    if (this.session == null) {
+      return 'connecting'
+    }
+
+    return this.session.direct ? 'direct' : 'relayed'
+  }
+
   get route (): MemberRoute {
-    if (this.session == null || this.state === 'unreachable') {
+    if (this.session == null || this.silent) {
       return this.forwardedAt != null && Date.now() - this.forwardedAt < this.forwardWindow ? 'forwarded' : 'none'
     }
 

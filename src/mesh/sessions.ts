@@ -109,7 +109,7 @@ export class Sessions {
     }
 
     member.session = session
-    member.state = session.direct ? 'direct' : 'relayed'
+    member.silent = false
     member.failures = 0
     clearTimeout(member.retryTimer)
     clearTimeout(member.abandonTimer)
@@ -140,7 +140,7 @@ export class Sessions {
    */
   unreachable (member: Member): void {
     this.room.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
-    member.state = 'unreachable'
+    member.silent = true
     this.room.safeDispatchEvent('member:unreachable', { detail: member.info() })
     this.room.updated(member)
 
@@ -179,7 +179,7 @@ export class Sessions {
   /** an unreachable member spoke again on its stream */
   private recovered (member: Member, session: Session): void {
     clearTimeout(member.abandonTimer)
-    member.state = session.direct ? 'direct' : 'relayed'
+    member.silent = false
     this.room.log('%p rejoined (%s): it answered again', member.peerId, member.state)
     this.room.safeDispatchEvent('member:rejoined', { detail: member.info() })
     this.room.updated(member)

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -9,8 +10,9 @@ import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { buildChat } from '../../examples/browser-chat/build.ts'
 import { launchChromium, openChat, sendChat, waitForChatMessage } from '../fixtures/browser-member/serve.ts'
+import { TS_NODE_ARGS, childEnv, track } from '../fixtures/children.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
-import { TS_NODE_ARGS, childEnv, startRelayProcess } from '../fixtures/relay-process.ts'
+import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { ChildProcess } from 'node:child_process'
 import type { Browser } from 'playwright-core'
@@ -25,6 +27,7 @@ interface Cli {
 
 function startCli (args: string[]): Cli {
   const proc = spawn(process.execPath, [...TS_NODE_ARGS, CHAT_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
+  track(proc)
   const lines: string[] = []
   let stderr = ''
   createInterface({ input: proc.stdout }).on('line', line => { lines.push(line) })

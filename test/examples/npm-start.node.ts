@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { join } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'

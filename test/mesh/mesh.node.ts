@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { setTimeout as delay } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
@@ -107,6 +108,31 @@ describe('mesh: full WebRTC mesh in one process', function () {
       expect(member?.route).to.equal('relayed')
       expect(member?.score).to.be.at.most(80)
       expect(nodes[i].getConnections(other.peerId).some(conn => conn.status === 'open' && conn.limits != null)).to.be.true()
+    }
+  })
+
+  it('never reports a state and a route that disagree, also when a stream ends under a member', async () => {
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('state-route')))
+    const seen: MemberInfo[] = []
+    rooms.forEach(room => {
+      room.addEventListener('member:updated', (evt) => { seen.push(evt.detail) })
+      room.addEventListener('member:joined', (evt) => { seen.push(evt.detail) })
+      room.addEventListener('member:rejoined', (evt) => { seen.push(evt.detail) })
+    })
+    await waitForFullMesh(rooms, nodes)
+
+    // the room stream ends under member 0 (as when the remote closes it): it
+    // has no stream with member 1 until it opens a new one
+    const stream = nodes[0].getConnections(nodes[1].peerId).flatMap(conn => conn.streams).find(s => s.protocol === '/relaymesh/mesh/1.0.0')
+    expect(stream, 'the room stream').to.exist()
+    stream?.abort(new Error('cut by the test'))
+    await pWaitFor(() => seen.some(info => info.state !== 'direct' || info.route !== 'direct'), { timeout: 10_000, interval: 10 })
+    await waitForFullMesh(rooms, nodes)
+
+    const routeOf = { direct: 'direct', relayed: 'relayed', connecting: 'none', unreachable: 'none' } as const
+    for (const info of seen) {
+      expect(info.route, `member in state ${info.state}`).to.be.oneOf(info.state === 'unreachable' || info.state === 'connecting' ? ['none', 'forwarded'] : [routeOf[info.state]])
     }
   })
 

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { setTimeout as delay } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { launchChromium, openMember, pageMessages as received, servePage } from '../fixtures/browser-member/serve.ts'

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'

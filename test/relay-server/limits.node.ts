@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { pbStream } from '@libp2p/utils'

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'

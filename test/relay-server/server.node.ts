@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { tcp } from '@libp2p/tcp'

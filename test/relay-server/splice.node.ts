@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { byteStream, streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'

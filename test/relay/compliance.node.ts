@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'

@@ -1,7 +1,7 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { connect, createServer } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { cleanup } from 'node-datachannel'
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { relayNamespaceCid } from '../../src/relays/namespace.ts'
@@ -13,11 +13,6 @@ import type { Libp2p, PeerInfo } from '@libp2p/interface'
 import type { Server, Socket } from 'node:net'
 
 const MiB = 1024 * 1024
-
-after(() => {
-  // node-datachannel keeps native threads alive: without this mocha never exits
-  cleanup()
-})
 
 function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)

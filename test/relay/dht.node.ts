@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'

@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { readFile, stat, writeFile, mkdir, mkdtemp } from 'node:fs/promises'
 import { get } from 'node:http'
 import { createServer } from 'node:net'

@@ -1,5 +1,5 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
-import { cleanup } from 'node-datachannel'
 import pWaitFor from 'p-wait-for'
 import { startRelayProgram } from '../../relay/relay.ts'
 import { createMeshNode } from '../../src/index.ts'
@@ -10,11 +10,6 @@ import type { RelayProgram } from '../../relay/relay.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Libp2p, PeerInfo } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-
-after(() => {
-  // node-datachannel keeps native threads alive: without this mocha never exits
-  cleanup()
-})
 
 /**
  * Every provider of `cid` one DHT query finds, by peer id

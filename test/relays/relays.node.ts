@@ -1,3 +1,4 @@
+import '../fixtures/datachannel-cleanup.ts'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
