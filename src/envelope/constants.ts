@@ -48,7 +48,7 @@ export const ROOM_MESSAGE_CODEC = new TextEncoder().encode('/relaymesh/room-mess
  * The signature domain and payload type of replay requests.
  */
 export const REPLAY_REQUEST_DOMAIN = 'relaymesh-replay-request'
-export const REPLAY_REQUEST_CODEC = new TextEncoder().encode('/relaymesh/replay-request/1')
+export const REPLAY_REQUEST_CODEC = new TextEncoder().encode('/relaymesh/replay-request/2')
 
 /**
  * Replay requests signed longer ago than this are refused: a request cannot
@@ -57,6 +57,6 @@ export const REPLAY_REQUEST_CODEC = new TextEncoder().encode('/relaymesh/replay-
 export const DEFAULT_MAX_REQUEST_AGE = minute
 
 /**
- * Most heads a replay request may list.
+ * Bytes of a replay request's nonce.
  */
-export const MAX_REQUEST_HEADS = 4096
+export const REPLAY_NONCE_LENGTH = 16

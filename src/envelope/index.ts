@@ -31,8 +31,8 @@
  */
 
 export { initialSeq, openMemberRecord, sealMemberRecord } from './record.ts'
-export { openReplayRequest, openRoomMessage, sealReplayRequest, sealRoomMessage } from './message.ts'
-export type { Head, OpenSignedOptions, ReplayRequest, SignedRoomMessage } from './message.ts'
+export { openReplayRequest, openRoomMessage, readRoomMessage, sealReplayRequest, sealRoomMessage } from './message.ts'
+export type { OpenSignedOptions, ReplayRequest, SignedRoomMessage, UncheckedRoomMessage } from './message.ts'
 export type { MemberRecord, MemberRecordInit, OpenMemberRecordOptions } from './record.ts'
 export { SequenceTracker } from './sequence.ts'
 export { InvalidSignatureError, MessageTooLargeError, ReplayedRecordError, StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'

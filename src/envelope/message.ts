@@ -2,8 +2,9 @@ import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromMultihash, peerIdFromPublicKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import * as Digest from 'multiformats/hashes/digest'
-import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE, MAX_REQUEST_HEADS, REPLAY_REQUEST_CODEC, REPLAY_REQUEST_DOMAIN, ROOM_MESSAGE_CODEC, ROOM_MESSAGE_DOMAIN } from './constants.ts'
-import { StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE, REPLAY_NONCE_LENGTH, REPLAY_REQUEST_CODEC, REPLAY_REQUEST_DOMAIN, ROOM_MESSAGE_CODEC, ROOM_MESSAGE_DOMAIN } from './constants.ts'
+import { InvalidSignatureError, MessageTooLargeError, StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
 import { openEnvelope, Payload } from './open.ts'
 import { ReplayRequest as ReplayRequestMessage, RoomMessage as RoomMessagePayload } from './pb/room-message.ts'
 import type { AbortOptions, PeerId, PrivateKey } from '@libp2p/interface'
@@ -26,22 +27,15 @@ export interface SignedRoomMessage {
 }
 
 /**
- * The highest seq held in order of one sender's epoch.
- */
-export interface Head {
-  sender: PeerId
-  epoch: number
-  seq: number
-}
-
-/**
- * A returning member's signed request for the messages it lacks.
+ * A member's signed request to replay what it lacks: it opens a replay
+ * stream, and a responder answers each nonce once.
  */
 export interface ReplayRequest {
   requester: PeerId
   room: string
   timestamp: number
-  heads: Head[]
+  /** random bytes that make the request single-use */
+  nonce: Uint8Array
 }
 
 /**
@@ -107,6 +101,63 @@ export async function openRoomMessage (bytes: Uint8Array, options: OpenSignedOpt
 }
 
 /**
+ * A room message read without its signature checked yet: the cheap checks
+ * (is it new?) run first, `verify()` only for what passes them.
+ */
+export interface UncheckedRoomMessage {
+  message: SignedRoomMessage
+  /**
+   * Checks the signature.
+   *
+   * @throws {InvalidSignatureError}
+   */
+  verify(options?: AbortOptions): Promise<void>
+}
+
+/**
+ * Reads a room message and checks what needs no signature work: its size and
+ * form, that its envelope's key is the sender's, and the room.
+ *
+ * @throws {MessageTooLargeError | InvalidMessageError | WrongSignerError | WrongRoomError}
+ */
+export function readRoomMessage (bytes: Uint8Array, options: OpenSignedOptions): UncheckedRoomMessage {
+  if (bytes.byteLength > options.maxSize) {
+    throw new MessageTooLargeError(`room message of ${bytes.byteLength} bytes is larger than ${options.maxSize}`)
+  }
+
+  let envelope: RecordEnvelope
+
+  try {
+    envelope = RecordEnvelope.createFromProtobuf(bytes)
+  } catch (err: any) {
+    throw new InvalidMessageError(`not a signed envelope: ${err.message}`)
+  }
+
+  if (!uint8ArrayEquals(envelope.payloadType, ROOM_MESSAGE_CODEC)) {
+    throw new InvalidMessageError('envelope does not hold a room message')
+  }
+
+  const message = decodeRoomMessage(envelope.payload, bytes)
+
+  if (!uint8ArrayEquals(envelope.publicKey.toMultihash().bytes, message.sender.toMultihash().bytes)) {
+    throw new WrongSignerError(`message of ${message.sender} signed by another key`)
+  }
+
+  if (options.room != null && message.room !== options.room) {
+    throw new WrongRoomError(`message is about another room than "${options.room}"`)
+  }
+
+  return {
+    message,
+    verify: async (verifyOptions) => {
+      if (!await envelope.validate(ROOM_MESSAGE_DOMAIN, verifyOptions)) {
+        throw new InvalidSignatureError('room message signature does not verify')
+      }
+    }
+  }
+}
+
+/**
  * Decodes a room message payload, with `envelope` (its signed envelope).
  *
  * @throws {InvalidMessageError} when it is malformed or its numbers are out of range
@@ -132,20 +183,16 @@ function decodeRoomMessage (payload: Uint8Array, envelope: Uint8Array): SignedRo
 }
 
 /**
- * Signs a replay request with the requester's key.
+ * Signs a replay request with the requester's key, with a fresh nonce unless
+ * one is given.
  */
-export async function sealReplayRequest (init: Omit<ReplayRequest, 'requester' | 'timestamp'> & { timestamp?: number }, privateKey: PrivateKey, options?: AbortOptions): Promise<Uint8Array> {
+export async function sealReplayRequest (init: { room: string, timestamp?: number, nonce?: Uint8Array<ArrayBuffer> }, privateKey: PrivateKey, options?: AbortOptions): Promise<Uint8Array> {
   const requester = peerIdFromPublicKey(privateKey.publicKey)
-
-  if (init.heads.length > MAX_REQUEST_HEADS) {
-    throw new InvalidParametersError(`a replay request lists at most ${MAX_REQUEST_HEADS} heads`)
-  }
-
   const payload = ReplayRequestMessage.encode({
     room: init.room,
     requester: requester.toMultihash().bytes,
     timestamp: BigInt(init.timestamp ?? Date.now()),
-    heads: init.heads.map(head => ({ sender: head.sender.toMultihash().bytes, epoch: BigInt(head.epoch), seq: BigInt(head.seq) }))
+    nonce: init.nonce ?? globalThis.crypto.getRandomValues(new Uint8Array(REPLAY_NONCE_LENGTH))
   })
   const envelope = await RecordEnvelope.seal(new Payload(REPLAY_REQUEST_DOMAIN, REPLAY_REQUEST_CODEC, payload), privateKey, options)
   return envelope.marshal()
@@ -154,7 +201,8 @@ export async function sealReplayRequest (init: Omit<ReplayRequest, 'requester' |
 /**
  * Opens a replay request and checks its signature, that the signer is the
  * requester and `remotePeer` (the peer on the other end of the stream), the
- * room and its freshness.
+ * room and its freshness. Whether its nonce is new is for the responder to
+ * check.
  *
  * @throws {MessageTooLargeError | InvalidMessageError | InvalidSignatureError | WrongSignerError | WrongRoomError | StaleRecordError}
  */
@@ -162,14 +210,16 @@ export async function openReplayRequest (bytes: Uint8Array, remotePeer: PeerId, 
   const { envelope, signer } = await openEnvelope(bytes, REPLAY_REQUEST_DOMAIN, REPLAY_REQUEST_CODEC, options.maxSize, 'replay request', options)
   let request: ReplayRequestMessage
   let requester: PeerId
-  let heads: Head[]
 
   try {
-    request = ReplayRequestMessage.decode(envelope.payload, { limits: { heads: MAX_REQUEST_HEADS } })
+    request = ReplayRequestMessage.decode(envelope.payload)
     requester = decodePeerId(request.requester)
-    heads = request.heads.map(head => ({ sender: decodePeerId(head.sender), epoch: Number(head.epoch), seq: Number(head.seq) }))
   } catch (err: any) {
     throw new InvalidMessageError(`malformed replay request: ${err.message}`)
+  }
+
+  if (request.nonce.byteLength !== REPLAY_NONCE_LENGTH) {
+    throw new InvalidMessageError(`a replay request's nonce is ${REPLAY_NONCE_LENGTH} bytes`)
   }
 
   if (!signer.equals(requester)) {
@@ -191,7 +241,7 @@ export async function openReplayRequest (bytes: Uint8Array, remotePeer: PeerId, 
     throw new StaleRecordError(`replay request signed ${now - timestamp} ms ago`)
   }
 
-  return { requester, room: request.room, timestamp, heads }
+  return { requester, room: request.room, timestamp, nonce: request.nonce }
 }
 
 /**

@@ -78,6 +78,7 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     maxLogBytes: init.maxLogBytes ?? DEFAULT_MAX_LOG_BYTES,
     maxQueuedMessages: init.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
     replayTimeout: init.replayTimeout ?? DEFAULT_REPLAY_TIMEOUT,
+    replayBudget: init.replayBudget ?? DEFAULT_REPLAY_BUDGET,
     persist: init.persist ?? false
   }
 }
@@ -89,13 +90,71 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
 export const MESSAGE_ENVELOPE_OVERHEAD = 512
 
 /**
- * Largest replay request accepted, in bytes.
+ * Largest replay request accepted, in bytes (a signed envelope with the room
+ * name, the requester and a nonce).
  */
-export const REPLAY_REQUEST_MAX_SIZE = 256 * 1024
+export const REPLAY_REQUEST_MAX_SIZE = 2 * 1024
 
 export const REPLAY_PROTOCOL_NAME = 'mesh-replay'
+export const REPLAY_PROTOCOL_VERSION = '2.0.0'
+
+/**
+ * Most bytes a `held` or `wants` entry of a replay takes in a frame: a
+ * sender's peer id and three counters, with tags and lengths.
+ */
+export const REPLAY_ENTRY_MAX_SIZE = 80
+
+/**
+ * Bytes a frame adds to what it carries (tags, lengths, flags).
+ */
+export const FRAME_OVERHEAD = 64
+
+/**
+ * Bytes one member in a room message's `forwardTo` list takes (peer id and
+ * tag).
+ */
+export const FORWARD_ENTRY_SIZE = 42
+
+/**
+ * Members that pass each message on to a member its sender cannot reach.
+ */
+export const FORWARDERS_PER_MEMBER = 2
+
+/**
+ * Epochs of one sender whose messages a member follows; an older one makes
+ * room for a newer one (a sender restarted without its log starts a new
+ * epoch).
+ */
+export const MAX_EPOCHS_PER_SENDER = 4
+
+/**
+ * Senders (members, past members) whose messages a room follows, as a
+ * multiple of `maxMembers`.
+ */
+export const SENDERS_PER_MEMBER_SLOT = 4
+
+/**
+ * Replay nonces a member remembers per room (each for the request's lifetime).
+ */
+export const MAX_REPLAY_NONCES = 4096
 
 export const DEFAULT_MAX_LOG_MESSAGES = 10_000
 export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024
 export const DEFAULT_MAX_QUEUED_MESSAGES = 1024
 export const DEFAULT_REPLAY_TIMEOUT = 60 * second
+export const DEFAULT_REPLAY_BUDGET = 32 * 1024 * 1024
+
+/**
+ * The largest frame on a room stream: a message as large as allowed, with a
+ * `forwardTo` list naming every other member.
+ */
+export function maxFrameSize (init: Pick<ResolvedMeshInit, 'maxMessageSize' | 'maxMembers'>): number {
+  return init.maxMessageSize + init.maxMembers * FORWARD_ENTRY_SIZE + FRAME_OVERHEAD
+}
+
+/**
+ * The largest frame of a replay: one message, or a page of entries.
+ */
+export function maxReplayFrameSize (init: Pick<ResolvedMeshInit, 'maxMessageSize'>): number {
+  return init.maxMessageSize + FRAME_OVERHEAD
+}

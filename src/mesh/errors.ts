@@ -21,3 +21,20 @@ export class RoomClosedError extends Error {
   static name = 'RoomClosedError'
   name = 'RoomClosedError'
 }
+
+/**
+ * A replay was refused: the requester has no session with us, already has a
+ * replay under way, sent a request twice, or has used its replay budget.
+ */
+export class ReplayRefusedError extends Error {
+  static name = 'ReplayRefusedError'
+  name = 'ReplayRefusedError'
+}
+
+/**
+ * A sender signed two different messages with one epoch and seq.
+ */
+export class EquivocationError extends Error {
+  static name = 'EquivocationError'
+  name = 'EquivocationError'
+}

@@ -1,5 +1,6 @@
 import type { Member } from './member.ts'
 import type { Heartbeat } from './pb/mesh.ts'
+import type { Session } from './session.ts'
 
 /**
  * What the heartbeat clock acts on.
@@ -8,8 +9,12 @@ export interface HeartbeatTarget {
   all(): Member[]
   unreachable(member: Member): void
   updated(member: Member): void
-  /** what the heartbeat says of our messages */
-  messaging: { heartbeatFields(): Pick<Heartbeat, 'epoch' | 'sent' | 'held'> }
+  messaging: {
+    /** what a heartbeat on `session` says of our messages */
+    heartbeatFields(session: Session): Pick<Heartbeat, 'epoch' | 'sent' | 'held' | 'written'>
+    /** once an interval: holes are asked for again */
+    tick(now: number): void
+  }
 }
 
 /**
@@ -57,7 +62,9 @@ export class Heartbeats {
       this.lastBeat = now
     }
 
-    const fields = this.target.messaging.heartbeatFields()
+    if (beat) {
+      this.target.messaging.tick(now)
+    }
 
     for (const member of this.target.all()) {
       if (stall > this.interval && member.liveness.lastHeard != null) {
@@ -70,7 +77,7 @@ export class Heartbeats {
       if (beat && session?.open === true) {
         const seq = ++member.heartbeatSeq
         member.liveness.sent(seq, now)
-        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...fields } })
+        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...this.target.messaging.heartbeatFields(session) } })
       }
 
       if (member.joined && !member.silent && member.liveness.overdue(now)) {

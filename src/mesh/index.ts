@@ -71,7 +71,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { NotOnRosterError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+export { EquivocationError, NotOnRosterError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -209,6 +209,15 @@ export interface MeshInit {
   replayTimeout?: number
 
   /**
+   * Bytes of messages this member answers one other member's replays with
+   * per minute; a replay that reaches it ends early (truncated) and the
+   * member asks again later
+   *
+   * @default 33_554_432
+   */
+  replayBudget?: number
+
+  /**
    * Keep each room's log and this member's message counters in the node's
    * datastore (`datastore-level` in Node, `datastore-idb` in browsers), so a
    * member that restarts with the same key and datastore still holds what it
@@ -313,6 +322,14 @@ export interface MessageGap {
 }
 
 /**
+ * A replay that failed: the member asked and why.
+ */
+export interface ReplayFailure {
+  peerId: PeerId
+  error: Error
+}
+
+/**
  * Quorum state of a roster room.
  */
 export interface QuorumInfo {
@@ -326,6 +343,10 @@ export interface RoomEvents {
   message: CustomEvent<RoomMessage>
   /** messages that could not be had from any member reached */
   gap: CustomEvent<MessageGap>
+  /** asking a member for missed messages failed (another member is asked) */
+  'replay:failed': CustomEvent<ReplayFailure>
+  /** a datastore write of the room's log failed (the room goes on in memory) */
+  'store:failed': CustomEvent<Error>
   /** fewer than `threshold` members (this one included) are reached */
   'quorum:lost': CustomEvent<QuorumInfo>
   /** at least `threshold` members are reached, also the first time */

@@ -1,5 +1,5 @@
 import { Liveness } from '../health/liveness.ts'
-import { Outbox } from './outbox.ts'
+import { Outbox } from './messages/outbox.ts'
 import type { MemberInfo, MemberRoute } from './index.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
@@ -51,6 +51,12 @@ export class Member {
   replayAgain = false
   /** we asked it for a replay since its stream began */
   askedSinceAdopt = false
+  /** when we last asked it for messages its heartbeat said it wrote and we lack */
+  lostAskedAt?: number
+  /** when we last asked it after another member's replay failed */
+  replayAskedAt?: number
+  /** asks it again after a replay its budget cut short */
+  replayTimer?: ReturnType<typeof setTimeout>
   /** when a message of its last reached us through another member while we had no stream with it */
   forwardedAt?: number
   /** how long such a message counts as a route, ms */
@@ -116,5 +122,6 @@ export class Member {
     clearTimeout(this.upgradeTimer)
     clearTimeout(this.pruneTimer)
     clearTimeout(this.abandonTimer)
+    clearTimeout(this.replayTimer)
   }
 }

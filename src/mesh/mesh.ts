@@ -3,9 +3,9 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { openMemberRecord } from '../envelope/record.ts'
-import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, resolveMeshInit } from './constants.ts'
+import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
-import { answerReplay } from './replay.ts'
+import { answerReplay } from './replay/answer.ts'
 import { roomCid } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
@@ -36,7 +36,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.components = components
     this.init = resolveMeshInit(init)
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
-    this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+    this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${REPLAY_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('relaymesh:mesh')
   }
 
@@ -56,10 +56,10 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
     })
     await this.components.registrar.handle(this.replayProtocol, (stream: Stream, connection: Connection) => {
-      answerReplay(stream, connection.remotePeer, name => this.joined.get(name), this.init.maxMessageSize, this.init.replayTimeout)
-        .catch((err: Error) => {
-          stream.abort(err)
-
+      answerReplay(stream, connection.remotePeer, name => this.joined.get(name)?.messaging, this.init)
+        .then(answer => {
+          this.log.trace('answered a replay of %p in room %s: %d messages, %d bytes%s', connection.remotePeer, answer.room, answer.messages, answer.bytes, answer.truncated ? ' (budget used up)' : '')
+        }, (err: Error) => {
           if (REJECTIONS.has(err.name)) {
             this.reject({ remotePeer: connection.remotePeer, error: err })
           } else {
@@ -148,7 +148,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
    * record, for a room we are in.
    */
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
-    const session = new Session(stream, connection, false, this.init.maxMessageSize)
+    const session = new Session(stream, connection, false, maxFrameSize(this.init))
     let room: RoomImpl | undefined
 
     try {

@@ -8,7 +8,7 @@ import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { Member } from './member.ts'
-import { Messaging } from './messaging.ts'
+import { Messaging } from './messages/messaging.ts'
 import { OwnRecord } from './own-record.ts'
 import { Quorum } from './quorum.ts'
 import { Sessions } from './sessions.ts'
@@ -49,7 +49,7 @@ export interface RoomInit {
 export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
-  'RoomNotJoinedError'
+  'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError'
 ])
 
 /**
@@ -340,6 +340,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private removeMember (member: Member): void {
     member.clearTimers()
     this.memberMap.delete(member.peerId)
+    this.messaging.guard.forget(member.peerId)
     const session = member.session
     member.session = undefined
     void session?.close()

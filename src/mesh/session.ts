@@ -22,16 +22,18 @@ export class Session {
   readonly initiator: boolean
   readonly direct: boolean
   heartbeatSeq = 0n
+  /** the seq of our last own message written to this stream (heartbeats tell it) */
+  written = 0
   private readonly lp: LengthPrefixedStream<Stream>
-  private readonly maxMessageSize: number
+  private readonly maxFrameSize: number
 
-  constructor (stream: Stream, connection: Connection, initiator: boolean, maxMessageSize: number) {
+  constructor (stream: Stream, connection: Connection, initiator: boolean, maxFrameSize: number) {
     this.stream = stream
     this.connection = connection
     this.initiator = initiator
     this.direct = isDirect(connection)
-    this.maxMessageSize = maxMessageSize
-    this.lp = lpStream(stream, { maxDataLength: maxMessageSize })
+    this.maxFrameSize = maxFrameSize
+    this.lp = lpStream(stream, { maxDataLength: maxFrameSize })
   }
 
   get open (): boolean {
@@ -50,7 +52,7 @@ export class Session {
       bytes = await this.lp.read(options)
     } catch (err: any) {
       if (err.name === 'InvalidDataLengthError') {
-        throw new MessageTooLargeError(`message larger than ${this.maxMessageSize} bytes`)
+        throw new MessageTooLargeError(`frame larger than ${this.maxFrameSize} bytes`)
       }
 
       if (err.name === 'InvalidDataLengthLengthError') {

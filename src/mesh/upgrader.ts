@@ -1,7 +1,7 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../sleep.ts'
-import { PRUNE_DELAY, UPGRADE_RETRY_MAX } from './constants.ts'
+import { PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'
 import type { Member } from './member.ts'
@@ -97,7 +97,7 @@ export class Upgrader {
 
   private async newSession (member: Member, connection: Connection, signal: AbortSignal): Promise<Session> {
     const stream = await connection.newStream(this.room.ctx.protocol, { signal, runOnLimitedConnection: true })
-    const session = new Session(stream, connection, true, this.room.ctx.init.maxMessageSize)
+    const session = new Session(stream, connection, true, maxFrameSize(this.room.ctx.init))
     return this.room.sessions.handshake(member, session, signal)
   }
 

@@ -56,12 +56,14 @@ describe('signed room messages and replay requests', () => {
 
   it('checks that a replay request comes from its signer, for the room, and is fresh', async () => {
     const requester = peerIdFromPrivateKey(key)
-    const heads = [{ sender: peerIdFromPrivateKey(other), epoch: 3, seq: 9 }]
-    const request = await sealReplayRequest({ room: ROOM, heads, timestamp: 1_000_000 }, key)
+    const request = await sealReplayRequest({ room: ROOM, timestamp: 1_000_000 }, key)
     const opened = await openReplayRequest(request, requester, { room: ROOM, maxSize: MAX, now: 1_000_500 })
     expect(opened.requester.equals(requester)).to.be.true()
-    expect(opened.heads).to.have.lengthOf(1)
-    expect(opened.heads[0]).to.include({ epoch: 3, seq: 9 })
+    expect(opened.nonce).to.have.lengthOf(16)
+
+    // each request has its own nonce
+    const again = await openReplayRequest(await sealReplayRequest({ room: ROOM, timestamp: 1_000_000 }, key), requester, { room: ROOM, maxSize: MAX, now: 1_000_500 })
+    expect(again.nonce).to.not.deep.equal(opened.nonce)
 
     await expect(openReplayRequest(request, peerIdFromPrivateKey(other), { room: ROOM, maxSize: MAX, now: 1_000_500 })).to.eventually.be.rejected.with.property('name', 'WrongSignerError')
     await expect(openReplayRequest(request, requester, { room: 'elsewhere', maxSize: MAX, now: 1_000_500 })).to.eventually.be.rejected.with.property('name', 'WrongRoomError')

@@ -1,7 +1,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
 import { sealRoomMessage } from '../../src/envelope/message.ts'
-import { MessageLog, streamKey } from '../../src/mesh/log.ts'
+import { MessageLog, streamKey } from '../../src/mesh/messages/log.ts'
 import type { SignedRoomMessage } from '../../src/envelope/message.ts'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -44,5 +44,23 @@ describe('room message log', () => {
     expect(byBytes.bytes).to.be.at.most(size * 3)
     expect(byBytes.has(k, 7)).to.be.false()
     expect(byBytes.has(k, 8)).to.be.true()
+  })
+
+  it('gives each sender a fair share: a flooding sender evicts its own messages first', async () => {
+    const flooder = await generateKeyPair('Ed25519')
+    const log = new MessageLog(20, 1e6)
+    const k = streamKey(messages[0].sender, 1)
+    messages.forEach(m => log.add(k, m))
+
+    for (let seq = 1; seq <= 100; seq++) {
+      const flood = await sealRoomMessage({ room: 'r', epoch: 1, seq, timestamp: seq, data: new Uint8Array(1) }, flooder)
+      log.add(streamKey(flood.sender, 1), flood)
+    }
+
+    // the honest sender keeps all ten; the flooder holds what is left, its newest
+    expect(log.size).to.equal(20)
+    expect(log.after(k, 0).map(m => m.seq)).to.deep.equal([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+    expect(log.held(messages[0].sender)).to.have.lengthOf(1)
+    expect(log.held(messages[0].sender)[0]).to.include({ lowest: 91, highest: 100 })
   })
 })

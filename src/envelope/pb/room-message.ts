@@ -1,4 +1,4 @@
-import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
@@ -207,146 +207,11 @@ export namespace RoomMessage {
   }
 }
 
-export interface Head {
-  sender: Uint8Array<ArrayBuffer>
-  epoch: bigint
-  seq: bigint
-}
-
-export namespace Head {
-  let _codec: Codec<Head>
-
-  export const codec = (): Codec<Head> => {
-    if (_codec == null) {
-      _codec = message<Head>((obj, w, opts = {}) => {
-        if (opts.lengthDelimited !== false) {
-          w.fork()
-        }
-
-        if ((obj.sender != null && obj.sender.byteLength > 0)) {
-          w.uint32(10)
-          w.bytes(obj.sender)
-        }
-
-        if ((obj.epoch != null && obj.epoch !== 0n)) {
-          w.uint32(16)
-          w.uint64(obj.epoch)
-        }
-
-        if ((obj.seq != null && obj.seq !== 0n)) {
-          w.uint32(24)
-          w.uint64(obj.seq)
-        }
-
-        if (opts.lengthDelimited !== false) {
-          w.ldelim()
-        }
-      }, (reader, length, opts = {}) => {
-        const obj: any = {
-          sender: uint8ArrayAlloc(0),
-          epoch: 0n,
-          seq: 0n
-        }
-
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              obj.sender = reader.bytes()
-              break
-            }
-            case 2: {
-              obj.epoch = reader.uint64()
-              break
-            }
-            case 3: {
-              obj.seq = reader.uint64()
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-
-        return obj
-      }, function * (reader, length, prefix, opts = {}) {
-        const end = length == null ? reader.len : reader.pos + length
-
-        while (reader.pos < end) {
-          const tag = reader.uint32()
-
-          switch (tag >>> 3) {
-            case 1: {
-              yield {
-                field: `${prefix}.sender`,
-                value: reader.bytes()
-              }
-              break
-            }
-            case 2: {
-              yield {
-                field: `${prefix}.epoch`,
-                value: reader.uint64()
-              }
-              break
-            }
-            case 3: {
-              yield {
-                field: `${prefix}.seq`,
-                value: reader.uint64()
-              }
-              break
-            }
-            default: {
-              reader.skipType(tag & 7)
-              break
-            }
-          }
-        }
-      })
-    }
-
-    return _codec
-  }
-
-  export interface HeadSenderFieldEvent {
-    field: '$.sender'
-    value: Uint8Array<ArrayBuffer>
-  }
-
-  export interface HeadEpochFieldEvent {
-    field: '$.epoch'
-    value: bigint
-  }
-
-  export interface HeadSeqFieldEvent {
-    field: '$.seq'
-    value: bigint
-  }
-
-  export function encode (obj: Partial<Head>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, Head.codec())
-  }
-
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Head>): Head {
-    return decodeMessage(buf, Head.codec(), opts)
-  }
-
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Head>): Generator<HeadSenderFieldEvent | HeadEpochFieldEvent | HeadSeqFieldEvent> {
-    return streamMessage(buf, Head.codec(), opts)
-  }
-}
-
 export interface ReplayRequest {
   room: string
   requester: Uint8Array<ArrayBuffer>
   timestamp: bigint
-  heads: Head[]
+  nonce: Uint8Array<ArrayBuffer>
 }
 
 export namespace ReplayRequest {
@@ -374,11 +239,9 @@ export namespace ReplayRequest {
           w.uint64(obj.timestamp)
         }
 
-        if (obj.heads != null && obj.heads.length > 0) {
-          for (const value of obj.heads) {
-            w.uint32(34)
-            Head.codec().encode(value, w)
-          }
+        if ((obj.nonce != null && obj.nonce.byteLength > 0)) {
+          w.uint32(42)
+          w.bytes(obj.nonce)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -389,7 +252,7 @@ export namespace ReplayRequest {
           room: '',
           requester: uint8ArrayAlloc(0),
           timestamp: 0n,
-          heads: []
+          nonce: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -410,14 +273,8 @@ export namespace ReplayRequest {
               obj.timestamp = reader.uint64()
               break
             }
-            case 4: {
-              if (opts.limits?.heads != null && obj.heads.length === opts.limits.heads) {
-                throw new MaxLengthError('Decode error - repeated field "heads" had too many elements')
-              }
-
-              obj.heads.push(Head.codec().decode(reader, reader.uint32(), {
-                limits: opts.limits?.heads$
-              }))
+            case 5: {
+              obj.nonce = reader.bytes()
               break
             }
             default: {
@@ -429,10 +286,6 @@ export namespace ReplayRequest {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
-        const obj = {
-          heads: 0
-        }
-
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -460,22 +313,11 @@ export namespace ReplayRequest {
               }
               break
             }
-            case 4: {
-              if (opts.limits?.heads != null && obj.heads === opts.limits.heads) {
-                throw new MaxLengthError('Streaming decode error - repeated field "heads" had too many elements')
+            case 5: {
+              yield {
+                field: `${prefix}.nonce`,
+                value: reader.bytes()
               }
-
-              for (const evt of Head.codec().stream(reader, reader.uint32(), `${prefix}.heads[]`, {
-                limits: opts.limits?.heads$
-              })) {
-                yield {
-                  ...evt,
-                  index: obj.heads
-                }
-              }
-
-              obj.heads++
-
               break
             }
             default: {
@@ -505,22 +347,9 @@ export namespace ReplayRequest {
     value: bigint
   }
 
-  export interface ReplayRequestHeadsSenderFieldEvent {
-    field: '$.heads[].sender'
+  export interface ReplayRequestNonceFieldEvent {
+    field: '$.nonce'
     value: Uint8Array<ArrayBuffer>
-    index: number
-  }
-
-  export interface ReplayRequestHeadsEpochFieldEvent {
-    field: '$.heads[].epoch'
-    value: bigint
-    index: number
-  }
-
-  export interface ReplayRequestHeadsSeqFieldEvent {
-    field: '$.heads[].seq'
-    value: bigint
-    index: number
   }
 
   export function encode (obj: Partial<ReplayRequest>): Uint8Array<ArrayBuffer> {
@@ -531,7 +360,7 @@ export namespace ReplayRequest {
     return decodeMessage(buf, ReplayRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplayRequest>): Generator<ReplayRequestRoomFieldEvent | ReplayRequestRequesterFieldEvent | ReplayRequestTimestampFieldEvent | ReplayRequestHeadsSenderFieldEvent | ReplayRequestHeadsEpochFieldEvent | ReplayRequestHeadsSeqFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplayRequest>): Generator<ReplayRequestRoomFieldEvent | ReplayRequestRequesterFieldEvent | ReplayRequestTimestampFieldEvent | ReplayRequestNonceFieldEvent> {
     return streamMessage(buf, ReplayRequest.codec(), opts)
   }
 }

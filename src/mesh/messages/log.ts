@@ -1,4 +1,4 @@
-import type { SignedRoomMessage } from '../envelope/message.ts'
+import type { SignedRoomMessage } from '../../envelope/message.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -14,7 +14,18 @@ export interface HeldRange {
 interface Stream {
   sender: PeerId
   epoch: number
+  /** the highest seq added (kept after eviction: evicted seqs are the lowest) */
+  highest: number
+  /** by seq, in the order added */
   messages: Map<number, SignedRoomMessage>
+}
+
+/** one sender's share of the log, over all its epochs */
+interface Share {
+  /** its streams' keys, oldest epoch first */
+  streams: string[]
+  count: number
+  bytes: number
 }
 
 /**
@@ -25,16 +36,16 @@ export function streamKey (sender: PeerId | string, epoch: number): string {
 }
 
 /**
- * A room's messages, bounded by count and bytes: the oldest are evicted
- * first. Replies to replay requests come from here.
+ * A room's messages, bounded by count and bytes. Each sender has a fair
+ * share: when the log is over a bound, the sender holding the most (count or
+ * bytes, whichever is over) loses its oldest message, so a flooding sender
+ * evicts its own messages first. Replies to replay requests come from here.
  */
 export class MessageLog {
   private readonly maxMessages: number
   private readonly maxBytes: number
   private readonly streams = new Map<string, Stream>()
-  /** insertion order, for eviction */
-  private readonly order: Array<[string, number]> = []
-  private orderStart = 0
+  private readonly shares = new Map<string, Share>()
   private totalBytes = 0
   private count = 0
 
@@ -65,35 +76,55 @@ export class MessageLog {
   /** adds a message; returns false when it is already held */
   add (key: string, message: SignedRoomMessage): boolean {
     let stream = this.streams.get(key)
+    const sender = message.sender.toString()
 
     if (stream == null) {
-      stream = { sender: message.sender, epoch: message.epoch, messages: new Map() }
+      stream = { sender: message.sender, epoch: message.epoch, highest: 0, messages: new Map() }
       this.streams.set(key, stream)
+      const share = this.shares.get(sender) ?? { streams: [], count: 0, bytes: 0 }
+      share.streams.push(key)
+      share.streams.sort((a, b) => (this.streams.get(a)?.epoch ?? 0) - (this.streams.get(b)?.epoch ?? 0))
+      this.shares.set(sender, share)
     }
 
     if (stream.messages.has(message.seq)) {
       return false
     }
 
+    const share = this.shares.get(sender)!
     stream.messages.set(message.seq, message)
-    this.order.push([key, message.seq])
+    stream.highest = Math.max(stream.highest, message.seq)
+    share.count++
+    share.bytes += message.envelope.byteLength
     this.totalBytes += message.envelope.byteLength
     this.count++
     this.evict()
     return true
   }
 
-  /** what the log holds, per sender and epoch */
-  held (): HeldRange[] {
+  /** the highest seq held of one sender's epoch (0: none) */
+  highest (key: string): number {
+    return this.streams.get(key)?.highest ?? 0
+  }
+
+  /** what the log holds, per sender and epoch, less `except`'s */
+  held (except?: PeerId): HeldRange[] {
     const ranges: HeldRange[] = []
 
     for (const stream of this.streams.values()) {
-      if (stream.messages.size === 0) {
+      if (except?.equals(stream.sender) === true) {
         continue
       }
 
-      const seqs = [...stream.messages.keys()]
-      ranges.push({ sender: stream.sender, epoch: stream.epoch, lowest: Math.min(...seqs), highest: Math.max(...seqs) })
+      let lowest = Infinity
+      let highest = 0
+
+      for (const seq of stream.messages.keys()) {
+        lowest = Math.min(lowest, seq)
+        highest = Math.max(highest, seq)
+      }
+
+      ranges.push({ sender: stream.sender, epoch: stream.epoch, lowest, highest })
     }
 
     return ranges
@@ -116,24 +147,55 @@ export class MessageLog {
   }
 
   private evict (): void {
-    while ((this.count > this.maxMessages || this.totalBytes > this.maxBytes) && this.orderStart < this.order.length) {
-      const [key, seq] = this.order[this.orderStart++]
-      const stream = this.streams.get(key)
-      const message = stream?.messages.get(seq)
+    while (this.count > this.maxMessages || this.totalBytes > this.maxBytes) {
+      const byBytes = this.totalBytes > this.maxBytes
+      let largest: [string, Share] | undefined
 
-      if (stream == null || message == null) {
-        continue
+      for (const entry of this.shares) {
+        if (largest == null || (byBytes ? entry[1].bytes > largest[1].bytes : entry[1].count > largest[1].count)) {
+          largest = entry
+        }
       }
 
-      stream.messages.delete(seq)
-      this.totalBytes -= message.envelope.byteLength
-      this.count--
-      this.onEvict?.(message)
+      if (largest == null) {
+        return
+      }
+
+      this.evictOldest(largest[0], largest[1])
+    }
+  }
+
+  /** drops a sender's oldest message: the first added of its oldest epoch */
+  private evictOldest (sender: string, share: Share): void {
+    const key = share.streams[0]
+    const stream = this.streams.get(key)
+
+    if (stream == null || stream.messages.size === 0) {
+      this.dropStream(sender, share, key)
+      return
     }
 
-    if (this.orderStart > 1024 && this.orderStart > this.order.length / 2) {
-      this.order.splice(0, this.orderStart)
-      this.orderStart = 0
+    // the first added (messages arrive in seq order but for replays)
+    const oldest: SignedRoomMessage = stream.messages.values().next().value!
+    stream.messages.delete(oldest.seq)
+    share.count--
+    share.bytes -= oldest.envelope.byteLength
+    this.totalBytes -= oldest.envelope.byteLength
+    this.count--
+
+    if (stream.messages.size === 0) {
+      this.dropStream(sender, share, key)
+    }
+
+    this.onEvict?.(oldest)
+  }
+
+  private dropStream (sender: string, share: Share, key: string): void {
+    this.streams.delete(key)
+    share.streams = share.streams.filter(k => k !== key)
+
+    if (share.streams.length === 0) {
+      this.shares.delete(sender)
     }
   }
 }

@@ -1,49 +1,43 @@
 import { InvalidParametersError } from '@libp2p/interface'
-import { PeerSet } from '@libp2p/peer-collections'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
-import { sealRoomMessage } from '../envelope/message.ts'
-import { MESSAGE_ENVELOPE_OVERHEAD } from './constants.ts'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { readRoomMessage, sealRoomMessage } from '../../envelope/message.ts'
+import { FORWARDERS_PER_MEMBER, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
+import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
+import { ReplayGuard } from '../replay/guard.ts'
+import { requestReplay } from '../replay/request.ts'
+import { InboundTracker } from './inbound.ts'
 import { MessageLog, streamKey } from './log.ts'
-import { replayFrom } from './replay.ts'
 import { RoomStore } from './store.ts'
+import type { Inbound } from './inbound.ts'
 import type { HeldRange } from './log.ts'
-import type { Member } from './member.ts'
-import type { Heartbeat, MeshMessage } from './pb/mesh.ts'
-import type { RoomImpl } from './room.ts'
-import type { Head, SignedRoomMessage } from '../envelope/message.ts'
+import type { OutboxEntry } from './outbox.ts'
+import type { SignedRoomMessage } from '../../envelope/message.ts'
+import type { Member } from '../member.ts'
+import type { Heartbeat } from '../pb/mesh.ts'
+import type { ReplayContext, ReplayLog, ReplaySource, Want } from '../replay/index.ts'
+import type { RoomImpl } from '../room.ts'
+import type { Session } from '../session.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
- * One sender's epoch as this member receives it.
- */
-interface Inbound {
-  sender: PeerId
-  epoch: number
-  key: string
-  /** the next seq to deliver */
-  next: number
-  /** the sender's last seq as its heartbeats tell, and since when we lag it */
-  sent: number
-  behindSince?: number
-  /** members that answered a replay without holding `next` */
-  notHeldBy: PeerSet
-}
-
-/**
  * A room's messages: sending (signed, queued per member), receiving in order
- * per sender without duplicates, passing messages on for members the sender
- * cannot reach, the log, and asking members for what we missed.
+ * per sender without duplicates, passing first deliveries on for members the
+ * sender cannot reach, the log, asking members for what we missed and
+ * answering them.
  */
-export class Messaging {
+export class Messaging implements ReplayLog, ReplaySource {
   private readonly room: RoomImpl
   readonly log: MessageLog
+  readonly inbound: InboundTracker
+  readonly guard: ReplayGuard
+  readonly context: ReplayContext
   /** when this member's log started: its messages are numbered from 1 in it */
   private epoch: number
   private seq = 0
   private ownKey: string
   private readonly store?: RoomStore
-  private readonly inbound = new Map<string, Inbound>()
   private readonly replayed = new WeakSet<SignedRoomMessage>()
   /** messages whose write to the datastore is under way */
   private readonly unsaved = new WeakSet<SignedRoomMessage>()
@@ -51,11 +45,26 @@ export class Messaging {
 
   constructor (room: RoomImpl) {
     this.room = room
-    const { maxLogMessages, maxLogBytes, persist } = room.ctx.init
-    this.store = persist ? new RoomStore(room.ctx.components.datastore, room.cid.toString(), room.log) : undefined
-    this.log = new MessageLog(maxLogMessages, maxLogBytes, message => { void this.store?.delete(message) })
+    const { init, components } = room.ctx
+    this.store = init.persist ? new RoomStore(components.datastore, room.cid.toString(), room.log, err => { this.storeFailed(err) }) : undefined
+    this.log = new MessageLog(init.maxLogMessages, init.maxLogBytes, message => { void this.store?.delete(message).catch(() => {}) })
+    this.inbound = new InboundTracker({
+      maxEpochs: MAX_EPOCHS_PER_SENDER,
+      maxSenders: init.maxMembers * SENDERS_PER_MEMBER_SLOT,
+      isMember: sender => room.getMember(sender) != null,
+      dropped: inbound => { this.dropped(inbound) }
+    })
+    this.guard = new ReplayGuard({ bytesPerMinute: init.replayBudget, maxNonces: MAX_REPLAY_NONCES, nonceLifetime: 2 * init.replayTimeout })
+    this.context = {
+      room: room.name,
+      protocol: room.ctx.replayProtocol,
+      privateKey: components.privateKey,
+      signal: room.signal,
+      init,
+      maxHeldRanges: init.maxMembers * SENDERS_PER_MEMBER_SLOT * MAX_EPOCHS_PER_SENDER
+    }
     this.epoch = Date.now()
-    this.ownKey = streamKey(room.ctx.components.peerId, this.epoch)
+    this.ownKey = streamKey(components.peerId, this.epoch)
   }
 
   /**
@@ -78,18 +87,24 @@ export class Messaging {
     }
 
     const self = this.room.ctx.components.peerId
+    const restored = new Set<Inbound>()
 
     for (const message of stored.messages) {
-      const key = streamKey(message.sender, message.epoch)
-      this.log.add(key, message)
+      if (message.sender.equals(self)) {
+        this.log.add(this.ownKey, message)
+        continue
+      }
 
-      if (!message.sender.equals(self)) {
-        this.inboundOf(message.sender, message.epoch)
+      const inbound = this.inbound.open(message.sender, message.epoch)
+
+      if (inbound != null) {
+        this.log.add(inbound.key, message)
+        restored.add(inbound)
       }
     }
 
     // delivered before the restart: as recorded, else what was held in order
-    for (const inbound of this.inbound.values()) {
+    for (const inbound of restored) {
       const delivered = stored.delivered.get(inbound.key)
 
       if (delivered != null) {
@@ -112,7 +127,7 @@ export class Messaging {
     }
 
     setTimeout(() => {
-      for (const inbound of this.inbound.values()) {
+      for (const inbound of restored) {
         this.deliver(inbound)
       }
     }, 0)
@@ -129,7 +144,7 @@ export class Messaging {
   /**
    * Signs `data` as our next message, keeps it in the log and queues it to
    * every member we have a stream with; members we have none with get it
-   * passed on by those we have, or ask for it when they are back.
+   * passed on by one or two of those, or ask for it when they are back.
    */
   async send (data: Uint8Array): Promise<SignedRoomMessage> {
     const limit = this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
@@ -140,6 +155,10 @@ export class Messaging {
 
     // sealed one after another, so the wire order is the seq order
     const sealed = this.sealing.then(async () => {
+      if (this.room.isClosed) {
+        throw new RoomClosedError(`room "${this.room.name}" was left`)
+      }
+
       const message = await sealRoomMessage({ room: this.room.name, epoch: this.epoch, seq: this.seq + 1, timestamp: Date.now(), data }, this.room.ctx.components.privateKey)
       // stored before it leaves: a restarted member never reuses a seq
       await this.store?.put(message)
@@ -153,31 +172,54 @@ export class Messaging {
     return sealed
   }
 
+  /**
+   * Queues `message` to every member we have a stream with. Each member we
+   * have none with is named in the `forwardTo` of at most
+   * `FORWARDERS_PER_MEMBER` of them, chosen by its peer id, so it gets a
+   * copy from those only.
+   */
   private broadcast (message: SignedRoomMessage): void {
-    const members = this.room.all().filter(member => member.known)
-    const cutOff = members
-      .filter(member => member.session?.open !== true)
-      .map(member => member.peerId.toMultihash().bytes)
+    const open: Member[] = []
+    const cutOff: Member[] = []
 
-    for (const member of members) {
+    for (const member of this.room.all()) {
       if (member.session?.open === true) {
-        this.enqueue(member, { message: message.envelope, forwardTo: cutOff })
+        open.push(member)
+      } else if (member.known) {
+        cutOff.push(member)
       }
+    }
+
+    const forwardTo = new Map<Member, Array<Uint8Array<ArrayBuffer>>>()
+
+    for (const member of cutOff) {
+      const id = member.peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
+
+      for (const forwarder of forwardersOf(id, open)) {
+        forwardTo.set(forwarder, [...(forwardTo.get(forwarder) ?? []), id])
+      }
+    }
+
+    for (const member of open) {
+      this.enqueue(member, { frame: { message: message.envelope, forwardTo: forwardTo.get(member) ?? [] }, ownSeq: message.seq })
     }
   }
 
   /**
    * A room message on a member's stream: the sender's own, or one passed on
-   * (to pass on in turn to `forwardTo`).
+   * (to pass on in turn to `forwardTo` if it is news to us). The cheap checks
+   * (is it new?) run before the signature is checked.
+   *
+   * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating message)
    */
-  async receive (from: Member, message: SignedRoomMessage, forwardTo: Uint8Array[]): Promise<void> {
-    if (message.sender.equals(this.room.ctx.components.peerId)) {
+  async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
+    const message = await this.check(bytes)
+
+    if (message == null || !this.accept(message, false, from)) {
       return
     }
 
-    this.room.checkRoster(message.sender)
-
-    if (this.accept(message, false, from) && !from.peerId.equals(message.sender)) {
+    if (!from.peerId.equals(message.sender)) {
       this.forwardedFrom(message.sender)
     }
 
@@ -193,9 +235,53 @@ export class Messaging {
       const member = this.room.getMember(peerId)
 
       if (member != null && member !== from && !peerId.equals(message.sender) && member.session?.open === true) {
-        this.enqueue(member, { message: message.envelope })
+        this.enqueue(member, { frame: { message: message.envelope } })
       }
     }
+  }
+
+  /** a message from a replay (see `requestReplay`) */
+  async receive (bytes: Uint8Array, signal: AbortSignal): Promise<void> {
+    const message = await this.check(bytes, signal)
+
+    if (message != null) {
+      this.accept(message, true)
+    }
+  }
+
+  /**
+   * Reads a message and returns it when it is news, with its signature
+   * checked; undefined when it is our own, a duplicate, or of an epoch no
+   * longer followed. A message for a seq we hold with other content is
+   * checked too, and refused as the sender's equivocation.
+   *
+   * @throws {Error} a refusal
+   */
+  private async check (bytes: Uint8Array, signal?: AbortSignal): Promise<SignedRoomMessage | undefined> {
+    const { message, verify } = readRoomMessage(bytes, { room: this.room.name, maxSize: this.room.ctx.init.maxMessageSize })
+
+    if (message.sender.equals(this.room.ctx.components.peerId)) {
+      return undefined
+    }
+
+    this.room.checkRoster(message.sender)
+    const held = this.log.get(streamKey(message.sender, message.epoch), message.seq)
+
+    if (held != null) {
+      if (uint8ArrayEquals(held.envelope, bytes) || (uint8ArrayEquals(held.data, message.data) && held.timestamp === message.timestamp)) {
+        return undefined
+      }
+
+      await verify({ signal })
+      throw new EquivocationError(`${message.sender} signed two messages with epoch ${message.epoch} and seq ${message.seq}`)
+    }
+
+    if (!this.inbound.wants(message.sender, message.epoch, message.seq)) {
+      return undefined
+    }
+
+    await verify({ signal })
+    return message
   }
 
   /** a message of `sender` reached us through another member: while we have no stream with it, that is its route */
@@ -219,9 +305,9 @@ export class Messaging {
    * is now in order. Returns whether it was new.
    */
   accept (message: SignedRoomMessage, replayed: boolean, from?: Member): boolean {
-    const inbound = this.inboundOf(message.sender, message.epoch)
+    const inbound = this.inbound.open(message.sender, message.epoch)
 
-    if (message.seq < inbound.next || !this.log.add(inbound.key, message)) {
+    if (inbound == null || message.seq < inbound.next || !this.log.add(inbound.key, message)) {
       return false
     }
 
@@ -229,7 +315,9 @@ export class Messaging {
       // delivered once stored: what a member that crashes had delivered is
       // in its log, and it asks again only for what it had not stored
       this.unsaved.add(message)
-      void this.store.put(message).finally(() => {
+      // a failed write is reported by the store (`store:failed`) and the
+      // message is delivered all the same
+      void this.store.put(message).catch(() => {}).finally(() => {
         this.unsaved.delete(message)
         this.deliver(inbound)
       })
@@ -241,25 +329,12 @@ export class Messaging {
 
     this.deliver(inbound)
 
-    if (from != null && inbound.next < message.seq && !this.log.has(inbound.key, inbound.next)) {
-      // a hole before it: ask the member it came from
-      this.room.log('message %d of %p arrived before %d - asking %p', message.seq, message.sender, inbound.next, from.peerId)
-      this.requestReplay(from)
+    if (from != null && this.hasHole(inbound)) {
+      this.room.log('message %d of %p arrived before %d', message.seq, message.sender, inbound.next)
+      this.askForHole(inbound, from)
     }
 
     return true
-  }
-
-  private inboundOf (sender: PeerId, epoch: number): Inbound {
-    const key = streamKey(sender, epoch)
-    let inbound = this.inbound.get(key)
-
-    if (inbound == null) {
-      inbound = { sender, epoch, key, next: 1, sent: 0, notHeldBy: new PeerSet() }
-      this.inbound.set(key, inbound)
-    }
-
-    return inbound
   }
 
   private deliver (inbound: Inbound): void {
@@ -291,39 +366,77 @@ export class Messaging {
     }
   }
 
-  /** what our heartbeats tell about our messages */
-  heartbeatFields (): Pick<Heartbeat, 'epoch' | 'sent' | 'held'> {
-    return { epoch: BigInt(this.epoch), sent: BigInt(this.seq), held: this.log.size }
+  /** what our heartbeats on `session` tell about our messages */
+  heartbeatFields (session: Session): Pick<Heartbeat, 'epoch' | 'sent' | 'held' | 'written'> {
+    return { epoch: BigInt(this.epoch), sent: BigInt(this.seq), held: this.log.size, written: BigInt(session.written) }
   }
 
   /**
-   * A member's heartbeat: if it sent messages we have not had for a whole
-   * interval (they are not merely behind the heartbeat on the stream), or it
-   * holds messages and we have not asked it since its stream began, ask.
+   * A member's heartbeat. Its stream is ordered: if it wrote one of its own
+   * messages to it that we still lack, that message was lost on the way (its
+   * queue to us was full), so we ask for it, at most once an interval;
+   * messages still queued are not written yet and are not asked for. If it
+   * holds messages and we have not asked it since its stream began, we ask.
+   * A heartbeat only updates what we follow; it never makes new entries.
    */
   heard (member: Member, heartbeat: Heartbeat, now: number = Date.now()): void {
-    const sent = Number(heartbeat.sent)
+    const inbound = this.inbound.get(member.peerId, Number(heartbeat.epoch))
+    const written = Number(heartbeat.written)
 
-    if (sent > 0) {
-      const inbound = this.inboundOf(member.peerId, Number(heartbeat.epoch))
-      inbound.sent = Math.max(inbound.sent, sent)
-
-      if (inbound.next > inbound.sent) {
-        inbound.behindSince = undefined
-      } else if (inbound.behindSince == null) {
-        inbound.behindSince = now
-      } else if (now - inbound.behindSince >= this.room.ctx.init.heartbeatInterval) {
-        inbound.behindSince = now
-        this.requestReplay(member)
-      }
+    if (inbound != null) {
+      inbound.sent = Math.max(inbound.sent, Number(heartbeat.sent))
     }
 
-    if (heartbeat.held > 0 && !member.askedSinceAdopt) {
+    const lost = written > 0 && (inbound == null || inbound.next <= written)
+
+    if (lost && now - (member.lostAskedAt ?? 0) >= this.room.ctx.init.heartbeatInterval) {
+      member.lostAskedAt = now
+      this.room.log('%p wrote messages up to %d that we lack: asking for them', member.peerId, written)
+      this.requestReplay(member)
+    } else if (heartbeat.held > 0 && !member.askedSinceAdopt) {
       this.requestReplay(member)
     }
   }
 
-  /** asks `member` for what we lack; one request at a time per member */
+  /**
+   * The heartbeat tick: a hole before held messages that no replay has
+   * filled is asked for again, of another member than before.
+   */
+  tick (now: number = Date.now()): void {
+    for (const inbound of this.inbound.values()) {
+      if (this.hasHole(inbound) && now - (inbound.askedAt ?? 0) >= 2 * this.room.ctx.init.heartbeatInterval) {
+        this.askForHole(inbound)
+      }
+    }
+  }
+
+  /** whether messages after `next` are held but `next` is not */
+  private hasHole (inbound: Inbound): boolean {
+    return !this.log.has(inbound.key, inbound.next) && this.log.highest(inbound.key) > inbound.next
+  }
+
+  /**
+   * Asks for the message missing before held ones: of the sender itself if
+   * we have a stream with it, else of the member it came from, else of
+   * another member, never one that answered without it.
+   */
+  private askForHole (inbound: Inbound, from?: Member): void {
+    const open = this.room.all().filter(member => member.session?.open === true && !inbound.notHeldBy.has(member.peerId))
+    const sender = open.find(member => member.peerId.equals(inbound.sender))
+    const next = sender ?? (from != null && open.includes(from) ? from : open.find(member => member.replaying == null) ?? open[0])
+
+    if (next != null) {
+      inbound.askedAt = Date.now()
+      this.requestReplay(next)
+    }
+  }
+
+  /**
+   * Asks `member` for what we lack; one request at a time per member. A
+   * replay that fails is reported (`replay:failed`) and another member is
+   * asked; one that ended early (our budget with it) is asked again after a
+   * heartbeat interval.
+   */
   requestReplay (member: Member): void {
     member.askedSinceAdopt = true
 
@@ -332,10 +445,32 @@ export class Messaging {
       return
     }
 
-    member.replaying = replayFrom(this.room, member)
-      .catch((err: Error) => {
+    const session = member.session
+
+    if (session == null || !session.open || this.room.isClosed) {
+      return
+    }
+
+    member.replaying = requestReplay(this, { peerId: member.peerId, connection: session.connection })
+      .then(result => {
+        this.room.log('replay from %p: %d messages%s', member.peerId, result.received, result.truncated ? ' (truncated: budget)' : '')
+
+        if (result.truncated) {
+          clearTimeout(member.replayTimer)
+          member.replayTimer = setTimeout(() => { this.requestReplay(member) }, this.room.ctx.init.heartbeatInterval)
+        }
+      }, (err: Error) => {
         this.room.log('replay from %p failed - %e', member.peerId, err)
-        this.room.reportIfRejected(member.peerId, err)
+
+        if (err.name !== 'ReplayRefusedError') {
+          // the responder's answer was refused (a refusal of ours is not)
+          this.room.reportIfRejected(member.peerId, err)
+        }
+
+        if (!this.room.isClosed) {
+          this.room.safeDispatchEvent('replay:failed', { detail: { peerId: member.peerId, error: err } })
+          this.askAnother(member)
+        }
       })
       .finally(() => {
         member.replaying = undefined
@@ -347,26 +482,79 @@ export class Messaging {
       })
   }
 
-  /** per sender and epoch, the highest seq we hold in order */
-  heads (): Head[] {
-    return [...this.inbound.values()].map(inbound => ({ sender: inbound.sender, epoch: inbound.epoch, seq: inbound.next - 1 }))
-  }
+  /** after a failed replay: another member with a stream, not asked within an interval */
+  private askAnother (failed: Member): void {
+    const now = Date.now()
+    const other = this.room.all().find(member => member !== failed && member.session?.open === true && member.replaying == null && now - (member.replayAskedAt ?? 0) >= this.room.ctx.init.heartbeatInterval)
 
-  /** what the log holds beyond `heads`, for a replay request */
-  missing (heads: Head[]): SignedRoomMessage[] {
-    const after = new Map(heads.map(head => [streamKey(head.sender, head.epoch), head.seq]))
-    return this.log.keys().flatMap(key => this.log.after(key, after.get(key) ?? 0))
+    if (other != null) {
+      other.replayAskedAt = now
+      this.requestReplay(other)
+    }
   }
 
   /**
-   * After a replay from `member` that held `held`: what it could not give is
+   * Checks that `peer` may ask us for a replay: a member we have a session with.
+   *
+   * @throws {NotOnRosterError | ReplayRefusedError}
+   */
+  checkAsker (peer: PeerId): void {
+    this.room.checkRoster(peer)
+
+    if (this.room.getMember(peer)?.session?.open !== true) {
+      throw new ReplayRefusedError('only a member with a room session may ask for a replay')
+    }
+  }
+
+  /** what the log holds, less `except`'s own messages (for a replay answer) */
+  held (except: PeerId): HeldRange[] {
+    return this.log.held(except)
+  }
+
+  /** the logged messages a replay wants */
+  messages (want: Want): SignedRoomMessage[] {
+    return this.log.after(streamKey(want.sender, want.epoch), want.after)
+  }
+
+  /**
+   * What to ask a responder for, given what it holds: for each sender (not
+   * us) and epoch we still follow or would, the messages after the last we
+   * hold in order, when it holds any of them.
+   */
+  wants (held: HeldRange[]): Want[] {
+    const self = this.room.ctx.components.peerId
+    const wants: Want[] = []
+
+    for (const range of held) {
+      if (range.sender.equals(self) || !this.room.allows(range.sender)) {
+        continue
+      }
+
+      const inbound = this.inbound.get(range.sender, range.epoch)
+
+      if (inbound == null && !this.inbound.wants(range.sender, range.epoch, range.highest)) {
+        continue
+      }
+
+      const after = inbound == null ? 0 : inbound.next - 1
+
+      if (range.highest > after) {
+        wants.push({ sender: range.sender, epoch: range.epoch, after })
+      }
+    }
+
+    return wants
+  }
+
+  /**
+   * After a replay from `peerId` that held `held`: what it could not give is
    * gone when the sender itself no longer holds it, or when the sender has
    * left the room and no member with a stream holds it. Each such range is
    * reported as a `gap` and skipped. While the sender is in the room, it may
    * hold what the others lack (it was cut off, or is reached only through
    * others), so nothing is skipped until it says so.
    */
-  settle (member: Member, held: HeldRange[]): void {
+  settle (peerId: PeerId, held: HeldRange[]): void {
     const open = this.room.all().filter(m => m.session?.open === true)
 
     for (const inbound of this.inbound.values()) {
@@ -382,8 +570,8 @@ export class Messaging {
         continue
       }
 
-      inbound.notHeldBy.add(member.peerId)
-      const bySender = member.peerId.equals(inbound.sender)
+      inbound.notHeldBy.add(peerId)
+      const bySender = peerId.equals(inbound.sender)
       const senderLeft = this.room.getMember(inbound.sender) == null
 
       if (bySender || (senderLeft && open.every(m => inbound.notHeldBy.has(m.peerId)))) {
@@ -399,6 +587,16 @@ export class Messaging {
     return pending.length > 0 ? pending[0].seq - 1 : inbound.sent
   }
 
+  /** a sender's epoch is no longer followed (a bound): what it lacked is reported */
+  private dropped (inbound: Inbound): void {
+    const end = Math.max(inbound.sent, this.log.highest(inbound.key))
+    this.room.log('no longer following epoch %d of %p', inbound.epoch, inbound.sender)
+
+    if (end >= inbound.next && !this.room.isClosed) {
+      this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from: inbound.next, to: end } })
+    }
+  }
+
   private gap (inbound: Inbound, to: number): void {
     if (to < inbound.next) {
       return
@@ -412,10 +610,35 @@ export class Messaging {
     this.deliver(inbound)
   }
 
-  /** queues a message to a member (see `Outbox`) */
-  private enqueue (member: Member, message: Partial<MeshMessage>): void {
-    if (!member.outbox.push(member, message, this.room.ctx.init.maxQueuedMessages, this.room.log)) {
-      this.room.log.trace('the queue to %p is full: it asks for the rest from the log', member.peerId)
+  private storeFailed (err: Error): void {
+    if (!this.room.isClosed) {
+      this.room.safeDispatchEvent('store:failed', { detail: err })
     }
   }
+
+  /** queues a message to a member (see `Outbox`) */
+  private enqueue (member: Member, entry: OutboxEntry): void {
+    if (!member.outbox.push(member, entry, this.room.ctx.init.maxQueuedMessages, this.room.log)) {
+      this.room.log.trace('the queue to %p is full: it asks for the rest when it sees what it lacks', member.peerId)
+    }
+  }
+}
+
+/**
+ * The members (of `open`) that pass our messages on to the member with peer
+ * id bytes `id`: the same ones for every message while `open` stays the same.
+ */
+function forwardersOf (id: Uint8Array, open: Member[]): Member[] {
+  if (open.length <= FORWARDERS_PER_MEMBER) {
+    return open
+  }
+
+  let hash = 0
+
+  for (let i = Math.max(0, id.byteLength - 4); i < id.byteLength; i++) {
+    hash = (hash * 256 + id[i]) >>> 0
+  }
+
+  const first = hash % open.length
+  return Array.from({ length: FORWARDERS_PER_MEMBER }, (_, k) => open[(first + k) % open.length])
 }

@@ -1,25 +1,35 @@
-import type { Member } from './member.ts'
-import type { MeshMessage } from './pb/mesh.ts'
+import type { Member } from '../member.ts'
+import type { MeshMessage } from '../pb/mesh.ts'
 import type { Logger } from '@libp2p/interface'
+
+/**
+ * A frame queued to a member: a room message, ours (`ownSeq`) or one passed on.
+ */
+export interface OutboxEntry {
+  frame: Partial<MeshMessage>
+  /** the seq of our own message it carries */
+  ownSeq?: number
+}
 
 /**
  * Room messages waiting to be written to one member's stream, one at a time,
  * so a slow member holds up only its own queue. At most `max` wait: what
- * does not fit stays in the log, and the member asks for it when it sees it
- * lags. When the member has no open stream the queue is dropped, for the
- * same reason.
+ * does not fit stays in the log, and the member asks for it when its
+ * heartbeats show it lacks a message written after it (see
+ * `Session.written`). When the member has no open stream the queue is
+ * dropped, for the same reason.
  */
 export class Outbox {
-  private readonly messages: Array<Partial<MeshMessage>> = []
+  private readonly entries: OutboxEntry[] = []
   private writing = false
 
-  /** queues `message` to `member`; returns false when the queue is full */
-  push (member: Member, message: Partial<MeshMessage>, max: number, log: Logger): boolean {
-    if (this.messages.length >= max) {
+  /** queues `entry` to `member`; returns false when the queue is full */
+  push (member: Member, entry: OutboxEntry, max: number, log: Logger): boolean {
+    if (this.entries.length >= max) {
       return false
     }
 
-    this.messages.push(message)
+    this.entries.push(entry)
 
     if (!this.writing) {
       void this.write(member, log)
@@ -32,19 +42,24 @@ export class Outbox {
     this.writing = true
 
     try {
-      while (this.messages.length > 0) {
+      while (this.entries.length > 0) {
         const session = member.session
 
         if (session == null || !session.open) {
-          this.messages.length = 0
+          this.entries.length = 0
           return
         }
 
-        await session.send(this.messages.shift() ?? {})
+        const entry = this.entries.shift()!
+        await session.send(entry.frame)
+
+        if (entry.ownSeq != null) {
+          session.written = Math.max(session.written, entry.ownSeq)
+        }
       }
     } catch (err: any) {
       log('sending to %p failed - %e', member.peerId, err)
-      this.messages.length = 0
+      this.entries.length = 0
     } finally {
       this.writing = false
     }

@@ -1,6 +1,6 @@
 import { Key } from 'interface-datastore'
-import { decodeStoredRoomMessage } from '../envelope/message.ts'
-import type { SignedRoomMessage } from '../envelope/message.ts'
+import { decodeStoredRoomMessage } from '../../envelope/message.ts'
+import type { SignedRoomMessage } from '../../envelope/message.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -25,16 +25,22 @@ export class RoomStore {
   private readonly datastore: Datastore
   private readonly prefix: string
   private readonly log: Logger
+  private readonly onError: (err: Error) => void
   /** writes in the order they were asked for */
   private writing: Promise<void> = Promise.resolve()
   /** delivered seqs not yet written, by stream: one write per stream at a time */
   private readonly deliveredPending = new Map<string, number>()
   private deliveredWriting?: Promise<void>
 
-  constructor (datastore: Datastore, roomCid: string, log: Logger) {
+  /**
+   * `onError` hears of every failed write (disk full, quota): the room goes
+   * on in memory. Writes a caller awaits also reject with the error.
+   */
+  constructor (datastore: Datastore, roomCid: string, log: Logger, onError: (err: Error) => void) {
     this.datastore = datastore
     this.prefix = `/relaymesh/rooms/${roomCid}`
     this.log = log
+    this.onError = onError
   }
 
   async load (): Promise<StoredRoom> {
@@ -87,7 +93,7 @@ export class RoomStore {
     this.deliveredPending.clear()
     this.deliveredWriting = Promise.all(batch.map(async ([key, value]) => this.datastore.put(new Key(`${this.prefix}/delivered/${encodeURIComponent(key)}`), new TextEncoder().encode(String(value)))))
       .then(() => {}, (err: Error) => {
-        this.log.error('writing to the datastore failed - %e', err)
+        this.failed(err)
       })
       .finally(() => {
         this.deliveredWriting = undefined
@@ -129,7 +135,12 @@ export class RoomStore {
 
   private async enqueue (write: () => Promise<void>): Promise<void> {
     const next = this.writing.then(write)
-    this.writing = next.catch((err: Error) => { this.log.error('writing to the datastore failed - %e', err) })
+    this.writing = next.catch((err: Error) => { this.failed(err) })
     return next
+  }
+
+  private failed (err: Error): void {
+    this.log.error('writing to the datastore failed - %e', err)
+    this.onError(err)
   }
 }

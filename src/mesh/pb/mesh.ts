@@ -179,6 +179,11 @@ export namespace MeshMessage {
     value: number
   }
 
+  export interface MeshMessageHeartbeatWrittenFieldEvent {
+    field: '$.heartbeat.written'
+    value: bigint
+  }
+
   export interface MeshMessageMessageFieldEvent {
     field: '$.message'
     value: Uint8Array<ArrayBuffer>
@@ -198,7 +203,7 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
   }
 }
@@ -210,6 +215,7 @@ export interface Heartbeat {
   epoch: bigint
   sent: bigint
   held: number
+  written: bigint
 }
 
 export namespace Heartbeat {
@@ -252,6 +258,11 @@ export namespace Heartbeat {
           w.uint32(obj.held)
         }
 
+        if ((obj.written != null && obj.written !== 0n)) {
+          w.uint32(56)
+          w.uint64(obj.written)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -262,7 +273,8 @@ export namespace Heartbeat {
           ackDelay: 0,
           epoch: 0n,
           sent: 0n,
-          held: 0
+          held: 0,
+          written: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -293,6 +305,10 @@ export namespace Heartbeat {
             }
             case 6: {
               obj.held = reader.uint32()
+              break
+            }
+            case 7: {
+              obj.written = reader.uint64()
               break
             }
             default: {
@@ -352,6 +368,13 @@ export namespace Heartbeat {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.written`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -394,6 +417,11 @@ export namespace Heartbeat {
     value: number
   }
 
+  export interface HeartbeatWrittenFieldEvent {
+    field: '$.written'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Heartbeat>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Heartbeat.codec())
   }
@@ -402,7 +430,7 @@ export namespace Heartbeat {
     return decodeMessage(buf, Heartbeat.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatAckFieldEvent | HeartbeatAckDelayFieldEvent | HeartbeatEpochFieldEvent | HeartbeatSentFieldEvent | HeartbeatHeldFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Heartbeat>): Generator<HeartbeatSeqFieldEvent | HeartbeatAckFieldEvent | HeartbeatAckDelayFieldEvent | HeartbeatEpochFieldEvent | HeartbeatSentFieldEvent | HeartbeatHeldFieldEvent | HeartbeatWrittenFieldEvent> {
     return streamMessage(buf, Heartbeat.codec(), opts)
   }
 }

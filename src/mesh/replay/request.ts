@@ -3,70 +3,86 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { anySignal } from 'any-signal'
 import * as Digest from 'multiformats/hashes/digest'
-import { openReplayRequest, openRoomMessage, sealReplayRequest } from '../envelope/message.ts'
-import { REPLAY_REQUEST_MAX_SIZE } from './constants.ts'
-import { RoomNotJoinedError } from './errors.ts'
-import { ReplayResponse } from './pb/replay.ts'
-import type { HeldRange } from './log.ts'
-import type { Member } from './member.ts'
-import type { RoomImpl } from './room.ts'
-import type { PeerId, Stream } from '@libp2p/interface'
+import { sealReplayRequest } from '../../envelope/message.ts'
+import { REPLAY_ENTRY_MAX_SIZE, FRAME_OVERHEAD, maxReplayFrameSize } from '../constants.ts'
+import { ReplayRefusedError } from '../errors.ts'
+import { ReplayFrame } from '../pb/replay.ts'
+import type { ReplayLog, ReplayPeer, Want } from './index.ts'
+import type { HeldRange } from '../messages/log.ts'
+import type { Stream } from '@libp2p/interface'
+import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /**
- * Asks `member` for the messages we lack: a signed request with the highest
- * seq we hold in order per sender and epoch, answered with what the member's
- * log holds beyond them. Each message is checked (signature, sender, room,
- * roster) before it is taken; what no member holds any more becomes a `gap`.
+ * How a replay ended.
  */
-export async function replayFrom (room: RoomImpl, member: Member): Promise<void> {
-  const session = member.session
+export interface ReplayResult {
+  /** messages received (new or not) */
+  received: number
+  /** the responder stopped early: our replay budget with it ran out */
+  truncated: boolean
+}
 
-  if (session == null || !session.open || room.isClosed) {
-    return
-  }
+/**
+ * Entries that fit in one page of `held` or `wants`.
+ */
+export function pageSize (maxMessageSize: number): number {
+  return Math.max(1, Math.floor((maxReplayFrameSize({ maxMessageSize }) - FRAME_OVERHEAD) / REPLAY_ENTRY_MAX_SIZE))
+}
 
-  const { init, components } = room.ctx
-  const signal = anySignal([room.signal, AbortSignal.timeout(init.replayTimeout)])
+/**
+ * Asks `peer` for the messages we lack: a signed single-use request; the
+ * responder's pages of what it holds; our pages of what we want from that;
+ * its messages, each handed to `log.receive` (which checks it: cheap checks
+ * first, then the signature), up to the end. Finally `log.settle` learns
+ * what the responder did not hold.
+ *
+ * @throws {ReplayRefusedError | InvalidMessageError} or the stream's error
+ */
+export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<ReplayResult> {
+  const { init, privateKey, room } = log.context
+  const signal = anySignal([log.context.signal, AbortSignal.timeout(init.replayTimeout)])
+  const frameMax = maxReplayFrameSize(init)
   let stream: Stream | undefined
 
   try {
-    const request = await sealReplayRequest({ room: room.name, heads: room.messaging.heads() }, components.privateKey, { signal })
-    stream = await session.connection.newStream(room.ctx.replayProtocol, { signal, runOnLimitedConnection: true })
-    const lp = lpStream(stream, { maxDataLength: init.maxMessageSize })
-    await lp.write(request, { signal })
+    const request = await sealReplayRequest({ room }, privateKey, { signal }) as Uint8Array<ArrayBuffer>
+    stream = await peer.connection.newStream(log.context.protocol, { signal, runOnLimitedConnection: true })
+    const lp = lpStream(stream, { maxDataLength: frameMax })
+    await lp.write(ReplayFrame.encode({ request }), { signal })
 
-    const first = decodeResponse(await lp.read({ signal }))
-    const held: HeldRange[] = first.held.map(h => ({
-      sender: peerIdFromMultihash(Digest.decode(h.sender)),
-      epoch: Number(h.epoch),
-      lowest: Number(h.lowest),
-      highest: Number(h.highest)
-    }))
-    let received = 0
-    let response = first
+    const held = await readHeld(lp, log.context.maxHeldRanges, signal)
+    const wants = log.wants(held)
+    const page = pageSize(init.maxMessageSize)
 
-    while (!response.end) {
-      response = decodeResponse(await lp.read({ signal }))
-
-      if (response.message == null) {
-        continue
-      }
-
-      if (++received > init.maxLogMessages) {
-        throw new InvalidMessageError(`more than ${init.maxLogMessages} messages in one replay`)
-      }
-
-      const message = await openRoomMessage(response.message, { room: room.name, maxSize: init.maxMessageSize })
-
-      if (!message.sender.equals(components.peerId)) {
-        room.checkRoster(message.sender)
-        room.messaging.accept(message, true)
-      }
+    for (let i = 0; i < wants.length || i === 0; i += page) {
+      const last = i + page >= wants.length
+      await lp.write(ReplayFrame.encode({
+        wants: wants.slice(i, i + page).map(want => ({ sender: want.sender.toMultihash().bytes, epoch: BigInt(want.epoch), after: BigInt(want.after) })),
+        wantsEnd: last
+      }), { signal })
     }
 
-    room.log('replay from %p: %d messages', member.peerId, received)
+    // at most what the wanted ranges span: a responder sends no more than it listed
+    const highest = new Map(held.map(h => [`${h.sender}/${h.epoch}`, h.highest]))
+    const owed = wants.reduce((sum, want) => sum + Math.max(0, (highest.get(`${want.sender}/${want.epoch}`) ?? 0) - want.after), 0)
+    let received = 0
+    let frame: ReplayFrame
+
+    do {
+      frame = decodeFrame(await lp.read({ signal }))
+
+      for (const bytes of frame.messages) {
+        if (++received > owed) {
+          throw new InvalidMessageError(`more messages in a replay than the ${owed} wanted`)
+        }
+
+        await log.receive(bytes, signal)
+      }
+    } while (!frame.end)
+
     await stream.close({ signal })
-    room.messaging.settle(member, held)
+    log.settle(peer.peerId, held)
+    return { received, truncated: frame.truncated }
   } catch (err: any) {
     stream?.abort(err)
     throw err
@@ -75,46 +91,53 @@ export async function replayFrom (room: RoomImpl, member: Member): Promise<void>
   }
 }
 
-function decodeResponse (bytes: { subarray(): Uint8Array }): ReplayResponse {
-  try {
-    return ReplayResponse.decode(bytes.subarray())
-  } catch (err: any) {
-    throw new InvalidMessageError(`malformed replay response: ${err.message}`)
+async function readHeld (lp: LengthPrefixedStream<Stream>, max: number, signal: AbortSignal): Promise<HeldRange[]> {
+  const held: HeldRange[] = []
+
+  while (true) {
+    const frame = decodeFrame(await lp.read({ signal }))
+
+    for (const h of frame.held) {
+      if (held.length >= max) {
+        throw new InvalidMessageError(`a replay lists more than ${max} held ranges`)
+      }
+
+      let sender
+
+      try {
+        sender = peerIdFromMultihash(Digest.decode(h.sender))
+      } catch (err: any) {
+        throw new InvalidMessageError(`malformed held range: ${err.message}`)
+      }
+
+      held.push({ sender, epoch: Number(h.epoch), lowest: Number(h.lowest), highest: Number(h.highest) })
+    }
+
+    if (frame.heldEnd) {
+      return held
+    }
   }
 }
 
 /**
- * Answers a replay request on `stream`: checks it (signature, requester is
- * the peer on the stream, room joined, roster, freshness), then writes what
- * the room's log holds, then what the requester lacks, then the end.
+ * Decodes a replay frame; a responder's refusal becomes its error.
+ *
+ * @throws {InvalidMessageError | ReplayRefusedError}
  */
-export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (name: string) => RoomImpl | undefined, maxMessageSize: number, timeout: number): Promise<RoomImpl | undefined> {
-  const signal = AbortSignal.timeout(timeout)
-  const lp = lpStream(stream, { maxDataLength: Math.min(maxMessageSize, REPLAY_REQUEST_MAX_SIZE) })
-  const bytes = (await lp.read({ signal })).subarray()
-  const request = await openReplayRequest(bytes, remotePeer, { maxSize: REPLAY_REQUEST_MAX_SIZE })
-  const room = rooms(request.room)
+export function decodeFrame (bytes: { subarray(): Uint8Array }): ReplayFrame {
+  let frame: ReplayFrame
 
-  if (room == null) {
-    throw new RoomNotJoinedError(`not in room "${request.room}"`)
+  try {
+    frame = ReplayFrame.decode(bytes.subarray())
+  } catch (err: any) {
+    throw new InvalidMessageError(`malformed replay frame: ${err.message}`)
   }
 
-  room.checkRoster(request.requester)
-
-  await lp.write(ReplayResponse.encode({
-    held: room.messaging.log.held().map(h => ({
-      sender: h.sender.toMultihash().bytes,
-      epoch: BigInt(h.epoch),
-      lowest: BigInt(h.lowest),
-      highest: BigInt(h.highest)
-    }))
-  }), { signal })
-
-  for (const message of room.messaging.missing(request.heads)) {
-    await lp.write(ReplayResponse.encode({ message: message.envelope as Uint8Array<ArrayBuffer> }), { signal })
+  if (frame.refused != null) {
+    throw new ReplayRefusedError(frame.refused)
   }
 
-  await lp.write(ReplayResponse.encode({ end: true }), { signal })
-  await stream.close({ signal })
-  return room
+  return frame
 }
+
+export type { Want }

@@ -1,0 +1,161 @@
+import { PeerSet } from '@libp2p/peer-collections'
+import type { PeerId } from '@libp2p/interface'
+
+/**
+ * One sender's epoch as this member receives it.
+ */
+export interface Inbound {
+  sender: PeerId
+  epoch: number
+  /** `streamKey(sender, epoch)` */
+  key: string
+  /** the next seq to deliver */
+  next: number
+  /** the sender's last seq as its heartbeats tell */
+  sent: number
+  /** members that answered a replay without holding `next` */
+  notHeldBy: PeerSet
+  /** when we last asked a member for the hole before a held message */
+  askedAt?: number
+}
+
+interface Sender {
+  peerId: PeerId
+  epochs: Map<number, Inbound>
+  /** epochs up to this one are no longer followed: their messages are refused */
+  floor: number
+  lastActive: number
+}
+
+/**
+ * What this member follows of other members' messages: per sender, at most
+ * `maxEpochs` epochs, and at most `maxSenders` senders. Entries are made only
+ * for epochs seen in signed messages. A sender's oldest epoch makes room for
+ * a newer one, and its messages are refused from then on; a sender that is
+ * not a member and was heard from least recently makes room for a new one.
+ * Both are reported through `dropped`, which says what was missing.
+ */
+export class InboundTracker {
+  private readonly senders = new Map<string, Sender>()
+  private readonly maxEpochs: number
+  private readonly maxSenders: number
+  private readonly isMember: (sender: PeerId) => boolean
+  private readonly dropped: (inbound: Inbound) => void
+
+  constructor (init: { maxEpochs: number, maxSenders: number, isMember(sender: PeerId): boolean, dropped(inbound: Inbound): void }) {
+    this.maxEpochs = init.maxEpochs
+    this.maxSenders = init.maxSenders
+    this.isMember = init.isMember
+    this.dropped = init.dropped
+  }
+
+  /** the entry of a sender's epoch, if followed */
+  get (sender: PeerId, epoch: number): Inbound | undefined {
+    return this.senders.get(sender.toString())?.epochs.get(epoch)
+  }
+
+  /** whether a message of this sender's epoch and seq would be news: a cheap check before any signature work */
+  wants (sender: PeerId, epoch: number, seq: number): boolean {
+    const state = this.senders.get(sender.toString())
+
+    if (state == null) {
+      return true
+    }
+
+    if (epoch <= state.floor) {
+      return false
+    }
+
+    const inbound = state.epochs.get(epoch)
+
+    if (inbound != null) {
+      return seq >= inbound.next
+    }
+
+    return state.epochs.size < this.maxEpochs || epoch > Math.min(...state.epochs.keys())
+  }
+
+  /**
+   * The entry for a sender's epoch seen in a signed message, made if needed;
+   * undefined when the epoch is one no longer followed (or older than every
+   * followed one while `maxEpochs` are).
+   */
+  open (sender: PeerId, epoch: number, now = Date.now()): Inbound | undefined {
+    const id = sender.toString()
+    let state = this.senders.get(id)
+
+    if (state == null) {
+      this.makeRoom()
+      state = { peerId: sender, epochs: new Map(), floor: -1, lastActive: now }
+      this.senders.set(id, state)
+    }
+
+    state.lastActive = now
+
+    if (epoch <= state.floor) {
+      return undefined
+    }
+
+    let inbound = state.epochs.get(epoch)
+
+    if (inbound != null) {
+      return inbound
+    }
+
+    if (state.epochs.size >= this.maxEpochs) {
+      const oldest = Math.min(...state.epochs.keys())
+
+      if (epoch < oldest) {
+        return undefined
+      }
+
+      const old = state.epochs.get(oldest)
+      state.epochs.delete(oldest)
+      state.floor = Math.max(state.floor, oldest)
+
+      if (old != null) {
+        this.dropped(old)
+      }
+    }
+
+    inbound = { sender, epoch, key: `${id}/${epoch}`, next: 1, sent: 0, notHeldBy: new PeerSet() }
+    state.epochs.set(epoch, inbound)
+    return inbound
+  }
+
+  /** every followed sender's epoch */
+  * values (): Generator<Inbound> {
+    for (const state of this.senders.values()) {
+      yield * state.epochs.values()
+    }
+  }
+
+  get size (): number {
+    let size = 0
+
+    for (const state of this.senders.values()) {
+      size += state.epochs.size
+    }
+
+    return size
+  }
+
+  private makeRoom (): void {
+    if (this.senders.size < this.maxSenders) {
+      return
+    }
+
+    let victim: [string, Sender] | undefined
+
+    // the least recently heard sender that is not a member, else any
+    for (const entry of this.senders) {
+      if (!this.isMember(entry[1].peerId) && (victim == null || entry[1].lastActive < victim[1].lastActive)) {
+        victim = entry
+      }
+    }
+
+    victim ??= [...this.senders].reduce((a, b) => a[1].lastActive <= b[1].lastActive ? a : b)
+    this.senders.delete(victim[0])
+    victim[1].epochs.forEach(inbound => { this.dropped(inbound) })
+  }
+}
