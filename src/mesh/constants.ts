@@ -125,7 +125,13 @@ export const FORWARDERS_PER_MEMBER = 2
  * room for a newer one (a sender restarted without its log starts a new
  * epoch).
  */
-export const MAX_EPOCHS_PER_SENDER = 4
+export const MAX_EPOCHS_PER_SENDER = 8
+
+/**
+ * Rooms left whose numbering (epoch, last seq) a node keeps, so joining one
+ * again is not a new epoch.
+ */
+export const MAX_REMEMBERED_ROOMS = 64
 
 /**
  * Senders (members, past members) whose messages a room follows, as a

@@ -3,13 +3,14 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { openMemberRecord } from '../envelope/record.ts'
-import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, maxFrameSize, resolveMeshInit } from './constants.ts'
+import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { answerReplay } from './replay/answer.ts'
 import { roomCid } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
+import type { Numbering } from './messages/messaging.ts'
 import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
 import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
 
@@ -24,6 +25,8 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly components: MeshComponents
   private readonly init: ResolvedMeshInit
   private readonly protocol: string
+  /** the numbering of rooms left, by name (see `remember`) */
+  private readonly numbering = new Map<string, Numbering>()
   private readonly replayProtocol: string
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
@@ -119,6 +122,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     }
 
     const room = new RoomImpl({
+      numbering: this.numbering.get(name),
       components: this.components,
       init: this.init,
       protocol: this.protocol,
@@ -129,6 +133,8 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
         if (this.joined.get(room.name) === room) {
           this.joined.delete(room.name)
         }
+
+        this.remember(room.name, room.messaging.numbering)
       }
     }, {
       name,
@@ -177,6 +183,24 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       } else {
         throw err
       }
+    }
+  }
+
+  /**
+   * A room that is left keeps its epoch and last seq here, so joining it
+   * again goes on numbering where it stopped: a re-join is not a new epoch
+   * for the other members to follow.
+   */
+  private remember (name: string, numbering: Numbering): void {
+    this.numbering.delete(name)
+    this.numbering.set(name, numbering)
+
+    for (const oldest of this.numbering.keys()) {
+      if (this.numbering.size <= MAX_REMEMBERED_ROOMS) {
+        break
+      }
+
+      this.numbering.delete(oldest)
     }
   }
 

@@ -15,6 +15,7 @@ import { Sessions } from './sessions.ts'
 import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
+import type { Numbering } from './messages/messaging.ts'
 import type { Session } from './session.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerInfo } from '@libp2p/interface'
@@ -25,6 +26,8 @@ import type { CID } from 'multiformats/cid'
  * What a room needs from the `mesh` service.
  */
 export interface RoomContext {
+  /** where this node's numbering stopped when it last left the room */
+  numbering?: Numbering
   components: MeshComponents
   init: ResolvedMeshInit
   protocol: string

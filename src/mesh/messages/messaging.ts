@@ -22,6 +22,15 @@ import type { Session } from '../session.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
+ * Where a member's numbering of its messages stands.
+ */
+export interface Numbering {
+  epoch: number
+  /** the last seq used */
+  seq: number
+}
+
+/**
  * A room's messages: sending (signed, queued per member), receiving in order
  * per sender without duplicates, passing first deliveries on for members the
  * sender cannot reach, the log, asking members for what we missed and
@@ -63,8 +72,14 @@ export class Messaging implements ReplayLog, ReplaySource {
       init,
       maxHeldRanges: init.maxMembers * SENDERS_PER_MEMBER_SLOT * MAX_EPOCHS_PER_SENDER
     }
-    this.epoch = Date.now()
+    this.epoch = room.ctx.numbering?.epoch ?? Date.now()
+    this.seq = room.ctx.numbering?.seq ?? 0
     this.ownKey = streamKey(components.peerId, this.epoch)
+  }
+
+  /** where our numbering stands */
+  get numbering (): Numbering {
+    return { epoch: this.epoch, seq: this.seq }
   }
 
   /**
@@ -548,11 +563,12 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /**
    * After a replay from `peerId` that held `held`: what it could not give is
-   * gone when the sender itself no longer holds it, or when the sender has
-   * left the room and no member with a stream holds it. Each such range is
-   * reported as a `gap` and skipped. While the sender is in the room, it may
-   * hold what the others lack (it was cut off, or is reached only through
-   * others), so nothing is skipped until it says so.
+   * gone once every member we have a stream with has answered without it,
+   * and the sender is one of them or has left the room. Each such range is
+   * reported as a `gap` and skipped. While the sender is in the room but out
+   * of reach, it may hold what the others lack, so nothing is skipped; and
+   * a sender that no longer holds its own old messages (it re-joined, or
+   * evicted them) does not make a gap while another member holds them.
    */
   settle (peerId: PeerId, held: HeldRange[]): void {
     const open = this.room.all().filter(m => m.session?.open === true)
@@ -571,10 +587,10 @@ export class Messaging implements ReplayLog, ReplaySource {
       }
 
       inbound.notHeldBy.add(peerId)
-      const bySender = peerId.equals(inbound.sender)
+      const senderSaid = inbound.notHeldBy.has(inbound.sender)
       const senderLeft = this.room.getMember(inbound.sender) == null
 
-      if (bySender || (senderLeft && open.every(m => inbound.notHeldBy.has(m.peerId)))) {
+      if ((senderSaid || senderLeft) && open.every(m => inbound.notHeldBy.has(m.peerId))) {
         const to = Math.min(end, (range?.lowest ?? Infinity) - 1)
         this.gap(inbound, to)
       }
