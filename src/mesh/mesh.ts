@@ -10,8 +10,8 @@ import { roomCid } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
-import type { Numbering } from './messages/messaging.ts'
 import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
+import type { Numbering } from './messages/messaging.ts'
 import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
 
 /**
