@@ -39,10 +39,10 @@ export const MAX_RECORD_ADDRESSES = 32
 export const MAX_ROOM_NAME_LENGTH = 256
 
 /**
- * The signature domain and payload type of room messages.
+ * The signature domain and payload type of room message batches.
  */
-export const ROOM_MESSAGE_DOMAIN = 'relaymesh-room-message'
-export const ROOM_MESSAGE_CODEC = new TextEncoder().encode('/relaymesh/room-message/1')
+export const ROOM_BATCH_DOMAIN = 'relaymesh-room-batch'
+export const ROOM_BATCH_CODEC = new TextEncoder().encode('/relaymesh/room-batch/1')
 
 /**
  * The signature domain and payload type of replay requests.

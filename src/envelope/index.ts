@@ -7,10 +7,12 @@
  * payload type. Receivers open it with `openMemberRecord`, which checks the
  * signature, that the signer is the member the record names, the room and the
  * timestamp, and keep a `SequenceTracker` per room so replayed or outdated
- * records are refused. Room messages (`sealRoomMessage`, `openRoomMessage`)
- * and replay requests (`sealReplayRequest`, `openReplayRequest`) are signed
- * envelopes of their own domains, checked the same way. Every refusal is a
- * typed error.
+ * records are refused. Room messages are signed in batches
+ * (`sealRoomBatch`, `readRoomBatch`): one signature over a sender's messages
+ * sealed together, bound to the room's id, checked once per batch with keys
+ * imported once per peer (`Signer`, `Verifier`); replay requests
+ * (`sealReplayRequest`, `openReplayRequest`) are signed envelopes of their
+ * own domain. Every refusal is a typed error.
  *
  * @example
  *
@@ -31,9 +33,12 @@
  */
 
 export { initialSeq, openMemberRecord, sealMemberRecord } from './record.ts'
-export { openReplayRequest, openRoomMessage, readRoomMessage, sealReplayRequest, sealRoomMessage } from './message.ts'
-export type { OpenSignedOptions, ReplayRequest, SignedRoomMessage, UncheckedRoomMessage } from './message.ts'
+export { openReplayRequest, sealReplayRequest } from './message.ts'
+export type { OpenSignedOptions, ReplayRequest } from './message.ts'
+export { decodeStoredRoomBatch, readRoomBatch, sealRoomBatch, signaturePayload } from './batch.ts'
+export type { SignedRoomBatch, SignedRoomMessage, UncheckedRoomBatch } from './batch.ts'
+export { Signer, Verifier } from './keys.ts'
 export type { MemberRecord, MemberRecordInit, OpenMemberRecordOptions } from './record.ts'
 export { SequenceTracker } from './sequence.ts'
 export { InvalidSignatureError, MessageTooLargeError, ReplayedRecordError, StaleRecordError, WrongRoomError, WrongSignerError } from './errors.ts'
-export { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_RECORD_AGE, DEFAULT_MAX_RECORD_SIZE, MEMBER_RECORD_CODEC, MEMBER_RECORD_DOMAIN, ROOM_MESSAGE_CODEC, ROOM_MESSAGE_DOMAIN, REPLAY_REQUEST_CODEC, REPLAY_REQUEST_DOMAIN, DEFAULT_MAX_REQUEST_AGE } from './constants.ts'
+export { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_RECORD_AGE, DEFAULT_MAX_RECORD_SIZE, MEMBER_RECORD_CODEC, MEMBER_RECORD_DOMAIN, ROOM_BATCH_CODEC, ROOM_BATCH_DOMAIN, REPLAY_REQUEST_CODEC, REPLAY_REQUEST_DOMAIN, DEFAULT_MAX_REQUEST_AGE } from './constants.ts'

@@ -7,7 +7,7 @@ const minute = 60 * second
 
 export const PROTOCOL_PREFIX = '/relaymesh'
 export const PROTOCOL_NAME = 'mesh'
-export const PROTOCOL_VERSION = '1.0.0'
+export const PROTOCOL_VERSION = '2.0.0'
 
 export const DEFAULT_DIAL_TIMEOUT = 10 * second
 export const DEFAULT_UNREACHABLE_TIMEOUT = 10 * second
@@ -88,6 +88,18 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
  * signature, domain, payload type, room name up to 256 bytes, counters).
  */
 export const MESSAGE_ENVELOPE_OVERHEAD = 512
+
+/**
+ * Most messages sealed in one batch under one signature.
+ */
+export const MAX_BATCH_MESSAGES = 64
+
+/**
+ * Bytes a batch adds to its messages' data (signature, room id, sender,
+ * counters, tags), at most, and bytes each message adds in it.
+ */
+export const BATCH_OVERHEAD = 256
+export const BATCH_ENTRY_OVERHEAD = 4
 
 /**
  * Largest replay request accepted, in bytes (a signed envelope with the room

@@ -2,11 +2,12 @@ import { InvalidMessageError, InvalidParametersError, serviceCapabilities, servi
 import { peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
+import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
 import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { answerReplay } from './replay/answer.ts'
-import { roomCid } from './room-cid.ts'
+import { roomCid, roomId } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
@@ -25,6 +26,8 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly components: MeshComponents
   private readonly init: ResolvedMeshInit
   private readonly protocol: string
+  /** checks room message batches of every room, keys imported once per peer */
+  private readonly verifier = new Verifier()
   /** the numbering of rooms left, by name (see `remember`) */
   private readonly numbering = new Map<string, Numbering>()
   private readonly replayProtocol: string
@@ -127,6 +130,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       init: this.init,
       protocol: this.protocol,
       replayProtocol: this.replayProtocol,
+      verifier: this.verifier,
       webRTCDials: this.webRTCDials,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {
@@ -139,6 +143,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     }, {
       name,
       cid: await roomCid(name),
+      id: await roomId(name, roster),
       roster,
       threshold: options.threshold ?? (roster == null ? undefined : roster.length)
     })

@@ -14,3 +14,17 @@ export async function roomCid (name: string): Promise<CID> {
 
   return CID.createV1(raw.code, hash)
 }
+
+/**
+ * The id a room's message batches are signed for: the sha256 of
+ * `relaymesh/room-id/v1`, the name and, for a roster room, the roster's peer
+ * ids in sorted order. A batch of one room is refused in any other, also in
+ * a roster room of the same name with another roster.
+ */
+export async function roomId (name: string, roster?: Array<{ toString(): string }>): Promise<Uint8Array> {
+  checkRoomName(name)
+  const members = roster == null ? [] : roster.map(peer => peer.toString()).sort()
+  const hash = await sha256.digest(new TextEncoder().encode(['relaymesh/room-id/v1', name, roster == null ? 'open' : 'roster', ...members].join('\n')))
+
+  return hash.digest
+}

@@ -17,6 +17,7 @@ import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { Session } from './session.ts'
+import type { Verifier } from '../envelope/keys.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerInfo } from '@libp2p/interface'
 import type { Queue } from '@libp2p/utils'
@@ -35,6 +36,8 @@ export interface RoomContext {
   webRTCDials: Queue<Connection | undefined>
   /** the replay protocol id */
   replayProtocol: string
+  /** checks message batch signatures, keys imported once per peer */
+  verifier: Verifier
   reject(rejected: RejectedMessage): void
   closed(room: RoomImpl): void
 }
@@ -42,6 +45,8 @@ export interface RoomContext {
 export interface RoomInit {
   name: string
   cid: CID
+  /** what its message batches are signed for (see `roomId`) */
+  id: Uint8Array
   roster?: PeerId[]
   threshold?: number
 }
@@ -62,6 +67,7 @@ export const REJECTIONS = new Set([
 export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly name: string
   readonly cid: CID
+  readonly id: Uint8Array
   readonly roster?: PeerId[]
   readonly threshold?: number
   readonly log: Logger
@@ -84,6 +90,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.ctx = ctx
     this.name = init.name
     this.cid = init.cid
+    this.id = init.id
     this.roster = init.roster
     this.threshold = init.threshold
     this.rosterSet = init.roster == null ? undefined : new PeerSet(init.roster)

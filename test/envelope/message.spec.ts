@@ -1,61 +1,85 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { RecordEnvelope } from '@libp2p/peer-record'
 import { expect } from 'aegir/chai'
 import {
   DEFAULT_MAX_REQUEST_AGE,
+  ROOM_BATCH_CODEC,
+  ROOM_BATCH_DOMAIN,
   openReplayRequest,
-  openRoomMessage,
-  ROOM_MESSAGE_CODEC,
-  ROOM_MESSAGE_DOMAIN,
+  readRoomBatch,
   sealReplayRequest,
-  sealRoomMessage
+  sealRoomBatch,
+  signaturePayload,
+  Signer,
+  Verifier
 } from '../../src/envelope/index.ts'
-import { Payload } from '../../src/envelope/open.ts'
-import { RoomMessage as RoomMessagePayload } from '../../src/envelope/pb/room-message.ts'
-import type { PrivateKey } from '@libp2p/interface'
+import { RoomBatch, SignedRoomBatch } from '../../src/envelope/pb/room-message.ts'
+import { roomId } from '../../src/mesh/room-cid.ts'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
-const ROOM = 'lobby'
 const MAX = 16 * 1024
 const data = new TextEncoder().encode('hello')
 
-describe('signed room messages and replay requests', () => {
+describe('signed room message batches and replay requests', () => {
   let key: PrivateKey
   let other: PrivateKey
+  let sender: PeerId
+  let room: Uint8Array
+  const verifier = new Verifier()
 
   before(async () => {
     key = await generateKeyPair('Ed25519')
     other = await generateKeyPair('Ed25519')
+    sender = peerIdFromPrivateKey(key)
+    room = await roomId('lobby')
   })
 
-  it('opens what it seals: sender, room, epoch, seq, timestamp, data', async () => {
-    const sealed = await sealRoomMessage({ room: ROOM, epoch: 5, seq: 7, timestamp: 1234, data }, key)
-    const opened = await openRoomMessage(sealed.envelope, { room: ROOM, maxSize: MAX })
-    expect(opened.sender.equals(peerIdFromPrivateKey(key))).to.be.true()
-    expect(opened).to.include({ room: ROOM, epoch: 5, seq: 7, timestamp: 1234 })
-    expect(opened.data).to.equalBytes(data)
+  it('reads what it seals: sender, room, epoch, seqs, timestamp, data; the signature verifies with libp2p too', async () => {
+    const sealed = await sealRoomBatch({ sender, room, epoch: 5, firstSeq: 7, timestamp: 1234, data: [data, new Uint8Array([1])] }, new Signer(key))
+    const { batch, verify } = readRoomBatch(sealed.bytes, { room, maxSize: MAX })
+    await verify(verifier)
+    expect(batch.sender.equals(sender)).to.be.true()
+    expect(batch).to.include({ epoch: 5, firstSeq: 7, timestamp: 1234 })
+    expect(batch.messages.map(m => m.seq)).to.deep.equal([7, 8])
+    expect(batch.messages[0].data).to.equalBytes(data)
+    expect(batch.messages[1].batch).to.equal(batch)
+
+    // the signature is the libp2p signed-envelope scheme, made with the key imported once
+    const signed = SignedRoomBatch.decode(sealed.bytes)
+    expect(await key.publicKey.verify(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, signed.batch).subarray(), signed.signature)).to.be.true()
   })
 
-  it('refuses a message signed by another key than its sender', async () => {
-    const payload = RoomMessagePayload.encode({ room: ROOM, sender: peerIdFromPrivateKey(key).toMultihash().bytes, epoch: 1n, seq: 1n, timestamp: 1n, data })
-    const forged = await RecordEnvelope.seal(new Payload(ROOM_MESSAGE_DOMAIN, ROOM_MESSAGE_CODEC, payload), other)
-    await expect(openRoomMessage(forged.marshal(), { room: ROOM, maxSize: MAX })).to.eventually.be.rejected.with.property('name', 'WrongSignerError')
+  it('refuses a batch signed by another key than its sender', async () => {
+    const batch = RoomBatch.encode({ room: room as Uint8Array<ArrayBuffer>, sender: sender.toMultihash().bytes, epoch: 1n, firstSeq: 1n, timestamp: 1n, data: [data] })
+    const signature = await other.sign(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, batch).subarray())
+    const forged = SignedRoomBatch.encode({ batch, signature: signature as Uint8Array<ArrayBuffer> })
+    await expect(readRoomBatch(forged, { room, maxSize: MAX }).verify(verifier)).to.eventually.be.rejected.with.property('name', 'InvalidSignatureError')
   })
 
-  it('refuses a broken signature, another room, seq 0, garbage and oversize bytes', async () => {
-    const sealed = await sealRoomMessage({ room: ROOM, epoch: 1, seq: 1, timestamp: 1, data }, key)
-    const broken = sealed.envelope.slice()
+  it('refuses a broken signature, another room or roster, seq 0, an empty batch, garbage and oversize bytes', async () => {
+    const sealed = await sealRoomBatch({ sender, room, epoch: 1, firstSeq: 1, timestamp: 1, data: [data] }, new Signer(key))
+    const broken = sealed.bytes.slice()
     broken[broken.length - 1] ^= 1
-    await expect(openRoomMessage(broken, { room: ROOM, maxSize: MAX })).to.eventually.be.rejected.with.property('name', 'InvalidSignatureError')
-    await expect(openRoomMessage(sealed.envelope, { room: 'elsewhere', maxSize: MAX })).to.eventually.be.rejected.with.property('name', 'WrongRoomError')
-    const zero = await sealRoomMessage({ room: ROOM, epoch: 1, seq: 0, timestamp: 1, data }, key)
-    await expect(openRoomMessage(zero.envelope, { room: ROOM, maxSize: MAX })).to.eventually.be.rejected.with.property('name', 'InvalidMessageError')
-    await expect(openRoomMessage(new Uint8Array([1, 2, 3, 4]), { room: ROOM, maxSize: MAX })).to.eventually.be.rejected.with.property('name', 'InvalidMessageError')
-    await expect(openRoomMessage(sealed.envelope, { room: ROOM, maxSize: 16 })).to.eventually.be.rejected.with.property('name', 'MessageTooLargeError')
+    await expect(readRoomBatch(broken, { room, maxSize: MAX }).verify(verifier)).to.eventually.be.rejected.with.property('name', 'InvalidSignatureError')
+    expect(() => readRoomBatch(sealed.bytes, { room: new Uint8Array(32), maxSize: MAX })).to.throw().with.property('name', 'WrongRoomError')
+
+    // a roster room of the same name is another room
+    const signers = await roomId('lobby', [sender])
+    expect(signers).to.not.equalBytes(room)
+    expect(await roomId('lobby', [sender])).to.equalBytes(signers)
+    expect(() => readRoomBatch(sealed.bytes, { room: signers, maxSize: MAX })).to.throw().with.property('name', 'WrongRoomError')
+
+    const zero = RoomBatch.encode({ room: room as Uint8Array<ArrayBuffer>, sender: sender.toMultihash().bytes, epoch: 1n, firstSeq: 0n, timestamp: 1n, data: [data] })
+    expect(() => readRoomBatch(SignedRoomBatch.encode({ batch: zero, signature: new Uint8Array(64) }), { room, maxSize: MAX })).to.throw().with.property('name', 'InvalidMessageError')
+    const empty = RoomBatch.encode({ room: room as Uint8Array<ArrayBuffer>, sender: sender.toMultihash().bytes, epoch: 1n, firstSeq: 1n, timestamp: 1n, data: [] })
+    expect(() => readRoomBatch(SignedRoomBatch.encode({ batch: empty, signature: new Uint8Array(64) }), { room, maxSize: MAX })).to.throw().with.property('name', 'InvalidMessageError')
+    expect(() => readRoomBatch(new Uint8Array([1, 2, 3, 4]), { room, maxSize: MAX })).to.throw().with.property('name', 'InvalidMessageError')
+    expect(() => readRoomBatch(sealed.bytes, { room, maxSize: 16 })).to.throw().with.property('name', 'MessageTooLargeError')
   })
 
   it('checks that a replay request comes from its signer, for the room, and is fresh', async () => {
     const requester = peerIdFromPrivateKey(key)
+    const ROOM = 'lobby'
     const request = await sealReplayRequest({ room: ROOM, timestamp: 1_000_000 }, key)
     const opened = await openReplayRequest(request, requester, { room: ROOM, maxSize: MAX, now: 1_000_500 })
     expect(opened.requester.equals(requester)).to.be.true()

@@ -18,7 +18,7 @@ import type { RejectedMessage, Room } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PrivateKey, Record, Stream } from '@libp2p/interface'
 
-const PROTOCOL = '/relaymesh/mesh/1.0.0'
+const PROTOCOL = '/relaymesh/mesh/2.0.0'
 const ROOM = 'bad-input'
 
 /** a record with any fields, signed by `key` */

@@ -124,7 +124,7 @@ describe('mesh: full WebRTC mesh in one process', function () {
 
     // the room stream ends under member 0 (as when the remote closes it): it
     // has no stream with member 1 until it opens a new one
-    const stream = nodes[0].getConnections(nodes[1].peerId).flatMap(conn => conn.streams).find(s => s.protocol === '/relaymesh/mesh/1.0.0')
+    const stream = nodes[0].getConnections(nodes[1].peerId).flatMap(conn => conn.streams).find(s => s.protocol === '/relaymesh/mesh/2.0.0')
     expect(stream, 'the room stream').to.exist()
     stream?.abort(new Error('cut by the test'))
     await pWaitFor(() => seen.some(info => info.state !== 'direct' || info.route !== 'direct'), { timeout: 10_000, interval: 10 })

@@ -1,30 +1,30 @@
-import { decodeMessage, encodeMessage, message, streamMessage } from 'protons-runtime'
+import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
 import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
-export interface RoomMessage {
-  room: string
+export interface RoomBatch {
+  room: Uint8Array<ArrayBuffer>
   sender: Uint8Array<ArrayBuffer>
   epoch: bigint
-  seq: bigint
+  firstSeq: bigint
   timestamp: bigint
-  data: Uint8Array<ArrayBuffer>
+  data: Uint8Array<ArrayBuffer>[]
 }
 
-export namespace RoomMessage {
-  let _codec: Codec<RoomMessage>
+export namespace RoomBatch {
+  let _codec: Codec<RoomBatch>
 
-  export const codec = (): Codec<RoomMessage> => {
+  export const codec = (): Codec<RoomBatch> => {
     if (_codec == null) {
-      _codec = message<RoomMessage>((obj, w, opts = {}) => {
+      _codec = message<RoomBatch>((obj, w, opts = {}) => {
         if (opts.lengthDelimited !== false) {
           w.fork()
         }
 
-        if ((obj.room != null && obj.room !== '')) {
+        if ((obj.room != null && obj.room.byteLength > 0)) {
           w.uint32(10)
-          w.string(obj.room)
+          w.bytes(obj.room)
         }
 
         if ((obj.sender != null && obj.sender.byteLength > 0)) {
@@ -37,9 +37,9 @@ export namespace RoomMessage {
           w.uint64(obj.epoch)
         }
 
-        if ((obj.seq != null && obj.seq !== 0n)) {
+        if ((obj.firstSeq != null && obj.firstSeq !== 0n)) {
           w.uint32(32)
-          w.uint64(obj.seq)
+          w.uint64(obj.firstSeq)
         }
 
         if ((obj.timestamp != null && obj.timestamp !== 0n)) {
@@ -47,9 +47,11 @@ export namespace RoomMessage {
           w.uint64(obj.timestamp)
         }
 
-        if ((obj.data != null && obj.data.byteLength > 0)) {
-          w.uint32(50)
-          w.bytes(obj.data)
+        if (obj.data != null && obj.data.length > 0) {
+          for (const value of obj.data) {
+            w.uint32(50)
+            w.bytes(value)
+          }
         }
 
         if (opts.lengthDelimited !== false) {
@@ -57,12 +59,12 @@ export namespace RoomMessage {
         }
       }, (reader, length, opts = {}) => {
         const obj: any = {
-          room: '',
+          room: uint8ArrayAlloc(0),
           sender: uint8ArrayAlloc(0),
           epoch: 0n,
-          seq: 0n,
+          firstSeq: 0n,
           timestamp: 0n,
-          data: uint8ArrayAlloc(0)
+          data: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -72,7 +74,7 @@ export namespace RoomMessage {
 
           switch (tag >>> 3) {
             case 1: {
-              obj.room = reader.string()
+              obj.room = reader.bytes()
               break
             }
             case 2: {
@@ -84,7 +86,7 @@ export namespace RoomMessage {
               break
             }
             case 4: {
-              obj.seq = reader.uint64()
+              obj.firstSeq = reader.uint64()
               break
             }
             case 5: {
@@ -92,7 +94,11 @@ export namespace RoomMessage {
               break
             }
             case 6: {
-              obj.data = reader.bytes()
+              if (opts.limits?.data != null && obj.data.length === opts.limits.data) {
+                throw new MaxLengthError('Decode error - repeated field "data" had too many elements')
+              }
+
+              obj.data.push(reader.bytes())
               break
             }
             default: {
@@ -104,6 +110,10 @@ export namespace RoomMessage {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          data: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -113,7 +123,7 @@ export namespace RoomMessage {
             case 1: {
               yield {
                 field: `${prefix}.room`,
-                value: reader.string()
+                value: reader.bytes()
               }
               break
             }
@@ -133,7 +143,7 @@ export namespace RoomMessage {
             }
             case 4: {
               yield {
-                field: `${prefix}.seq`,
+                field: `${prefix}.firstSeq`,
                 value: reader.uint64()
               }
               break
@@ -146,8 +156,149 @@ export namespace RoomMessage {
               break
             }
             case 6: {
+              if (opts.limits?.data != null && obj.data === opts.limits.data) {
+                throw new MaxLengthError('Streaming decode error - repeated field "data" had too many elements')
+              }
+
               yield {
-                field: `${prefix}.data`,
+                field: `${prefix}.data[]`,
+                index: obj.data,
+                value: reader.bytes()
+              }
+
+              obj.data++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RoomBatchRoomFieldEvent {
+    field: '$.room'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RoomBatchSenderFieldEvent {
+    field: '$.sender'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RoomBatchEpochFieldEvent {
+    field: '$.epoch'
+    value: bigint
+  }
+
+  export interface RoomBatchFirstSeqFieldEvent {
+    field: '$.firstSeq'
+    value: bigint
+  }
+
+  export interface RoomBatchTimestampFieldEvent {
+    field: '$.timestamp'
+    value: bigint
+  }
+
+  export interface RoomBatchDataFieldEvent {
+    field: '$.data[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<RoomBatch>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RoomBatch.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): RoomBatch {
+    return decodeMessage(buf, RoomBatch.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): Generator<RoomBatchRoomFieldEvent | RoomBatchSenderFieldEvent | RoomBatchEpochFieldEvent | RoomBatchFirstSeqFieldEvent | RoomBatchTimestampFieldEvent | RoomBatchDataFieldEvent> {
+    return streamMessage(buf, RoomBatch.codec(), opts)
+  }
+}
+
+export interface SignedRoomBatch {
+  batch: Uint8Array<ArrayBuffer>
+  signature: Uint8Array<ArrayBuffer>
+}
+
+export namespace SignedRoomBatch {
+  let _codec: Codec<SignedRoomBatch>
+
+  export const codec = (): Codec<SignedRoomBatch> => {
+    if (_codec == null) {
+      _codec = message<SignedRoomBatch>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.batch != null && obj.batch.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.batch)
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          batch: uint8ArrayAlloc(0),
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.batch = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.batch`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.signature`,
                 value: reader.bytes()
               }
               break
@@ -164,46 +315,26 @@ export namespace RoomMessage {
     return _codec
   }
 
-  export interface RoomMessageRoomFieldEvent {
-    field: '$.room'
-    value: string
-  }
-
-  export interface RoomMessageSenderFieldEvent {
-    field: '$.sender'
+  export interface SignedRoomBatchBatchFieldEvent {
+    field: '$.batch'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export interface RoomMessageEpochFieldEvent {
-    field: '$.epoch'
-    value: bigint
-  }
-
-  export interface RoomMessageSeqFieldEvent {
-    field: '$.seq'
-    value: bigint
-  }
-
-  export interface RoomMessageTimestampFieldEvent {
-    field: '$.timestamp'
-    value: bigint
-  }
-
-  export interface RoomMessageDataFieldEvent {
-    field: '$.data'
+  export interface SignedRoomBatchSignatureFieldEvent {
+    field: '$.signature'
     value: Uint8Array<ArrayBuffer>
   }
 
-  export function encode (obj: Partial<RoomMessage>): Uint8Array<ArrayBuffer> {
-    return encodeMessage(obj, RoomMessage.codec())
+  export function encode (obj: Partial<SignedRoomBatch>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, SignedRoomBatch.codec())
   }
 
-  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomMessage>): RoomMessage {
-    return decodeMessage(buf, RoomMessage.codec(), opts)
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedRoomBatch>): SignedRoomBatch {
+    return decodeMessage(buf, SignedRoomBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomMessage>): Generator<RoomMessageRoomFieldEvent | RoomMessageSenderFieldEvent | RoomMessageEpochFieldEvent | RoomMessageSeqFieldEvent | RoomMessageTimestampFieldEvent | RoomMessageDataFieldEvent> {
-    return streamMessage(buf, RoomMessage.codec(), opts)
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<SignedRoomBatch>): Generator<SignedRoomBatchBatchFieldEvent | SignedRoomBatchSignatureFieldEvent> {
+    return streamMessage(buf, SignedRoomBatch.codec(), opts)
   }
 }
 

@@ -1,4 +1,4 @@
-import type { SignedRoomMessage } from '../../envelope/message.ts'
+import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -29,6 +29,13 @@ interface Share {
 }
 
 /**
+ * Bytes a message counts for in the log: its share of its batch.
+ */
+export function messageSize (message: SignedRoomMessage): number {
+  return Math.ceil(message.batch.bytes.byteLength / message.batch.messages.length)
+}
+
+/**
  * The key of one sender's epoch.
  */
 export function streamKey (sender: PeerId | string, epoch: number): string {
@@ -49,9 +56,15 @@ export class MessageLog {
   private totalBytes = 0
   private count = 0
 
-  private readonly onEvict?: (message: SignedRoomMessage) => void
+  /** per batch, how many of its messages the log holds */
+  private readonly batches = new Map<SignedRoomBatch, number>()
+  private readonly onEvict?: (batch: SignedRoomBatch) => void
 
-  constructor (maxMessages: number, maxBytes: number, onEvict?: (message: SignedRoomMessage) => void) {
+  /**
+   * `onEvict` is called with a batch once the last of its messages the log
+   * held is evicted.
+   */
+  constructor (maxMessages: number, maxBytes: number, onEvict?: (batch: SignedRoomBatch) => void) {
     this.maxMessages = maxMessages
     this.maxBytes = maxBytes
     this.onEvict = onEvict
@@ -92,11 +105,13 @@ export class MessageLog {
     }
 
     const share = this.shares.get(sender)!
+    const size = messageSize(message)
     stream.messages.set(message.seq, message)
     stream.highest = Math.max(stream.highest, message.seq)
+    this.batches.set(message.batch, (this.batches.get(message.batch) ?? 0) + 1)
     share.count++
-    share.bytes += message.envelope.byteLength
-    this.totalBytes += message.envelope.byteLength
+    share.bytes += size
+    this.totalBytes += size
     this.count++
     this.evict()
     return true
@@ -141,6 +156,20 @@ export class MessageLog {
     return [...stream.messages.values()].filter(message => message.seq > seq).sort((a, b) => a.seq - b.seq)
   }
 
+  /**
+   * The batches holding one sender's messages after `seq`, oldest first,
+   * each once (a replay sends batches whole).
+   */
+  batchesAfter (key: string, seq: number): SignedRoomBatch[] {
+    const batches = new Set<SignedRoomBatch>()
+
+    for (const message of this.after(key, seq)) {
+      batches.add(message.batch)
+    }
+
+    return [...batches]
+  }
+
   /** every stream's key */
   keys (): string[] {
     return [...this.streams.keys()]
@@ -177,17 +206,25 @@ export class MessageLog {
 
     // the first added (messages arrive in seq order but for replays)
     const oldest: SignedRoomMessage = stream.messages.values().next().value!
+    const size = messageSize(oldest)
     stream.messages.delete(oldest.seq)
     share.count--
-    share.bytes -= oldest.envelope.byteLength
-    this.totalBytes -= oldest.envelope.byteLength
+    share.bytes -= size
+    this.totalBytes -= size
     this.count--
 
     if (stream.messages.size === 0) {
       this.dropStream(sender, share, key)
     }
 
-    this.onEvict?.(oldest)
+    const left = (this.batches.get(oldest.batch) ?? 1) - 1
+
+    if (left > 0) {
+      this.batches.set(oldest.batch, left)
+    } else {
+      this.batches.delete(oldest.batch)
+      this.onEvict?.(oldest.batch)
+    }
   }
 
   private dropStream (sender: string, share: Share, key: string): void {

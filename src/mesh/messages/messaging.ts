@@ -2,8 +2,9 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { readRoomMessage, sealRoomMessage } from '../../envelope/message.ts'
-import { FORWARDERS_PER_MEMBER, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
+import { readRoomBatch, sealRoomBatch } from '../../envelope/batch.ts'
+import { Signer } from '../../envelope/keys.ts'
+import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, FORWARDERS_PER_MEMBER, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
 import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
@@ -13,7 +14,7 @@ import { RoomStore } from './store.ts'
 import type { Inbound } from './inbound.ts'
 import type { HeldRange } from './log.ts'
 import type { OutboxEntry } from './outbox.ts'
-import type { SignedRoomMessage } from '../../envelope/message.ts'
+import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
 import type { Member } from '../member.ts'
 import type { Heartbeat } from '../pb/mesh.ts'
 import type { ReplayContext, ReplayLog, ReplaySource, Want } from '../replay/index.ts'
@@ -48,15 +49,23 @@ export class Messaging implements ReplayLog, ReplaySource {
   private ownKey: string
   private readonly store?: RoomStore
   private readonly replayed = new WeakSet<SignedRoomMessage>()
-  /** messages whose write to the datastore is under way */
+  /** messages whose batch's write to the datastore is under way */
   private readonly unsaved = new WeakSet<SignedRoomMessage>()
-  private sealing: Promise<unknown> = Promise.resolve()
+  /** batches written (or being written) to the datastore */
+  private readonly stored = new WeakSet<SignedRoomBatch>()
+  private readonly signer: Signer
+  /** messages waiting to be sealed, with their callers */
+  private readonly pending: Array<{ data: Uint8Array, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
+  /** the sealing loop, while it runs (`sealingNow` says so without a tick's delay) */
+  private sealing?: Promise<void>
+  private sealingNow = false
 
   constructor (room: RoomImpl) {
     this.room = room
     const { init, components } = room.ctx
     this.store = init.persist ? new RoomStore(components.datastore, room.cid.toString(), room.log, err => { this.storeFailed(err) }) : undefined
-    this.log = new MessageLog(init.maxLogMessages, init.maxLogBytes, message => { void this.store?.delete(message).catch(() => {}) })
+    this.log = new MessageLog(init.maxLogMessages, init.maxLogBytes, batch => { void this.store?.delete(batch).catch(() => {}) })
+    this.signer = new Signer(components.privateKey)
     this.inbound = new InboundTracker({
       maxEpochs: MAX_EPOCHS_PER_SENDER,
       maxSenders: init.maxMembers * SENDERS_PER_MEMBER_SLOT,
@@ -105,6 +114,8 @@ export class Messaging implements ReplayLog, ReplaySource {
     const restored = new Set<Inbound>()
 
     for (const message of stored.messages) {
+      this.stored.add(message.batch)
+
       if (message.sender.equals(self)) {
         this.log.add(this.ownKey, message)
         continue
@@ -150,16 +161,20 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.log('restored epoch %d (sent %d) and %d logged messages', this.epoch, this.seq, this.log.size)
   }
 
-  /** waits for the datastore writes under way (a room that is left) */
+  /** waits for the batch being sealed and the datastore writes under way (a room that is left) */
   async stop (): Promise<void> {
     await this.sealing
     await this.store?.flush()
   }
 
   /**
-   * Signs `data` as our next message, keeps it in the log and queues it to
-   * every member we have a stream with; members we have none with get it
-   * passed on by one or two of those, or ask for it when they are back.
+   * Queues `data` as our next message and resolves once it is signed, kept
+   * in the log and queued to every member we have a stream with; members we
+   * have none with get it passed on by one or two of those, or ask for it
+   * when they are back. Messages sent while a batch is being sealed are
+   * sealed together in the next one (at most `MAX_BATCH_MESSAGES`, and what
+   * fits in `maxMessageSize`), so a lone message waits for nothing and a
+   * burst costs one signature per batch.
    */
   async send (data: Uint8Array): Promise<SignedRoomMessage> {
     const limit = this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
@@ -168,32 +183,82 @@ export class Messaging implements ReplayLog, ReplaySource {
       throw new InvalidParametersError(`a room message is a Uint8Array of at most ${limit} bytes`)
     }
 
-    // sealed one after another, so the wire order is the seq order
-    const sealed = this.sealing.then(async () => {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ data, resolve, reject })
+
+      if (!this.sealingNow) {
+        // sends made in the same tick go in one batch
+        this.sealingNow = true
+        this.sealing = Promise.resolve().then(async () => { await this.seal() })
+      }
+    })
+  }
+
+  /** seals what is pending, batch after batch, in seq order */
+  private async seal (): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        await this.sealBatch(this.takeBatch())
+      }
+    } finally {
+      // reached with no await after the last look at `pending`, so a send
+      // made from here on starts a new loop
+      this.sealingNow = false
+    }
+  }
+
+  private async sealBatch (taken: typeof this.pending): Promise<void> {
+    try {
       if (this.room.isClosed) {
         throw new RoomClosedError(`room "${this.room.name}" was left`)
       }
 
-      const message = await sealRoomMessage({ room: this.room.name, epoch: this.epoch, seq: this.seq + 1, timestamp: Date.now(), data }, this.room.ctx.components.privateKey)
+      const batch = await sealRoomBatch({
+        sender: this.room.ctx.components.peerId,
+        room: this.room.id,
+        epoch: this.epoch,
+        firstSeq: this.seq + 1,
+        timestamp: Date.now(),
+        data: taken.map(p => p.data)
+      }, this.signer)
+      const last = batch.messages[batch.messages.length - 1].seq
       // stored before it leaves: a restarted member never reuses a seq
-      await this.store?.put(message)
-      await this.store?.saveSelf(this.epoch, message.seq)
-      this.seq = message.seq
-      this.log.add(this.ownKey, message)
-      this.broadcast(message)
-      return message
-    })
-    this.sealing = sealed.catch(() => {})
-    return sealed
+      await this.store?.put(batch)
+      await this.store?.saveSelf(this.epoch, last)
+      this.seq = last
+      batch.messages.forEach(message => this.log.add(this.ownKey, message))
+      this.broadcast(batch)
+      taken.forEach((p, i) => { p.resolve(batch.messages[i]) })
+    } catch (err: any) {
+      taken.forEach(p => { p.reject(err) })
+    }
+  }
+
+  /** the pending messages that make the next batch */
+  private takeBatch (): typeof this.pending {
+    const budget = this.room.ctx.init.maxMessageSize - BATCH_OVERHEAD
+    let bytes = 0
+    let count = 0
+
+    for (const { data } of this.pending) {
+      if (count === MAX_BATCH_MESSAGES || (count > 0 && bytes + data.byteLength + BATCH_ENTRY_OVERHEAD > budget)) {
+        break
+      }
+
+      bytes += data.byteLength + BATCH_ENTRY_OVERHEAD
+      count++
+    }
+
+    return this.pending.splice(0, count)
   }
 
   /**
-   * Queues `message` to every member we have a stream with. Each member we
+   * Queues `batch` to every member we have a stream with. Each member we
    * have none with is named in the `forwardTo` of at most
    * `FORWARDERS_PER_MEMBER` of them, chosen by its peer id, so it gets a
    * copy from those only.
    */
-  private broadcast (message: SignedRoomMessage): void {
+  private broadcast (batch: SignedRoomBatch): void {
     const open: Member[] = []
     const cutOff: Member[] = []
 
@@ -215,27 +280,30 @@ export class Messaging implements ReplayLog, ReplaySource {
       }
     }
 
+    const last = batch.firstSeq + batch.messages.length - 1
+
     for (const member of open) {
-      this.enqueue(member, { frame: { message: message.envelope, forwardTo: forwardTo.get(member) ?? [] }, ownSeq: message.seq })
+      this.enqueue(member, { frame: { message: batch.bytes, forwardTo: forwardTo.get(member) ?? [] }, ownSeq: last })
     }
   }
 
   /**
-   * A room message on a member's stream: the sender's own, or one passed on
-   * (to pass on in turn to `forwardTo` if it is news to us). The cheap checks
-   * (is it new?) run before the signature is checked.
+   * A batch of room messages on a member's stream: the sender's own, or one
+   * passed on (to pass on in turn to `forwardTo` if any of it is news to
+   * us). The cheap checks (is any of it new?) run before the signature is
+   * checked.
    *
-   * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating message)
+   * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating batch)
    */
   async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
-    const message = await this.check(bytes)
+    const batch = await this.check(bytes)
 
-    if (message == null || !this.accept(message, false, from)) {
+    if (batch == null || !this.acceptBatch(batch, false, from)) {
       return
     }
 
-    if (!from.peerId.equals(message.sender)) {
-      this.forwardedFrom(message.sender)
+    if (!from.peerId.equals(batch.sender)) {
+      this.forwardedFrom(batch.sender)
     }
 
     for (const bytes of forwardTo.slice(0, this.room.ctx.init.maxMembers)) {
@@ -249,54 +317,79 @@ export class Messaging implements ReplayLog, ReplaySource {
 
       const member = this.room.getMember(peerId)
 
-      if (member != null && member !== from && !peerId.equals(message.sender) && member.session?.open === true) {
-        this.enqueue(member, { frame: { message: message.envelope } })
+      if (member != null && member !== from && !peerId.equals(batch.sender) && member.session?.open === true) {
+        this.enqueue(member, { frame: { message: batch.bytes } })
       }
     }
   }
 
-  /** a message from a replay (see `requestReplay`) */
+  /** a batch from a replay (see `requestReplay`) */
   async receive (bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-    const message = await this.check(bytes, signal)
+    const batch = await this.check(bytes, signal)
 
-    if (message != null) {
-      this.accept(message, true)
+    if (batch != null) {
+      this.acceptBatch(batch, true)
     }
   }
 
   /**
-   * Reads a message and returns it when it is news, with its signature
-   * checked; undefined when it is our own, a duplicate, or of an epoch no
-   * longer followed. A message for a seq we hold with other content is
+   * Reads a batch and returns it when any of it is news, with its signature
+   * checked; undefined when it is our own, all duplicates, or of an epoch no
+   * longer followed. A batch with other content for a seq we hold is
    * checked too, and refused as the sender's equivocation.
    *
    * @throws {Error} a refusal
    */
-  private async check (bytes: Uint8Array, signal?: AbortSignal): Promise<SignedRoomMessage | undefined> {
-    const { message, verify } = readRoomMessage(bytes, { room: this.room.name, maxSize: this.room.ctx.init.maxMessageSize })
+  private async check (bytes: Uint8Array, signal?: AbortSignal): Promise<SignedRoomBatch | undefined> {
+    const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
 
-    if (message.sender.equals(this.room.ctx.components.peerId)) {
+    if (batch.sender.equals(this.room.ctx.components.peerId)) {
       return undefined
     }
 
-    this.room.checkRoster(message.sender)
-    const held = this.log.get(streamKey(message.sender, message.epoch), message.seq)
+    this.room.checkRoster(batch.sender)
+    const key = streamKey(batch.sender, batch.epoch)
+    let news = false
 
-    if (held != null) {
-      if (uint8ArrayEquals(held.envelope, bytes) || (uint8ArrayEquals(held.data, message.data) && held.timestamp === message.timestamp)) {
-        return undefined
+    for (const message of batch.messages) {
+      const held = this.log.get(key, message.seq)
+
+      if (held == null) {
+        news ||= this.inbound.wants(batch.sender, batch.epoch, message.seq)
+      } else if (held.batch !== batch && !uint8ArrayEquals(held.batch.bytes, bytes) && (held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data))) {
+        await verify(this.room.ctx.verifier, { signal })
+        throw new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
       }
-
-      await verify({ signal })
-      throw new EquivocationError(`${message.sender} signed two messages with epoch ${message.epoch} and seq ${message.seq}`)
     }
 
-    if (!this.inbound.wants(message.sender, message.epoch, message.seq)) {
+    if (!news) {
       return undefined
     }
 
-    await verify({ signal })
-    return message
+    await verify(this.room.ctx.verifier, { signal })
+    return batch
+  }
+
+  /**
+   * Takes a checked batch into the log and delivers what is now in order;
+   * with `from`, a hole before it is asked for. Returns whether any of it
+   * was new.
+   */
+  private acceptBatch (batch: SignedRoomBatch, replayed: boolean, from?: Member): boolean {
+    let news = false
+
+    for (const message of batch.messages) {
+      news = this.accept(message, replayed) || news
+    }
+
+    const inbound = this.inbound.get(batch.sender, batch.epoch)
+
+    if (news && from != null && inbound != null && this.hasHole(inbound)) {
+      this.room.log('messages %d-%d of %p arrived before %d', batch.firstSeq, batch.firstSeq + batch.messages.length - 1, batch.sender, inbound.next)
+      this.askForHole(inbound, from)
+    }
+
+    return news
   }
 
   /** a message of `sender` reached us through another member: while we have no stream with it, that is its route */
@@ -319,7 +412,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * Takes a checked message of another member into the log and delivers what
    * is now in order. Returns whether it was new.
    */
-  accept (message: SignedRoomMessage, replayed: boolean, from?: Member): boolean {
+  accept (message: SignedRoomMessage, replayed: boolean): boolean {
     const inbound = this.inbound.open(message.sender, message.epoch)
 
     if (inbound == null || message.seq < inbound.next || !this.log.add(inbound.key, message)) {
@@ -330,12 +423,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       // delivered once stored: what a member that crashes had delivered is
       // in its log, and it asks again only for what it had not stored
       this.unsaved.add(message)
-      // a failed write is reported by the store (`store:failed`) and the
-      // message is delivered all the same
-      void this.store.put(message).catch(() => {}).finally(() => {
-        this.unsaved.delete(message)
-        this.deliver(inbound)
-      })
+      this.storeBatch(message.batch, inbound)
     }
 
     if (replayed) {
@@ -343,13 +431,24 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
 
     this.deliver(inbound)
+    return true
+  }
 
-    if (from != null && this.hasHole(inbound)) {
-      this.room.log('message %d of %p arrived before %d', message.seq, message.sender, inbound.next)
-      this.askForHole(inbound, from)
+  /**
+   * Writes a batch to the datastore once; its messages are delivered when
+   * it is written. A failed write is reported by the store (`store:failed`)
+   * and the messages are delivered all the same.
+   */
+  private storeBatch (batch: SignedRoomBatch, inbound: Inbound): void {
+    if (this.stored.has(batch)) {
+      return
     }
 
-    return true
+    this.stored.add(batch)
+    void this.store?.put(batch).catch(() => {}).finally(() => {
+      batch.messages.forEach(message => { this.unsaved.delete(message) })
+      this.deliver(inbound)
+    })
   }
 
   private deliver (inbound: Inbound): void {
@@ -526,9 +625,9 @@ export class Messaging implements ReplayLog, ReplaySource {
     return this.log.held(except)
   }
 
-  /** the logged messages a replay wants */
-  messages (want: Want): SignedRoomMessage[] {
-    return this.log.after(streamKey(want.sender, want.epoch), want.after)
+  /** the logged batches a replay wants, oldest first */
+  batches (want: Want): SignedRoomBatch[] {
+    return this.log.batchesAfter(streamKey(want.sender, want.epoch), want.after)
   }
 
   /**

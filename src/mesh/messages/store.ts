@@ -1,6 +1,6 @@
 import { Key } from 'interface-datastore'
-import { decodeStoredRoomMessage } from '../../envelope/message.ts'
-import type { SignedRoomMessage } from '../../envelope/message.ts'
+import { decodeStoredRoomBatch } from '../../envelope/batch.ts'
+import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -57,9 +57,9 @@ export class RoomStore {
 
     for await (const { value } of this.datastore.query({ prefix: `${this.prefix}/log/` })) {
       try {
-        messages.push(decodeStoredRoomMessage(value))
+        messages.push(...decodeStoredRoomBatch(value).messages)
       } catch (err: any) {
-        this.log('skipping a stored message - %e', err)
+        this.log('skipping a stored batch - %e', err)
       }
     }
 
@@ -117,20 +117,20 @@ export class RoomStore {
     })
   }
 
-  async put (message: SignedRoomMessage): Promise<void> {
+  async put (batch: SignedRoomBatch): Promise<void> {
     await this.enqueue(async () => {
-      await this.datastore.put(this.key(message), message.envelope)
+      await this.datastore.put(this.key(batch), batch.bytes)
     })
   }
 
-  async delete (message: SignedRoomMessage): Promise<void> {
+  async delete (batch: SignedRoomBatch): Promise<void> {
     await this.enqueue(async () => {
-      await this.datastore.delete(this.key(message))
+      await this.datastore.delete(this.key(batch))
     })
   }
 
-  private key (message: SignedRoomMessage): Key {
-    return new Key(`${this.prefix}/log/${message.sender}/${message.epoch}/${message.seq.toString().padStart(16, '0')}`)
+  private key (batch: SignedRoomBatch): Key {
+    return new Key(`${this.prefix}/log/${batch.sender}/${batch.epoch}/${batch.firstSeq.toString().padStart(16, '0')}`)
   }
 
   private async enqueue (write: () => Promise<void>): Promise<void> {

@@ -109,39 +109,39 @@ async function readWants (lp: LengthPrefixedStream<Stream>, max: number, signal:
 /** writes the wanted messages, as many to a frame as fit, while the requester's budget lasts */
 async function sendMessages (lp: LengthPrefixedStream<Stream>, source: ReplaySource, requester: PeerId, wants: Want[], signal: AbortSignal): Promise<Omit<ReplayAnswer, 'room'>> {
   const frameMax = maxReplayFrameSize(source.context.init) - FRAME_OVERHEAD
-  let batch: Array<Uint8Array<ArrayBuffer>> = []
-  let batchBytes = 0
+  let frame: Array<Uint8Array<ArrayBuffer>> = []
+  let frameBytes = 0
   let messages = 0
   let bytes = 0
   let truncated = false
 
   const flush = async (): Promise<void> => {
-    if (batch.length > 0) {
-      await lp.write(ReplayFrame.encode({ messages: batch }), { signal })
-      batch = []
-      batchBytes = 0
+    if (frame.length > 0) {
+      await lp.write(ReplayFrame.encode({ messages: frame }), { signal })
+      frame = []
+      frameBytes = 0
     }
   }
 
   const wanted = wants
     .filter(want => !want.sender.equals(requester))
-    .flatMap(want => source.messages(want))
+    .flatMap(want => source.batches(want))
 
-  for (const message of wanted) {
-    const size = message.envelope.byteLength
+  for (const batch of wanted) {
+    const size = batch.bytes.byteLength
 
     if (!source.guard.take(requester, size)) {
       truncated = true
       break
     }
 
-    if (batchBytes + size + 4 > frameMax) {
+    if (frameBytes + size + 4 > frameMax) {
       await flush()
     }
 
-    batch.push(message.envelope)
-    batchBytes += size + 4
-    messages++
+    frame.push(batch.bytes)
+    frameBytes += size + 4
+    messages += batch.messages.length
     bytes += size
   }
 

@@ -6,7 +6,7 @@
  * here, not through the room.
  */
 import type { ReplayGuard } from './guard.ts'
-import type { SignedRoomMessage } from '../../envelope/message.ts'
+import type { SignedRoomBatch } from '../../envelope/batch.ts'
 import type { HeldRange } from '../messages/log.ts'
 import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -52,7 +52,7 @@ export interface ReplayLog {
   context: ReplayContext
   /** what to ask for, given what the responder holds */
   wants(held: HeldRange[]): Want[]
-  /** a message from a replay: checked, then taken if new */
+  /** a batch from a replay: checked, then taken if any of it is new */
   receive(bytes: Uint8Array, signal: AbortSignal): Promise<void>
   /** after a replay from `peerId`: what it did not hold may be gone */
   settle(peerId: PeerId, held: HeldRange[]): void
@@ -72,8 +72,8 @@ export interface ReplaySource {
   checkAsker(peer: PeerId): void
   /** what the log holds, less `except`'s own messages */
   held(except: PeerId): HeldRange[]
-  /** the logged messages `want` names, oldest first */
-  messages(want: Want): SignedRoomMessage[]
+  /** the logged batches holding what `want` names, oldest first */
+  batches(want: Want): SignedRoomBatch[]
 }
 
 export { requestReplay } from './request.ts'
