@@ -1,9 +1,7 @@
 import { InvalidMessageError } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
-import { MessageTooLargeError } from '../envelope/errors.ts'
+import { Frames } from './frames.ts'
 import { MeshMessage } from './pb/mesh.ts'
 import type { AbortOptions, Connection, Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /**
  * Whether a connection is direct: not through a relay, without relay limits.
@@ -24,16 +22,14 @@ export class Session {
   heartbeatSeq = 0n
   /** the seq of our last own message written to this stream (heartbeats tell it) */
   written = 0
-  private readonly lp: LengthPrefixedStream<Stream>
-  private readonly maxFrameSize: number
+  private readonly frames: Frames
 
   constructor (stream: Stream, connection: Connection, initiator: boolean, maxFrameSize: number) {
     this.stream = stream
     this.connection = connection
     this.initiator = initiator
     this.direct = isDirect(connection)
-    this.maxFrameSize = maxFrameSize
-    this.lp = lpStream(stream, { maxDataLength: maxFrameSize })
+    this.frames = new Frames(stream, maxFrameSize)
   }
 
   get open (): boolean {
@@ -47,20 +43,7 @@ export class Session {
    * refused; the stream's error when it ends
    */
   async read (options?: AbortOptions): Promise<MeshMessage> {
-    let bytes
-    try {
-      bytes = await this.lp.read(options)
-    } catch (err: any) {
-      if (err.name === 'InvalidDataLengthError') {
-        throw new MessageTooLargeError(`frame larger than ${this.maxFrameSize} bytes`)
-      }
-
-      if (err.name === 'InvalidDataLengthLengthError') {
-        throw new InvalidMessageError('malformed length prefix')
-      }
-
-      throw err
-    }
+    const bytes = await this.frames.read(options)
 
     try {
       return MeshMessage.decode(bytes)
@@ -70,7 +53,12 @@ export class Session {
   }
 
   async send (message: Partial<MeshMessage>, options?: AbortOptions): Promise<void> {
-    await this.lp.write(MeshMessage.encode(message), options)
+    await this.frames.write([MeshMessage.encode(message)], options)
+  }
+
+  /** sends `messages` in one write */
+  async sendMany (messages: Array<Partial<MeshMessage>>, options?: AbortOptions): Promise<void> {
+    await this.frames.write(messages.map(message => MeshMessage.encode(message)), options)
   }
 
   /** sends without waiting; a failed write aborts the stream */

@@ -3,6 +3,11 @@ import type { MeshMessage } from '../pb/mesh.ts'
 import type { Logger } from '@libp2p/interface'
 
 /**
+ * Most queued frames written to a stream at once.
+ */
+const MAX_FRAMES_PER_WRITE = 64
+
+/**
  * A frame queued to a member: a room message, ours (`ownSeq`) or one passed on.
  */
 export interface OutboxEntry {
@@ -12,8 +17,8 @@ export interface OutboxEntry {
 }
 
 /**
- * Room messages waiting to be written to one member's stream, one at a time,
- * so a slow member holds up only its own queue. At most `max` wait: what
+ * Room messages waiting to be written to one member's stream, everything
+ * queued so far in one write, so a slow member holds up only its own queue. At most `max` wait: what
  * does not fit stays in the log, and the member asks for it when its
  * heartbeats show it lacks a message written after it (see
  * `Session.written`). When the member has no open stream the queue is
@@ -50,11 +55,14 @@ export class Outbox {
           return
         }
 
-        const entry = this.entries.shift()!
-        await session.send(entry.frame)
+        // everything queued so far, in one write
+        const entries = this.entries.splice(0, MAX_FRAMES_PER_WRITE)
+        await session.sendMany(entries.map(entry => entry.frame))
 
-        if (entry.ownSeq != null) {
-          session.written = Math.max(session.written, entry.ownSeq)
+        for (const entry of entries) {
+          if (entry.ownSeq != null) {
+            session.written = Math.max(session.written, entry.ownSeq)
+          }
         }
       }
     } catch (err: any) {
