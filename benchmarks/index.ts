@@ -14,16 +14,23 @@
  * `MESH_JOIN_AFTER_RESERVATION=1` makes members join only once they hold a
  * reservation; `MESSAGES_SIZES` (default 3,10), `MESSAGES_PER_SENDER`
  * (default 100), `MESSAGES_REPLAYS` (default 1000,10000) and
- * `MESSAGES_TIMEOUT` (default 120000) size the room message benchmarks.
+ * `MESSAGES_TIMEOUT` (default 120000) size the room message benchmarks;
+ * `LOAD_MEMBERS` (default 5), `LOAD_RATES` (offered deliveries per second,
+ * default 2500,5000,10000,20000), `LOAD_SECONDS` (default 4), `LOAD_FLAT_OUT`
+ * (messages per member sent at once, default 2000; 0: none), `LOAD_SETTLE`
+ * (ms, default 15000) and `LOAD_SETUPS` (default relaymesh,gossipsub) size
+ * the load benchmark, one process per member.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRelayProcess } from '../test/fixtures/relay-process.ts'
 import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
+import { loadTable, measureLoad } from './message-load.ts'
 import { measureMessages, messageTables } from './messages.ts'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
 import { measureRelays } from './relays.ts'
+import type { LoadSetup } from './message-load.ts'
 import type { RelayTimings } from './relays.ts'
 
 const wanted = (process.env.BENCH ?? 'relay-memory,relays,mesh,messages').split(',')
@@ -115,6 +122,18 @@ if (wanted.includes('messages')) {
     })
     results.messages = messages
     tables.push(messageTables(messages))
+
+    const load = await measureLoad(relay.wsAddr, {
+      n: Number(process.env.LOAD_MEMBERS ?? 5),
+      loads: list('LOAD_RATES', '2500,5000,10000,20000'),
+      seconds: Number(process.env.LOAD_SECONDS ?? 4),
+      flatOut: Number(process.env.LOAD_FLAT_OUT ?? 2000),
+      size: 1024,
+      settle: Number(process.env.LOAD_SETTLE ?? 15_000),
+      setups: (process.env.LOAD_SETUPS ?? 'relaymesh,gossipsub').split(',').filter(s => s !== '') as LoadSetup[]
+    })
+    results.load = load
+    tables.push(loadTable(load))
   } finally {
     await relay.stop()
   }
