@@ -95,6 +95,13 @@ export const MESSAGE_ENVELOPE_OVERHEAD = 512
 export const MAX_BATCH_MESSAGES = 64
 
 /**
+ * A message sent within this many ms of the last batch waits for the rest of
+ * the window and is sealed with what else came (after a quiet spell, a
+ * message is sealed at once).
+ */
+export const BATCH_WINDOW = 2
+
+/**
  * Bytes a batch adds to its messages' data (signature, room id, sender,
  * counters, tags), at most, and bytes each message adds in it.
  */
@@ -152,9 +159,11 @@ export const MAX_REMEMBERED_ROOMS = 64
 export const SENDERS_PER_MEMBER_SLOT = 4
 
 /**
- * Replay nonces a member remembers per room (each for the request's lifetime).
+ * Replay nonces a member remembers of each other member, per room (each for
+ * as long as its request could be accepted): more requests than this within
+ * that time are refused.
  */
-export const MAX_REPLAY_NONCES = 4096
+export const MAX_REPLAY_NONCES_PER_MEMBER = 256
 
 export const DEFAULT_MAX_LOG_MESSAGES = 10_000
 export const DEFAULT_MAX_LOG_BYTES = 64 * 1024 * 1024

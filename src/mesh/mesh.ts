@@ -1,5 +1,5 @@
 import { InvalidMessageError, InvalidParametersError, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { Verifier } from '../envelope/keys.ts'
@@ -118,6 +118,10 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
 
     if (roster != null && !roster.some(peer => peer.equals(this.components.peerId))) {
       throw new InvalidParametersError('this node is not on the roster')
+    }
+
+    if (peerIdFromMultihash(this.components.peerId.toMultihash()).publicKey == null) {
+      throw new InvalidParametersError('a room member needs a key its peer id holds (Ed25519 or secp256k1): the others check its signatures by its peer id')
     }
 
     if (options.threshold != null && (!Number.isInteger(options.threshold) || options.threshold < 1 || options.threshold > (roster?.length ?? Infinity))) {

@@ -3,8 +3,9 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { readRoomBatch, sealRoomBatch } from '../../envelope/batch.ts'
+import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
-import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, FORWARDERS_PER_MEMBER, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
+import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
 import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
@@ -59,6 +60,8 @@ export class Messaging implements ReplayLog, ReplaySource {
   /** the sealing loop, while it runs (`sealingNow` says so without a tick's delay) */
   private sealing?: Promise<void>
   private sealingNow = false
+  /** when the last batch was begun */
+  private lastSealAt = 0
 
   constructor (room: RoomImpl) {
     this.room = room
@@ -72,14 +75,15 @@ export class Messaging implements ReplayLog, ReplaySource {
       isMember: sender => room.getMember(sender) != null,
       dropped: inbound => { this.dropped(inbound) }
     })
-    this.guard = new ReplayGuard({ bytesPerMinute: init.replayBudget, maxNonces: MAX_REPLAY_NONCES, nonceLifetime: 2 * init.replayTimeout })
+    this.guard = new ReplayGuard({ bytesPerMinute: init.replayBudget, maxNonces: MAX_REPLAY_NONCES_PER_MEMBER, nonceLifetime: DEFAULT_MAX_REQUEST_AGE + DEFAULT_MAX_CLOCK_SKEW })
     this.context = {
       room: room.name,
       protocol: room.ctx.replayProtocol,
       privateKey: components.privateKey,
       signal: room.signal,
       init,
-      maxHeldRanges: init.maxMembers * SENDERS_PER_MEMBER_SLOT * MAX_EPOCHS_PER_SENDER
+      // a responder's log may hold one range per message
+      maxHeldRanges: Math.max(init.maxLogMessages, init.maxMembers * SENDERS_PER_MEMBER_SLOT * MAX_EPOCHS_PER_SENDER)
     }
     this.epoch = room.ctx.numbering?.epoch ?? Date.now()
     this.seq = room.ctx.numbering?.seq ?? 0
@@ -171,10 +175,11 @@ export class Messaging implements ReplayLog, ReplaySource {
    * Queues `data` as our next message and resolves once it is signed, kept
    * in the log and queued to every member we have a stream with; members we
    * have none with get it passed on by one or two of those, or ask for it
-   * when they are back. Messages sent while a batch is being sealed are
-   * sealed together in the next one (at most `MAX_BATCH_MESSAGES`, and what
-   * fits in `maxMessageSize`), so a lone message waits for nothing and a
-   * burst costs one signature per batch.
+   * when they are back. Messages sent in one tick, while a batch is being
+   * sealed, or within `BATCH_WINDOW` of the last batch are sealed together
+   * (at most `MAX_BATCH_MESSAGES`, and what fits in `maxMessageSize`), so a
+   * message after a quiet spell waits for nothing and a steady stream costs
+   * one signature per window.
    */
   async send (data: Uint8Array): Promise<SignedRoomMessage> {
     const limit = this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
@@ -187,9 +192,11 @@ export class Messaging implements ReplayLog, ReplaySource {
       this.pending.push({ data, resolve, reject })
 
       if (!this.sealingNow) {
-        // sends made in the same tick go in one batch
+        // sends made in the same tick go in one batch; after a quiet spell
+        // at once, else once BATCH_WINDOW has passed since the last batch
         this.sealingNow = true
-        this.sealing = Promise.resolve().then(async () => { await this.seal() })
+        const wait = this.lastSealAt + BATCH_WINDOW - Date.now()
+        this.sealing = (wait > 0 ? new Promise(resolve => setTimeout(resolve, wait)) : Promise.resolve()).then(async () => { await this.seal() })
       }
     })
   }
@@ -198,6 +205,7 @@ export class Messaging implements ReplayLog, ReplaySource {
   private async seal (): Promise<void> {
     try {
       while (this.pending.length > 0) {
+        this.lastSealAt = Date.now()
         await this.sealBatch(this.takeBatch())
       }
     } finally {
@@ -296,7 +304,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating batch)
    */
   async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
-    const batch = await this.check(bytes)
+    const batch = await this.check(bytes, from.peerId)
 
     if (batch == null || !this.acceptBatch(batch, false, from)) {
       return
@@ -324,8 +332,8 @@ export class Messaging implements ReplayLog, ReplaySource {
   }
 
   /** a batch from a replay (see `requestReplay`) */
-  async receive (bytes: Uint8Array, signal: AbortSignal): Promise<void> {
-    const batch = await this.check(bytes, signal)
+  async receive (bytes: Uint8Array, signal: AbortSignal, from: PeerId): Promise<void> {
+    const batch = await this.check(bytes, from, signal)
 
     if (batch != null) {
       this.acceptBatch(batch, true)
@@ -336,11 +344,14 @@ export class Messaging implements ReplayLog, ReplaySource {
    * Reads a batch and returns it when any of it is news, with its signature
    * checked; undefined when it is our own, all duplicates, or of an epoch no
    * longer followed. A batch with other content for a seq we hold is
-   * checked too, and refused as the sender's equivocation.
+   * checked too: if it verifies, its sender equivocated, which is reported
+   * against the sender (`EquivocationError`) and the batch dropped; it is
+   * thrown (so the stream is reset) only when `from` is the sender, not a
+   * member that passed it on in good faith.
    *
    * @throws {Error} a refusal
    */
-  private async check (bytes: Uint8Array, signal?: AbortSignal): Promise<SignedRoomBatch | undefined> {
+  private async check (bytes: Uint8Array, from: PeerId, signal?: AbortSignal): Promise<SignedRoomBatch | undefined> {
     const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
@@ -358,7 +369,14 @@ export class Messaging implements ReplayLog, ReplaySource {
         news ||= this.inbound.wants(batch.sender, batch.epoch, message.seq)
       } else if (held.batch !== batch && !uint8ArrayEquals(held.batch.bytes, bytes) && (held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data))) {
         await verify(this.room.ctx.verifier, { signal })
-        throw new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
+        const err = new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
+
+        if (from.equals(batch.sender)) {
+          throw err
+        }
+
+        this.room.reportIfRejected(batch.sender, err)
+        return undefined
       }
     }
 

@@ -13,19 +13,24 @@ interface Budget {
 /**
  * What a member lets other members take of its log through replays: one
  * replay at a time per member, each request once, and per member a budget
- * of bytes per minute (a token bucket, full at first). Entries are kept for
- * members only (`forget` when one leaves) and nonces only while their
- * request could still be fresh.
+ * of bytes per minute (a token bucket, full at first). Each member's nonces
+ * are its own table (`maxNonces` while their requests could still be
+ * fresh), so one member asking over and over shuts out only itself. Entries
+ * are kept for members only (`forget` when one leaves).
  */
 export class ReplayGuard {
   private readonly active = new PeerSet()
-  /** nonce (with the requester) -> when it may be forgotten */
-  private readonly nonces = new Map<string, number>()
+  /** per member: nonce -> when it may be forgotten, in time order */
+  private readonly nonces = new PeerMap<Map<string, number>>()
   private readonly budgets = new PeerMap<Budget>()
   private readonly bytesPerMinute: number
   private readonly maxNonces: number
   private readonly nonceLifetime: number
 
+  /**
+   * `nonceLifetime` must cover how long a request is accepted (its age limit
+   * and the clock skew allowed), or a request could be answered twice.
+   */
   constructor (init: { bytesPerMinute: number, maxNonces: number, nonceLifetime: number }) {
     this.bytesPerMinute = init.bytesPerMinute
     this.maxNonces = init.maxNonces
@@ -43,17 +48,19 @@ export class ReplayGuard {
     }
 
     this.prune(now)
-    const key = `${peer}/${uint8ArrayToString(nonce, 'base64')}`
+    const nonces = this.nonces.get(peer) ?? new Map<string, number>()
+    this.nonces.set(peer, nonces)
+    const key = uint8ArrayToString(nonce, 'base64')
 
-    if (this.nonces.has(key)) {
+    if (nonces.has(key)) {
       throw new ReplayRefusedError('this replay request was answered already')
     }
 
-    if (this.nonces.size >= this.maxNonces) {
-      throw new ReplayRefusedError('too many replay requests in the last minute')
+    if (nonces.size >= this.maxNonces) {
+      throw new ReplayRefusedError('too many replay requests from this member in the last minutes')
     }
 
-    this.nonces.set(key, now + this.nonceLifetime)
+    nonces.set(key, now + this.nonceLifetime)
     this.active.add(peer)
     return () => { this.active.delete(peer) }
   }
@@ -73,19 +80,26 @@ export class ReplayGuard {
     return true
   }
 
-  /** a member left: its entries go */
+  /** a member left: its budget goes (its nonces stay until they expire) */
   forget (peer: PeerId): void {
     this.budgets.delete(peer)
   }
 
+  /** forgets expired nonces, and members with none left */
   private prune (now: number): void {
-    for (const [key, expires] of this.nonces) {
-      if (expires > now) {
-        // inserted in time order, so all that follow are later
-        break
+    for (const [peer, nonces] of this.nonces) {
+      for (const [key, expires] of nonces) {
+        if (expires > now) {
+          // inserted in time order, so all that follow are later
+          break
+        }
+
+        nonces.delete(key)
       }
 
-      this.nonces.delete(key)
+      if (nonces.size === 0) {
+        this.nonces.delete(peer)
+      }
     }
   }
 }

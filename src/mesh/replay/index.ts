@@ -52,8 +52,8 @@ export interface ReplayLog {
   context: ReplayContext
   /** what to ask for, given what the responder holds */
   wants(held: HeldRange[]): Want[]
-  /** a batch from a replay: checked, then taken if any of it is new */
-  receive(bytes: Uint8Array, signal: AbortSignal): Promise<void>
+  /** a batch from a replay by `from`: checked, then taken if any of it is new */
+  receive(bytes: Uint8Array, signal: AbortSignal, from: PeerId): Promise<void>
   /** after a replay from `peerId`: what it did not hold may be gone */
   settle(peerId: PeerId, held: HeldRange[]): void
 }

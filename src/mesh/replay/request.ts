@@ -76,7 +76,7 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
           throw new InvalidMessageError(`more messages in a replay than the ${owed} wanted`)
         }
 
-        await log.receive(bytes, signal)
+        await log.receive(bytes, signal, peer.peerId)
       }
     } while (!frame.end)
 
