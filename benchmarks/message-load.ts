@@ -62,7 +62,9 @@ interface Line {
 }
 
 function spawnMember (relay: string, setup: LoadSetup): { child: JsonLineChild<Line>, stop(): Promise<void> } {
-  const proc = spawn(process.execPath, [...TS_NODE_ARGS, MEMBER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), RELAY_ADDR: relay, SETUP: setup } })
+  // LOAD_CPU_PROF=<dir>: each member writes a CPU profile there when it stops
+  const profile = process.env.LOAD_CPU_PROF == null ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.LOAD_CPU_PROF}`]
+  const proc = spawn(process.execPath, [...TS_NODE_ARGS, ...profile, MEMBER], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), RELAY_ADDR: relay, SETUP: setup } })
   track(proc)
   const child = jsonLineChild<Line>(proc, `${setup} load member`)
 

@@ -34,6 +34,9 @@ export function describeMesh (rooms: Room[], nodes: MeshNode[]): string {
 export interface Partitionable {
   node: MeshNode
   cut(...peers: PeerId[]): Promise<void>
+  /** allows these peers again */
+  uncut(...peers: PeerId[]): void
+  /** allows every peer again */
   heal(): void
 }
 
@@ -57,6 +60,9 @@ export async function createPartitionable (relay: string, init: MeshNodeInit = {
     async cut (...peers) {
       peers.forEach(peer => blocked.add(peer.toString()))
       await Promise.all(peers.map(async peer => node.hangUp(peer)))
+    },
+    uncut (...peers) {
+      peers.forEach(peer => blocked.delete(peer.toString()))
     },
     heal () {
       blocked.clear()

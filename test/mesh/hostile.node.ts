@@ -14,10 +14,10 @@ import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { stopNodes, waitForCircuitAddress } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, inbox, isolate, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, inbox, isolate, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode, Partitionable } from './fixtures.ts'
 import type { SignedRoomMessage } from '../../src/envelope/batch.ts'
-import type { MeshNodeInit, MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
+import type { MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
 import type { Heartbeat } from '../../src/mesh/pb/mesh.ts'
 import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
@@ -70,41 +70,6 @@ async function sealAs (key: PrivateKey, room: Room, epoch: number, seq: number, 
   return { ...batch.messages[0], envelope: batch.bytes }
 }
 
-/** a member whose connections to chosen peers can be cut, and allowed again one by one */
-interface Gated extends Partitionable {
-  uncut(...peers: PeerId[]): void
-}
-
-async function createGated (relay: string, init: MeshNodeInit = {}): Promise<Gated> {
-  const blocked = new Set<string>()
-  const refused = (peer: PeerId): boolean => blocked.has(peer.toString())
-  const node = await createMember(relay, {
-    ...init,
-    mesh: { reconnectMax: 2000, ...init.mesh },
-    libp2p: {
-      connectionGater: {
-        denyDialPeer: refused,
-        denyInboundEncryptedConnection: refused,
-        denyOutboundEncryptedConnection: refused
-      }
-    }
-  })
-
-  return {
-    node,
-    async cut (...peers) {
-      peers.forEach(peer => blocked.add(peer.toString()))
-      await Promise.all(peers.map(async peer => node.hangUp(peer)))
-    },
-    uncut (...peers) {
-      peers.forEach(peer => blocked.delete(peer.toString()))
-    },
-    heal () {
-      blocked.clear()
-    }
-  }
-}
-
 /** a room stream the attacker opened by hand */
 interface HostileSession {
   stream: Stream
@@ -125,7 +90,7 @@ describe('mesh: hostile peers', function () {
   let nodes: MeshNode[] = []
   let attacker: MeshNode
   let attackerKey: PrivateKey
-  let gated: Gated[]
+  let gated: Partitionable[]
   let a: MeshNode
   let b: MeshNode
   let c: MeshNode
@@ -141,7 +106,7 @@ describe('mesh: hostile peers', function () {
     attackerKey = await generateKeyPair('Ed25519')
     ;[attacker, ...gated] = await Promise.all([
       createMember(relay.wsAddr, { privateKey: attackerKey }),
-      ...[0, 1, 2, 3].map(async () => createGated(relay.wsAddr, { mesh: { maxLogMessages: MAX_LOG } }))
+      ...[0, 1, 2, 3].map(async () => createPartitionable(relay.wsAddr, { mesh: { maxLogMessages: MAX_LOG } }))
     ])
     ;[a, b, c, d] = gated.map(g => g.node)
     nodes = [attacker, a, b, c, d]
@@ -298,7 +263,7 @@ describe('mesh: hostile peers', function () {
   }
 
   /** `members[i]` and `members[j]` refuse each other */
-  async function separate (x: Gated, y: Gated): Promise<void> {
+  async function separate (x: Partitionable, y: Partitionable): Promise<void> {
     await Promise.all([x.cut(y.node.peerId), y.cut(x.node.peerId)])
   }
 
@@ -677,7 +642,7 @@ describe('mesh: hostile peers', function () {
   // held ranges: past that, every replay from the responder failed. Scaled
   // down here: maxMembers 8 (256 ranges) and 300 one-message epochs.
   it('a responder whose log holds more sender-epochs than a requester takes still answers', async () => {
-    const scaled = await Promise.all([0, 1, 2].map(async () => createGated(relay.wsAddr, { mesh: { maxLogMessages: MAX_LOG, maxMembers: 8 } })))
+    const scaled = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr, { mesh: { maxLogMessages: MAX_LOG, maxMembers: 8 } })))
     const [e, f, g] = scaled.map(m => m.node)
     extra.push(e, f, g)
     const [roomE, roomF, roomG] = await join('hostile-held-ranges', [e, f, g])
