@@ -127,8 +127,19 @@ export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, m
 }
 
 /**
+ * Checks a batch's signature (one read without it, see `readRoomBatch`, or
+ * one from this node's log).
+ *
+ * @throws {InvalidSignatureError | InvalidMessageError}
+ */
+export async function verifyRoomBatch (batch: SignedRoomBatch, verifier: Verifier, options?: AbortOptions): Promise<void> {
+  const { signed } = decode(batch.bytes)
+  await verifier.verify(batch.sender, signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, signed.batch).subarray(), signed.signature, options)
+}
+
+/**
  * Decodes a batch from this node's own log without checking its signature
- * again (it was checked when it arrived).
+ * (see `verifyRoomBatch`).
  *
  * @throws {InvalidMessageError} when the bytes are not a batch
  */

@@ -450,6 +450,30 @@ describe('mesh: hostile peers', function () {
     expect(texts(atA, attacker.peerId)).to.deep.equal(['once', 'last'])
   })
 
+  it('a batch its sender signed wrong on its own stream is never passed on, and the sender is reported', async () => {
+    const [roomA, , roomC] = await join('hostile-bad-signature')
+    const atA = inbox(roomA)
+    const atC = inbox(roomC)
+    const session = await hostileSession(roomA, a)
+    await until(() => roomC.member(attacker.peerId) != null, 'c to learn the attacker\'s record')
+    const forwardTo = [c.peerId.toMultihash().bytes]
+
+    // the signature is the batch's last field: its last byte is flipped
+    const forged = await attackerMessage(roomA, Date.now(), 1, encode('forged'))
+    const broken = forged.envelope.slice()
+    broken[broken.length - 1] ^= 1
+    await session.send({ message: broken, forwardTo })
+
+    // a takes it (the attacker's own stream is authenticated with its key),
+    // but checks it before passing it on: it refuses to vouch for it, reports
+    // the sender and resets the sender's stream; nothing of it reaches c
+    await until(() => fromAttacker().some(r => r.error.name === 'InvalidSignatureError'), 'a to refuse to pass it on', 20_000, refusedByA)
+    await until(() => session.stream.status !== 'open' || session.stream.readStatus !== 'readable', 'the attacker\'s stream to be reset')
+    expect(texts(atA, attacker.peerId)).to.deep.equal(['forged'])
+    expect(texts(atC, attacker.peerId)).to.be.empty()
+    expect(roomA.member(c.peerId)?.state).to.equal('direct')
+  })
+
   it('a message of the largest size with a forwardTo list does not reset the stream of its honest sender', async () => {
     // b cannot reach c and d, which a reaches: b's messages carry a forwardTo
     // list naming them. The longest room name makes the envelope largest.

@@ -2,7 +2,7 @@ import { InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { readRoomBatch, sealRoomBatch } from '../../envelope/batch.ts'
+import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
 import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
@@ -54,6 +54,8 @@ export class Messaging implements ReplayLog, ReplaySource {
   private readonly unsaved = new WeakSet<SignedRoomMessage>()
   /** batches written (or being written) to the datastore */
   private readonly stored = new WeakSet<SignedRoomBatch>()
+  /** batches whose signature we checked (or made) */
+  private readonly verified = new WeakSet<SignedRoomBatch>()
   private readonly signer: Signer
   /** messages waiting to be sealed, with their callers */
   private readonly pending: Array<{ data: Uint8Array, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
@@ -230,6 +232,7 @@ export class Messaging implements ReplayLog, ReplaySource {
         data: taken.map(p => p.data)
       }, this.signer)
       const last = batch.messages[batch.messages.length - 1].seq
+      this.verified.add(batch)
       // stored before it leaves: a restarted member never reuses a seq
       await this.store?.put(batch)
       await this.store?.saveSelf(this.epoch, last)
@@ -314,6 +317,11 @@ export class Messaging implements ReplayLog, ReplaySource {
       this.forwardedFrom(batch.sender)
     }
 
+    if (forwardTo.length > 0) {
+      // we pass on only what we checked: the others must not blame us
+      await this.vouch(batch)
+    }
+
     for (const bytes of forwardTo.slice(0, this.room.ctx.init.maxMembers)) {
       let peerId: PeerId
 
@@ -341,13 +349,16 @@ export class Messaging implements ReplayLog, ReplaySource {
   }
 
   /**
-   * Reads a batch and returns it when any of it is news, with its signature
-   * checked; undefined when it is our own, all duplicates, or of an epoch no
-   * longer followed. A batch with other content for a seq we hold is
-   * checked too: if it verifies, its sender equivocated, which is reported
-   * against the sender (`EquivocationError`) and the batch dropped; it is
-   * thrown (so the stream is reset) only when `from` is the sender, not a
-   * member that passed it on in good faith.
+   * Reads a batch and returns it when any of it is news; undefined when it
+   * is our own, all duplicates, or of an epoch no longer followed. A batch
+   * that `from` sends of its own is authentic already: the connection it
+   * came on is authenticated with the sender's key, so its signature is
+   * checked only when we pass it on (`vouch`). A batch passed on by another
+   * member is checked now. A batch with other content for a seq we hold is
+   * checked too (unless its sender sent it): its sender equivocated, which is
+   * reported against the sender (`EquivocationError`) and the batch dropped;
+   * it is thrown (so the stream is reset) only when `from` is the sender,
+   * not a member that passed it on in good faith.
    *
    * @throws {Error} a refusal
    */
@@ -359,6 +370,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
 
     this.room.checkRoster(batch.sender)
+    const own = from.equals(batch.sender)
     const key = streamKey(batch.sender, batch.epoch)
     let news = false
 
@@ -368,13 +380,13 @@ export class Messaging implements ReplayLog, ReplaySource {
       if (held == null) {
         news ||= this.inbound.wants(batch.sender, batch.epoch, message.seq)
       } else if (held.batch !== batch && !uint8ArrayEquals(held.batch.bytes, bytes) && (held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data))) {
-        await verify(this.room.ctx.verifier, { signal })
         const err = new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
 
-        if (from.equals(batch.sender)) {
+        if (own) {
           throw err
         }
 
+        await verify(this.room.ctx.verifier, { signal })
         this.room.reportIfRejected(batch.sender, err)
         return undefined
       }
@@ -384,8 +396,25 @@ export class Messaging implements ReplayLog, ReplaySource {
       return undefined
     }
 
-    await verify(this.room.ctx.verifier, { signal })
+    if (!own) {
+      await verify(this.room.ctx.verifier, { signal })
+      this.verified.add(batch)
+    }
+
     return batch
+  }
+
+  /**
+   * Checks the signature of a batch we are about to pass on, once.
+   *
+   * @throws {InvalidSignatureError} a sender signed it wrong on its own
+   * authenticated stream: we pass nothing of it on
+   */
+  private async vouch (batch: SignedRoomBatch, signal?: AbortSignal): Promise<void> {
+    if (!this.verified.has(batch)) {
+      await verifyRoomBatch(batch, this.room.ctx.verifier, { signal })
+      this.verified.add(batch)
+    }
   }
 
   /**
@@ -643,9 +672,29 @@ export class Messaging implements ReplayLog, ReplaySource {
     return this.log.held(except)
   }
 
-  /** the logged batches a replay wants, oldest first */
-  batches (want: Want): SignedRoomBatch[] {
-    return this.log.batchesAfter(streamKey(want.sender, want.epoch), want.after)
+  /**
+   * The logged batches a replay wants, oldest first, each checked before it
+   * goes (see `check`); one whose signature does not verify is left out and
+   * reported against its sender.
+   */
+  async batches (want: Want, signal?: AbortSignal): Promise<SignedRoomBatch[]> {
+    const batches = this.log.batchesAfter(streamKey(want.sender, want.epoch), want.after)
+    const checked: SignedRoomBatch[] = []
+
+    for (const batch of batches) {
+      try {
+        await this.vouch(batch, signal)
+        checked.push(batch)
+      } catch (err: any) {
+        if (signal?.aborted === true) {
+          throw err
+        }
+
+        this.room.reportIfRejected(batch.sender, err)
+      }
+    }
+
+    return checked
   }
 
   /**

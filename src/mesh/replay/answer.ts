@@ -8,6 +8,7 @@ import { RoomNotJoinedError } from '../errors.ts'
 import { ReplayFrame } from '../pb/replay.ts'
 import { decodeFrame, pageSize } from './request.ts'
 import type { ReplaySource, Want } from './index.ts'
+import type { SignedRoomBatch } from '../../envelope/batch.ts'
 import type { PeerId, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 
@@ -123,9 +124,11 @@ async function sendMessages (lp: LengthPrefixedStream<Stream>, source: ReplaySou
     }
   }
 
-  const wanted = wants
-    .filter(want => !want.sender.equals(requester))
-    .flatMap(want => source.batches(want))
+  const wanted: SignedRoomBatch[] = []
+
+  for (const want of wants.filter(want => !want.sender.equals(requester))) {
+    wanted.push(...await source.batches(want, signal))
+  }
 
   for (const batch of wanted) {
     const size = batch.bytes.byteLength

@@ -72,8 +72,8 @@ export interface ReplaySource {
   checkAsker(peer: PeerId): void
   /** what the log holds, less `except`'s own messages */
   held(except: PeerId): HeldRange[]
-  /** the logged batches holding what `want` names, oldest first */
-  batches(want: Want): SignedRoomBatch[]
+  /** the logged batches holding what `want` names, oldest first, their signatures checked */
+  batches(want: Want, signal?: AbortSignal): Promise<SignedRoomBatch[]>
 }
 
 export { requestReplay } from './request.ts'
