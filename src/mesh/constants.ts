@@ -118,6 +118,12 @@ export const REPLAY_PROTOCOL_NAME = 'mesh-replay'
 export const REPLAY_PROTOCOL_VERSION = '2.0.0'
 
 /**
+ * Longest a replay waits for the responder's next frame. Replays run one at
+ * a time per room: one that stalls holds up the others only this long.
+ */
+export const REPLAY_STALL_TIMEOUT = 5 * second
+
+/**
  * Most bytes a `held` or `wants` entry of a replay takes in a frame: a
  * sender's peer id and three counters, with tags and lengths.
  */

@@ -697,6 +697,42 @@ describe('mesh: hostile peers', function () {
   // data its receivers refused as too large. Room messages are now checked
   // by the key a peer id holds, which an RSA peer id does not: such a node
   // cannot join, with a clear error.
+  it('1,000 sender-epochs: a member cut off while they were sent catches up on all of them, in pages', async () => {
+    const trio = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
+    const [h, i, j] = trio.map(m => m.node)
+    extra.push(h, i, j)
+    const [roomH, roomI, roomJ] = await join('hostile-thousand-senders', [h, i, j])
+    const atH = inbox(roomH)
+
+    // j is cut off; 1,000 senders (fresh keys, one message each) reach h
+    await isolate(trio, 2)
+    await until(() => roomH.member(j.peerId)?.route === 'none' && roomI.member(j.peerId)?.route === 'none', 'j to be cut off', 30_000)
+    const session = await hostileSession(roomH, h)
+    const epoch = Date.now()
+    const signed = await Promise.all(Array.from({ length: 1000 }, async (_, n) => sealAs(await generateKeyPair('Ed25519'), roomH, epoch, 1, encode(`s${n + 1}`))))
+
+    for (const message of signed) {
+      await session.send({ message: message.envelope })
+    }
+
+    await until(() => atH.length === 1000, 'h to deliver the 1,000', 60_000)
+    await roomI.send(encode('i1'))
+    await until(() => texts(atH, i.peerId).length === 1, 'h to get i\'s message')
+
+    // j gets back to h only: what h holds spans 1,000+ sender-epochs, listed in pages
+    const atJ = inbox(roomJ)
+    const gapsJ = gapsOf(roomJ)
+    const failedJ = failuresOf(roomJ)
+    trio[0].uncut(j.peerId)
+    trio[2].uncut(h.peerId)
+    await until(() => atJ.length === 1001, 'j to catch up through h', 60_000, () => ({ delivered: atJ.length, failed: failedJ }))
+    expect(atJ.map(m => decode(m.data)).filter(t => t.startsWith('s')).sort()).to.deep.equal(signed.map(m => decode(m.data)).sort())
+    expect(texts(atJ, i.peerId)).to.deep.equal(['i1'])
+    expect(atJ.every(m => m.replayed)).to.be.true()
+    expect(gapsJ).to.be.empty()
+    expect(failedJ).to.be.empty()
+  })
+
   it('a node with an RSA key cannot join a room, with a typed error', async () => {
     const rsa = await createMember(relay.wsAddr, { privateKey: await generateKeyPair('RSA', 2048) })
     extra.push(rsa)

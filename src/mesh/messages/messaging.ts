@@ -59,6 +59,9 @@ export class Messaging implements ReplayLog, ReplaySource {
   private readonly signer: Signer
   /** messages waiting to be sealed, with their callers */
   private readonly pending: Array<{ data: Uint8Array, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
+  /** members to ask for a replay, in turn, and whether one is under way */
+  private readonly replayQueue: Member[] = []
+  private replayRunning = false
   /** the sealing loop, while it runs (`sealingNow` says so without a tick's delay) */
   private sealing?: Promise<void>
   private sealingNow = false
@@ -593,7 +596,9 @@ export class Messaging implements ReplayLog, ReplaySource {
   }
 
   /**
-   * Asks `member` for what we lack; one request at a time per member. A
+   * Asks `member` for what we lack. Replays run one at a time per room, in
+   * the order asked, each wanting what is still missing when it starts, so a
+   * newcomer asks one member first and the others only for the rest. A
    * replay that fails is reported (`replay:failed`) and another member is
    * asked; one that ended early (our budget with it) is asked again after a
    * heartbeat interval.
@@ -606,15 +611,35 @@ export class Messaging implements ReplayLog, ReplaySource {
       return
     }
 
-    const session = member.session
+    if (!this.replayQueue.includes(member)) {
+      this.replayQueue.push(member)
+    }
 
-    if (session == null || !session.open || this.room.isClosed) {
+    this.nextReplay()
+  }
+
+  private nextReplay (): void {
+    if (this.replayRunning || this.room.isClosed) {
       return
     }
 
+    const member = this.replayQueue.shift()
+
+    if (member == null) {
+      return
+    }
+
+    const session = member.session
+
+    if (session == null || !session.open || this.room.getMember(member.peerId) !== member) {
+      this.nextReplay()
+      return
+    }
+
+    this.replayRunning = true
     member.replaying = requestReplay(this, { peerId: member.peerId, connection: session.connection })
       .then(result => {
-        this.room.log('replay from %p: %d messages%s', member.peerId, result.received, result.truncated ? ' (truncated: budget)' : '')
+        this.room.log('replay from %p: %d batches%s', member.peerId, result.received, result.truncated ? ' (truncated: budget)' : '')
 
         if (result.truncated) {
           clearTimeout(member.replayTimer)
@@ -635,18 +660,21 @@ export class Messaging implements ReplayLog, ReplaySource {
       })
       .finally(() => {
         member.replaying = undefined
+        this.replayRunning = false
 
         if (member.replayAgain && !this.room.isClosed) {
           member.replayAgain = false
           this.requestReplay(member)
         }
+
+        this.nextReplay()
       })
   }
 
   /** after a failed replay: another member with a stream, not asked within an interval */
   private askAnother (failed: Member): void {
     const now = Date.now()
-    const other = this.room.all().find(member => member !== failed && member.session?.open === true && member.replaying == null && now - (member.replayAskedAt ?? 0) >= this.room.ctx.init.heartbeatInterval)
+    const other = this.room.all().find(member => member !== failed && member.session?.open === true && member.replaying == null && !this.replayQueue.includes(member) && now - (member.replayAskedAt ?? 0) >= this.room.ctx.init.heartbeatInterval)
 
     if (other != null) {
       other.replayAskedAt = now

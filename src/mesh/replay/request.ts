@@ -4,13 +4,12 @@ import { lpStream } from '@libp2p/utils'
 import { anySignal } from 'any-signal'
 import * as Digest from 'multiformats/hashes/digest'
 import { sealReplayRequest } from '../../envelope/message.ts'
-import { REPLAY_ENTRY_MAX_SIZE, FRAME_OVERHEAD, maxReplayFrameSize } from '../constants.ts'
+import { REPLAY_ENTRY_MAX_SIZE, REPLAY_STALL_TIMEOUT, FRAME_OVERHEAD, maxReplayFrameSize } from '../constants.ts'
 import { ReplayRefusedError } from '../errors.ts'
 import { ReplayFrame } from '../pb/replay.ts'
 import type { ReplayLog, ReplayPeer, Want } from './index.ts'
 import type { HeldRange } from '../messages/log.ts'
 import type { Stream } from '@libp2p/interface'
-import type { LengthPrefixedStream } from '@libp2p/utils'
 
 /**
  * How a replay ended.
@@ -50,7 +49,18 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
     const lp = lpStream(stream, { maxDataLength: frameMax })
     await lp.write(ReplayFrame.encode({ request }), { signal })
 
-    const held = await readHeld(lp, log.context.maxHeldRanges, signal)
+    // a responder that stops answering holds up the room's replays only this long
+    const read = async (): Promise<ReplayFrame> => {
+      const stalled = anySignal([signal, AbortSignal.timeout(REPLAY_STALL_TIMEOUT)])
+
+      try {
+        return decodeFrame(await lp.read({ signal: stalled }))
+      } finally {
+        stalled.clear()
+      }
+    }
+
+    const held = await readHeld(read, log.context.maxHeldRanges)
     const wants = log.wants(held)
     const page = pageSize(init.maxMessageSize)
 
@@ -69,7 +79,7 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
     let frame: ReplayFrame
 
     do {
-      frame = decodeFrame(await lp.read({ signal }))
+      frame = await read()
 
       for (const bytes of frame.messages) {
         if (++received > owed) {
@@ -91,11 +101,11 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
   }
 }
 
-async function readHeld (lp: LengthPrefixedStream<Stream>, max: number, signal: AbortSignal): Promise<HeldRange[]> {
+async function readHeld (read: () => Promise<ReplayFrame>, max: number): Promise<HeldRange[]> {
   const held: HeldRange[] = []
 
   while (true) {
-    const frame = decodeFrame(await lp.read({ signal }))
+    const frame = await read()
 
     for (const h of frame.held) {
       if (held.length >= max) {
