@@ -146,6 +146,13 @@ export const FORWARD_ENTRY_SIZE = 42
 export const FORWARDERS_PER_MEMBER = 2
 
 /**
+ * While a known member has no stream with us, every this many heartbeat
+ * intervals a member with one is asked for what we lack (its messages may
+ * not have been passed on to us).
+ */
+export const PULL_INTERVALS = 4
+
+/**
  * Epochs of one sender whose messages a member follows; an older one makes
  * room for a newer one (a sender restarted without its log starts a new
  * epoch).

@@ -41,7 +41,7 @@ export class Frames {
     this.maxPrefixLength = varint.encodingLength(maxFrameSize)
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', this.onClose)
-    stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
+    stream.addEventListener('end', this.onEnd)
   }
 
   /**
@@ -70,7 +70,12 @@ export class Frames {
 
     if (this.paused && this.queue.length <= RESUME_AT) {
       this.paused = false
-      this.stream.resume()
+
+      try {
+        this.stream.resume()
+      } catch {
+        // the stream closed: what it still held arrives no more
+      }
     }
 
     return frame
@@ -155,7 +160,8 @@ export class Frames {
     this.end(evt.error ?? new StreamEndedError('the stream closed'))
   }
 
-  private readonly onRemoteCloseWrite = (): void => {
+  /** the remote closed its end and every byte it sent was read (a paused stream holds them until resumed) */
+  private readonly onEnd = (): void => {
     this.end(new StreamEndedError('the remote closed the stream'))
   }
 
@@ -163,7 +169,7 @@ export class Frames {
     this.ended ??= err
     this.stream.removeEventListener('message', this.onMessage)
     this.stream.removeEventListener('close', this.onClose)
-    this.stream.removeEventListener('remoteCloseWrite', this.onRemoteCloseWrite)
+    this.stream.removeEventListener('end', this.onEnd)
     this.waiting?.reject(this.ended)
   }
 }

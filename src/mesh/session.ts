@@ -20,7 +20,7 @@ export class Session {
   readonly initiator: boolean
   readonly direct: boolean
   heartbeatSeq = 0n
-  /** the seq of our last own message written to this stream (heartbeats tell it) */
+  /** the seq of our last own message written to this stream, or dropped from its full queue (heartbeats tell it) */
   written = 0
   private readonly frames: Frames
 

@@ -201,11 +201,13 @@ describe('mesh: room messages', function () {
     const roomA = await a.services.mesh.join('restart')
     let roomB = await b.services.mesh.join('restart')
     let atB = inbox(roomB)
+    const atA = inbox(roomA)
     await waitForFullMesh([roomA, roomB], nodes)
 
     await Promise.all(numbered('x', 10).map(async text => roomA.send(encode(text))))
     const sentByB = await roomB.send(encode('b before'))
-    await pWaitFor(() => atB.length === 10, { timeout: 10_000, interval: 50 })
+    // a has b's message before b stops (send() resolves once it is queued, not delivered)
+    await pWaitFor(() => atB.length === 10 && atA.length === 1, { timeout: 10_000, interval: 50 })
 
     await b.stop()
     await Promise.all(numbered('x', 30).slice(10).map(async text => roomA.send(encode(text))))
@@ -214,7 +216,6 @@ describe('mesh: room messages', function () {
     nodes = [a, b]
     roomB = await b.services.mesh.join('restart')
     atB = inbox(roomB)
-    const atA = inbox(roomA)
     await pWaitFor(() => atB.length === 20, { timeout: 30_000, interval: 100 })
     await new Promise(resolve => setTimeout(resolve, 1000))
     expect(texts(atB, a.peerId)).to.deep.equal(numbered('x', 30).slice(10))
@@ -224,8 +225,8 @@ describe('mesh: room messages', function () {
     const sentAfter = await roomB.send(encode('b after'))
     expect(sentAfter.epoch).to.equal(sentByB.epoch)
     expect(sentAfter.seq).to.equal(sentByB.seq + 1)
-    await pWaitFor(() => atA.length === 1, { timeout: 10_000, interval: 50 })
-    expect(texts(atA, b.peerId)).to.deep.equal(['b after'])
+    await pWaitFor(() => atA.length === 2, { timeout: 10_000, interval: 50 })
+    expect(texts(atA, b.peerId)).to.deep.equal(['b before', 'b after'])
   })
 
   it('reports a gap for messages that no member holds any more', async () => {

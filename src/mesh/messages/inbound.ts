@@ -32,11 +32,19 @@ interface Sender {
  * `maxEpochs` epochs, and at most `maxSenders` senders. Entries are made only
  * for epochs seen in signed messages. A sender's oldest epoch makes room for
  * a newer one, and its messages are refused from then on; a sender that is
- * not a member and was heard from least recently makes room for a new one.
- * Both are reported through `dropped`, which says what was missing.
+ * not a member and was heard from least recently makes room for a new one,
+ * and its epochs so far are refused from then on too (so nothing is
+ * delivered twice). Both are reported through `dropped`, which says what
+ * was missing.
  */
 export class InboundTracker {
   private readonly senders = new Map<string, Sender>()
+  /**
+   * Senders made room for: the newest epoch of theirs we followed, at or
+   * below which their messages are refused (never delivered twice); the
+   * `4 * maxSenders` most recent
+   */
+  private readonly forgotten = new Map<string, number>()
   private readonly maxEpochs: number
   private readonly maxSenders: number
   private readonly isMember: (sender: PeerId) => boolean
@@ -59,7 +67,7 @@ export class InboundTracker {
     const state = this.senders.get(sender.toString())
 
     if (state == null) {
-      return true
+      return epoch > (this.forgotten.get(sender.toString()) ?? -1)
     }
 
     if (epoch <= state.floor) {
@@ -85,8 +93,14 @@ export class InboundTracker {
     let state = this.senders.get(id)
 
     if (state == null) {
+      const floor = this.forgotten.get(id) ?? -1
+
+      if (epoch <= floor) {
+        return undefined
+      }
+
       this.makeRoom()
-      state = { peerId: sender, epochs: new Map(), floor: -1, lastActive: now }
+      state = { peerId: sender, epochs: new Map(), floor, lastActive: now }
       this.senders.set(id, state)
     }
 
@@ -157,5 +171,11 @@ export class InboundTracker {
     victim ??= [...this.senders].reduce((a, b) => a[1].lastActive <= b[1].lastActive ? a : b)
     this.senders.delete(victim[0])
     victim[1].epochs.forEach(inbound => { this.dropped(inbound) })
+    this.forgotten.delete(victim[0])
+    this.forgotten.set(victim[0], Math.max(victim[1].floor, ...victim[1].epochs.keys()))
+
+    if (this.forgotten.size > 4 * this.maxSenders) {
+      this.forgotten.delete(this.forgotten.keys().next().value!)
+    }
   }
 }

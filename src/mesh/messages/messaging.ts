@@ -1,11 +1,11 @@
-import { InvalidParametersError } from '@libp2p/interface'
+import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
-import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
+import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
 import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
@@ -67,6 +67,9 @@ export class Messaging implements ReplayLog, ReplaySource {
   private sealingNow = false
   /** when the last batch was begun */
   private lastSealAt = 0
+  /** when we last asked a member for what a member we cannot reach sent, and whom next */
+  private lastPullAt = 0
+  private pullTurn = 0
 
   constructor (room: RoomImpl) {
     this.room = room
@@ -382,8 +385,13 @@ export class Messaging implements ReplayLog, ReplaySource {
 
       if (held == null) {
         news ||= this.inbound.wants(batch.sender, batch.epoch, message.seq)
-      } else if (held.batch !== batch && !uint8ArrayEquals(held.batch.bytes, bytes) && (held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data))) {
-        const err = new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
+      } else if (held.batch !== batch && !uint8ArrayEquals(held.batch.bytes, bytes)) {
+        // honest batches never overlap: other content for a seq is
+        // equivocation, the same content in another batch would make us
+        // keep a whole batch for one new message
+        const err = held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data)
+          ? new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
+          : new InvalidMessageError(`a batch of ${batch.sender} overlaps one held at seq ${message.seq}`)
 
         if (own) {
           throw err
@@ -551,7 +559,8 @@ export class Messaging implements ReplayLog, ReplaySource {
       inbound.sent = Math.max(inbound.sent, Number(heartbeat.sent))
     }
 
-    const lost = written > 0 && (inbound == null || inbound.next <= written)
+    // a message held but not yet delivered (its write under way) is not lost
+    const lost = inbound != null && written > 0 && this.heldThrough(inbound) < written
 
     if (lost && now - (member.lostAskedAt ?? 0) >= this.room.ctx.init.heartbeatInterval) {
       member.lostAskedAt = now
@@ -564,14 +573,43 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /**
    * The heartbeat tick: a hole before held messages that no replay has
-   * filled is asked for again, of another member than before.
+   * filled is asked for again, of another member than before. While a
+   * known member has no stream with us, its messages reach us only if a
+   * member it picked to pass them on reaches us: every `PULL_INTERVALS`
+   * heartbeat intervals one member with a stream is asked (in turn) for
+   * what we lack.
    */
   tick (now: number = Date.now()): void {
+    const interval = this.room.ctx.init.heartbeatInterval
+
     for (const inbound of this.inbound.values()) {
-      if (this.hasHole(inbound) && now - (inbound.askedAt ?? 0) >= 2 * this.room.ctx.init.heartbeatInterval) {
+      if (this.hasHole(inbound) && now - (inbound.askedAt ?? 0) >= 2 * interval) {
         this.askForHole(inbound)
       }
     }
+
+    if (now - this.lastPullAt < PULL_INTERVALS * interval) {
+      return
+    }
+
+    const members = this.room.all()
+    const open = members.filter(member => member.session?.open === true)
+
+    if (open.length > 0 && members.some(member => member.known && member.session?.open !== true)) {
+      this.lastPullAt = now
+      this.requestReplay(open[this.pullTurn++ % open.length])
+    }
+  }
+
+  /** the last seq held in a row from `next` on */
+  private heldThrough (inbound: Inbound): number {
+    let seq = inbound.next
+
+    while (this.log.has(inbound.key, seq)) {
+      seq++
+    }
+
+    return seq - 1
   }
 
   /** whether messages after `next` are held but `next` is not */
@@ -641,7 +679,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       .then(result => {
         this.room.log('replay from %p: %d batches%s', member.peerId, result.received, result.truncated ? ' (truncated: budget)' : '')
 
-        if (result.truncated) {
+        if (result.truncated && !this.room.isClosed) {
           clearTimeout(member.replayTimer)
           member.replayTimer = setTimeout(() => { this.requestReplay(member) }, this.room.ctx.init.heartbeatInterval)
         }
@@ -707,6 +745,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    */
   async batches (want: Want, signal?: AbortSignal): Promise<SignedRoomBatch[]> {
     const batches = this.log.batchesAfter(streamKey(want.sender, want.epoch), want.after)
+      .filter(batch => batch.firstSeq <= want.upTo)
     const checked: SignedRoomBatch[] = []
 
     for (const batch of batches) {
@@ -748,7 +787,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       const after = inbound == null ? 0 : inbound.next - 1
 
       if (range.highest > after) {
-        wants.push({ sender: range.sender, epoch: range.epoch, after })
+        wants.push({ sender: range.sender, epoch: range.epoch, after, upTo: range.highest })
       }
     }
 
@@ -764,7 +803,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * a sender that no longer holds its own old messages (it re-joined, or
    * evicted them) does not make a gap while another member holds them.
    */
-  settle (peerId: PeerId, held: HeldRange[]): void {
+  settle (peerId: PeerId, held: HeldRange[], truncated = false): void {
     const open = this.room.all().filter(m => m.session?.open === true)
 
     for (const inbound of this.inbound.values()) {
@@ -776,7 +815,10 @@ export class Messaging implements ReplayLog, ReplaySource {
 
       const range = held.find(h => h.epoch === inbound.epoch && h.sender.equals(inbound.sender))
 
-      if (range != null && range.lowest <= inbound.next) {
+      // a replay that was not cut short sent all it held of what we wanted:
+      // if we still lack `next`, the responder does not hold it (its range
+      // has holes); one cut short may still hold it
+      if (truncated && range != null && range.lowest <= inbound.next && inbound.next <= range.highest) {
         continue
       }
 
@@ -785,7 +827,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       const senderLeft = this.room.getMember(inbound.sender) == null
 
       if ((senderSaid || senderLeft) && open.every(m => inbound.notHeldBy.has(m.peerId))) {
-        const to = Math.min(end, (range?.lowest ?? Infinity) - 1)
+        const to = range != null && range.lowest > inbound.next ? Math.min(end, range.lowest - 1) : end
         this.gap(inbound, to)
       }
     }

@@ -28,9 +28,17 @@ export class Outbox {
   private readonly entries: OutboxEntry[] = []
   private writing = false
 
-  /** queues `entry` to `member`; returns false when the queue is full */
+  /**
+   * Queues `entry` to `member`; returns false when the queue is full. A
+   * dropped message of ours counts as written (`Session.written`): the
+   * member's next heartbeat from us tells it that it lacks it.
+   */
   push (member: Member, entry: OutboxEntry, max: number, log: Logger): boolean {
     if (this.entries.length >= max) {
+      if (entry.ownSeq != null && member.session != null) {
+        member.session.written = Math.max(member.session.written, entry.ownSeq)
+      }
+
       return false
     }
 

@@ -326,6 +326,12 @@ export namespace ReplayFrame {
     index: number
   }
 
+  export interface ReplayFrameWantsUpToFieldEvent {
+    field: '$.wants[].upTo'
+    value: bigint
+    index: number
+  }
+
   export interface ReplayFrameWantsEndFieldEvent {
     field: '$.wantsEnd'
     value: boolean
@@ -360,7 +366,7 @@ export namespace ReplayFrame {
     return decodeMessage(buf, ReplayFrame.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplayFrame>): Generator<ReplayFrameRequestFieldEvent | ReplayFrameHeldSenderFieldEvent | ReplayFrameHeldEpochFieldEvent | ReplayFrameHeldLowestFieldEvent | ReplayFrameHeldHighestFieldEvent | ReplayFrameHeldEndFieldEvent | ReplayFrameWantsSenderFieldEvent | ReplayFrameWantsEpochFieldEvent | ReplayFrameWantsAfterFieldEvent | ReplayFrameWantsEndFieldEvent | ReplayFrameMessagesFieldEvent | ReplayFrameEndFieldEvent | ReplayFrameTruncatedFieldEvent | ReplayFrameRefusedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<ReplayFrame>): Generator<ReplayFrameRequestFieldEvent | ReplayFrameHeldSenderFieldEvent | ReplayFrameHeldEpochFieldEvent | ReplayFrameHeldLowestFieldEvent | ReplayFrameHeldHighestFieldEvent | ReplayFrameHeldEndFieldEvent | ReplayFrameWantsSenderFieldEvent | ReplayFrameWantsEpochFieldEvent | ReplayFrameWantsAfterFieldEvent | ReplayFrameWantsUpToFieldEvent | ReplayFrameWantsEndFieldEvent | ReplayFrameMessagesFieldEvent | ReplayFrameEndFieldEvent | ReplayFrameTruncatedFieldEvent | ReplayFrameRefusedFieldEvent> {
     return streamMessage(buf, ReplayFrame.codec(), opts)
   }
 }
@@ -527,6 +533,7 @@ export interface Want {
   sender: Uint8Array<ArrayBuffer>
   epoch: bigint
   after: bigint
+  upTo: bigint
 }
 
 export namespace Want {
@@ -554,6 +561,11 @@ export namespace Want {
           w.uint64(obj.after)
         }
 
+        if ((obj.upTo != null && obj.upTo !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.upTo)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -561,7 +573,8 @@ export namespace Want {
         const obj: any = {
           sender: uint8ArrayAlloc(0),
           epoch: 0n,
-          after: 0n
+          after: 0n,
+          upTo: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -580,6 +593,10 @@ export namespace Want {
             }
             case 3: {
               obj.after = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.upTo = reader.uint64()
               break
             }
             default: {
@@ -618,6 +635,13 @@ export namespace Want {
               }
               break
             }
+            case 4: {
+              yield {
+                field: `${prefix}.upTo`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -645,6 +669,11 @@ export namespace Want {
     value: bigint
   }
 
+  export interface WantUpToFieldEvent {
+    field: '$.upTo'
+    value: bigint
+  }
+
   export function encode (obj: Partial<Want>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, Want.codec())
   }
@@ -653,7 +682,7 @@ export namespace Want {
     return decodeMessage(buf, Want.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Want>): Generator<WantSenderFieldEvent | WantEpochFieldEvent | WantAfterFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Want>): Generator<WantSenderFieldEvent | WantEpochFieldEvent | WantAfterFieldEvent | WantUpToFieldEvent> {
     return streamMessage(buf, Want.codec(), opts)
   }
 }

@@ -3,8 +3,8 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import * as Digest from 'multiformats/hashes/digest'
 import { openReplayRequest } from '../../envelope/message.ts'
-import { FRAME_OVERHEAD, REPLAY_REQUEST_MAX_SIZE, maxReplayFrameSize } from '../constants.ts'
-import { RoomNotJoinedError } from '../errors.ts'
+import { FRAME_OVERHEAD, REPLAY_ENTRY_MAX_SIZE, REPLAY_REQUEST_MAX_SIZE, maxReplayFrameSize } from '../constants.ts'
+import { ReplayRefusedError, RoomNotJoinedError } from '../errors.ts'
 import { ReplayFrame } from '../pb/replay.ts'
 import { decodeFrame, pageSize } from './request.ts'
 import type { ReplaySource, Want } from './index.ts'
@@ -58,6 +58,10 @@ export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (
     const page = pageSize(source.context.init.maxMessageSize)
 
     for (let i = 0; i < held.length || i === 0; i += page) {
+      if (!source.guard.take(remotePeer, Math.min(page, held.length - i) * REPLAY_ENTRY_MAX_SIZE)) {
+        throw new ReplayRefusedError('the replay budget of this member is used up')
+      }
+
       await lp.write(ReplayFrame.encode({
         held: held.slice(i, i + page).map(h => ({ sender: h.sender.toMultihash().bytes, epoch: BigInt(h.epoch), lowest: BigInt(h.lowest), highest: BigInt(h.highest) })),
         heldEnd: i + page >= held.length
@@ -95,7 +99,7 @@ async function readWants (lp: LengthPrefixedStream<Stream>, max: number, signal:
       }
 
       try {
-        wants.push({ sender: peerIdFromMultihash(Digest.decode(want.sender)), epoch: Number(want.epoch), after: Number(want.after) })
+        wants.push({ sender: peerIdFromMultihash(Digest.decode(want.sender)), epoch: Number(want.epoch), after: Number(want.after), upTo: Number(want.upTo) })
       } catch (err: any) {
         throw new InvalidMessageError(`malformed want: ${err.message}`)
       }

@@ -11,12 +11,14 @@ import type { HeldRange } from '../messages/log.ts'
 import type { Connection, PeerId, PrivateKey } from '@libp2p/interface'
 
 /**
- * Messages of one sender's epoch a requester wants: those after `after`.
+ * Messages of one sender's epoch a requester wants: those after `after`,
+ * up to `upTo`.
  */
 export interface Want {
   sender: PeerId
   epoch: number
   after: number
+  upTo: number
 }
 
 /**
@@ -39,6 +41,7 @@ export interface ReplayContext {
   signal: AbortSignal
   init: {
     maxMessageSize: number
+    maxLogMessages: number
     replayTimeout: number
   }
   /** most held ranges a responder may list */
@@ -54,8 +57,8 @@ export interface ReplayLog {
   wants(held: HeldRange[]): Want[]
   /** a batch from a replay by `from`: checked, then taken if any of it is new */
   receive(bytes: Uint8Array, signal: AbortSignal, from: PeerId): Promise<void>
-  /** after a replay from `peerId`: what it did not hold may be gone */
-  settle(peerId: PeerId, held: HeldRange[]): void
+  /** after a replay from `peerId` (cut short by its budget when `truncated`): what it did not hold may be gone */
+  settle(peerId: PeerId, held: HeldRange[], truncated: boolean): void
 }
 
 /**

@@ -67,14 +67,14 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
     for (let i = 0; i < wants.length || i === 0; i += page) {
       const last = i + page >= wants.length
       await lp.write(ReplayFrame.encode({
-        wants: wants.slice(i, i + page).map(want => ({ sender: want.sender.toMultihash().bytes, epoch: BigInt(want.epoch), after: BigInt(want.after) })),
+        wants: wants.slice(i, i + page).map(want => ({ sender: want.sender.toMultihash().bytes, epoch: BigInt(want.epoch), after: BigInt(want.after), upTo: BigInt(want.upTo) })),
         wantsEnd: last
       }), { signal })
     }
 
-    // at most what the wanted ranges span: a responder sends no more than it listed
-    const highest = new Map(held.map(h => [`${h.sender}/${h.epoch}`, h.highest]))
-    const owed = wants.reduce((sum, want) => sum + Math.max(0, (highest.get(`${want.sender}/${want.epoch}`) ?? 0) - want.after), 0)
+    // at most one batch per message the wanted ranges span, and never more
+    // than a log holds: a responder sends only what it listed
+    const owed = Math.min(wants.reduce((sum, want) => sum + want.upTo - want.after, 0), init.maxLogMessages)
     let received = 0
     let frame: ReplayFrame
 
@@ -91,7 +91,7 @@ export async function requestReplay (log: ReplayLog, peer: ReplayPeer): Promise<
     } while (!frame.end)
 
     await stream.close({ signal })
-    log.settle(peer.peerId, held)
+    log.settle(peer.peerId, held, frame.truncated)
     return { received, truncated: frame.truncated }
   } catch (err: any) {
     stream?.abort(err)
