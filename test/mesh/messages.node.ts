@@ -17,6 +17,7 @@ import type { MemberInfo, MessageGap, RejectedMessage, RoomMessage } from '../..
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Key } from 'interface-datastore'
 
 function texts (messages: RoomMessage[], sender: PeerId): string[] {
   return messages.filter(m => m.sender.equals(sender)).map(m => new TextDecoder().decode(m.data))
@@ -227,6 +228,44 @@ describe('mesh: room messages', function () {
     expect(sentAfter.seq).to.equal(sentByB.seq + 1)
     await pWaitFor(() => atA.length === 2, { timeout: 10_000, interval: 50 })
     expect(texts(atA, b.peerId)).to.deep.equal(['b before', 'b after'])
+  })
+
+  it('a datastore whose writes fail: store:failed events, messages still delivered, the node keeps running', async () => {
+    // a datastore that takes the room's first writes, then fails every one under /relaymesh/rooms/
+    class FailingDatastore extends MemoryDatastore {
+      failing = false
+
+      async put (key: Key, value: Uint8Array): Promise<Key> {
+        if (this.failing && key.toString().startsWith('/relaymesh/rooms/')) {
+          throw new Error('disk full')
+        }
+
+        return super.put(key, value)
+      }
+    }
+
+    const datastore = new FailingDatastore()
+    const a = await createMember(relay.wsAddr)
+    const b = await createMember(relay.wsAddr, { datastore })
+    nodes = [a, b]
+    const [roomA, roomB] = await Promise.all(nodes.map(async node => node.services.mesh.join('disk-full')))
+    const atB = inbox(roomB)
+    const failures: Error[] = []
+    roomB.addEventListener('store:failed', (evt) => { failures.push(evt.detail) })
+    await waitForFullMesh([roomA, roomB], nodes)
+
+    datastore.failing = true
+    await Promise.all(numbered('a', 5).map(async text => roomA.send(encode(text))))
+    await pWaitFor(() => atB.length === 5, { timeout: 10_000, interval: 50 })
+    expect(texts(atB, a.peerId)).to.deep.equal(numbered('a', 5))
+    expect(failures.map(err => err.message)).to.include('disk full')
+
+    // b's own message cannot be stored before it leaves: the send fails, the room goes on
+    await expect(roomB.send(encode('b1'))).to.eventually.be.rejectedWith('disk full')
+    await roomA.send(encode('a6'))
+    await pWaitFor(() => atB.length === 6, { timeout: 10_000, interval: 50 })
+    expect(b.status).to.equal('started')
+    expect(roomB.member(a.peerId)?.state).to.equal('direct')
   })
 
   it('reports a gap for messages that no member holds any more', async () => {
