@@ -244,28 +244,38 @@ describe('mesh: room messages', function () {
       }
     }
 
-    const datastore = new FailingDatastore()
-    const a = await createMember(relay.wsAddr)
-    const b = await createMember(relay.wsAddr, { datastore })
-    nodes = [a, b]
-    const [roomA, roomB] = await Promise.all(nodes.map(async node => node.services.mesh.join('disk-full')))
-    const atB = inbox(roomB)
-    const failures: Error[] = []
-    roomB.addEventListener('store:failed', (evt) => { failures.push(evt.detail) })
-    await waitForFullMesh([roomA, roomB], nodes)
+    // a failed write must not become an unhandled rejection (in an app, that ends Node)
+    const unhandled: unknown[] = []
+    const onUnhandled = (err: unknown): void => { unhandled.push(err) }
+    process.on('unhandledRejection', onUnhandled)
 
-    datastore.failing = true
-    await Promise.all(numbered('a', 5).map(async text => roomA.send(encode(text))))
-    await pWaitFor(() => atB.length === 5, { timeout: 10_000, interval: 50 })
-    expect(texts(atB, a.peerId)).to.deep.equal(numbered('a', 5))
-    expect(failures.map(err => err.message)).to.include('disk full')
+    try {
+      const datastore = new FailingDatastore()
+      const a = await createMember(relay.wsAddr)
+      const b = await createMember(relay.wsAddr, { datastore })
+      nodes = [a, b]
+      const [roomA, roomB] = await Promise.all(nodes.map(async node => node.services.mesh.join('disk-full')))
+      const atB = inbox(roomB)
+      const failures: Error[] = []
+      roomB.addEventListener('store:failed', (evt) => { failures.push(evt.detail) })
+      await waitForFullMesh([roomA, roomB], nodes)
 
-    // b's own message cannot be stored before it leaves: the send fails, the room goes on
-    await expect(roomB.send(encode('b1'))).to.eventually.be.rejectedWith('disk full')
-    await roomA.send(encode('a6'))
-    await pWaitFor(() => atB.length === 6, { timeout: 10_000, interval: 50 })
-    expect(b.status).to.equal('started')
-    expect(roomB.member(a.peerId)?.state).to.equal('direct')
+      datastore.failing = true
+      await Promise.all(numbered('a', 5).map(async text => roomA.send(encode(text))))
+      await pWaitFor(() => atB.length === 5, { timeout: 10_000, interval: 50 })
+      expect(texts(atB, a.peerId)).to.deep.equal(numbered('a', 5))
+      expect(failures.map(err => err.message)).to.include('disk full')
+
+      // b's own message cannot be stored before it leaves: the send fails, the room goes on
+      await expect(roomB.send(encode('b1'))).to.eventually.be.rejectedWith('disk full')
+      await roomA.send(encode('a6'))
+      await pWaitFor(() => atB.length === 6, { timeout: 10_000, interval: 50 })
+      expect(b.status).to.equal('started')
+      expect(roomB.member(a.peerId)?.state).to.equal('direct')
+      expect(unhandled, 'unhandled rejections').to.be.empty()
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
   })
 
   it('reports a gap for messages that no member holds any more', async () => {
