@@ -262,6 +262,14 @@ describe('mesh: hostile peers', function () {
     return gaps
   }
 
+  /** c is cut off from a and b; then b sends b1..b20, and a (seen through `atA`) has them */
+  async function cutOffWhileBTalks (roomA: Room, roomB: Room, atA: RoomMessage[]): Promise<void> {
+    await isolate(gated.slice(0, 3), 2)
+    await until(() => roomA.member(c.peerId)?.route === 'none' && roomB.member(c.peerId)?.route === 'none', 'c to be cut off', 30_000)
+    await Promise.all(numbered('b', 20).map(async text => roomB.send(encode(text))))
+    await until(() => texts(atA, b.peerId).length === 20, 'a to get b\'s messages')
+  }
+
   /** `members[i]` and `members[j]` refuse each other */
   async function separate (x: Partitionable, y: Partitionable): Promise<void> {
     await Promise.all([x.cut(y.node.peerId), y.cut(x.node.peerId)])
@@ -327,10 +335,7 @@ describe('mesh: hostile peers', function () {
     expect(texts(atA, attacker.peerId)).to.deep.equal(numbered('e', 350))
 
     // c is cut off from all while b talks
-    await isolate(gated.slice(0, 3), 2)
-    await until(() => roomA.member(c.peerId)?.route === 'none' && roomB.member(c.peerId)?.route === 'none', 'c to be cut off', 30_000)
-    await Promise.all(numbered('b', 20).map(async text => roomB.send(encode(text))))
-    await until(() => texts(atA, b.peerId).length === 20, 'a to get b\'s messages')
+    await cutOffWhileBTalks(roomA, roomB, atA)
     // a's log holds over 350 sender-epochs: a one-frame list of them is over 16 KiB
     expect(impl(roomA).messaging.log.keys().length).to.be.greaterThan(350)
 
@@ -353,10 +358,7 @@ describe('mesh: hostile peers', function () {
     const session = await hostileSession(roomA, a)
 
     // c is cut off from all while b talks
-    await isolate(gated.slice(0, 3), 2)
-    await until(() => roomA.member(c.peerId)?.route === 'none' && roomB.member(c.peerId)?.route === 'none', 'c to be cut off', 30_000)
-    await Promise.all(numbered('b', 20).map(async text => roomB.send(encode(text))))
-    await until(() => texts(atA, b.peerId).length === 20, 'a to get b\'s messages')
+    await cutOffWhileBTalks(roomA, roomB, atA)
 
     // then the attacker sends a five times its log bound, one byte each
     const flood = 5 * MAX_LOG
@@ -546,10 +548,7 @@ describe('mesh: hostile peers', function () {
     const atA = inbox(roomA)
     const session = await hostileSession(roomA, a)
 
-    await isolate(gated.slice(0, 3), 2)
-    await until(() => roomA.member(c.peerId)?.route === 'none' && roomB.member(c.peerId)?.route === 'none', 'c to be cut off', 30_000)
-    await Promise.all(numbered('b', 20).map(async text => roomB.send(encode(text))))
-    await until(() => texts(atA, b.peerId).length === 20, 'a to get b\'s messages')
+    await cutOffWhileBTalks(roomA, roomB, atA)
 
     const flood = 5 * MAX_LOG
     const epoch = Date.now()
@@ -583,10 +582,7 @@ describe('mesh: hostile peers', function () {
     const atA = inbox(roomA)
     await hostileSession(roomA, a)
 
-    await isolate(gated.slice(0, 3), 2)
-    await until(() => roomA.member(c.peerId)?.route === 'none' && roomB.member(c.peerId)?.route === 'none', 'c to be cut off', 30_000)
-    await Promise.all(numbered('b', 20).map(async text => roomB.send(encode(text))))
-    await until(() => texts(atA, b.peerId).length === 20, 'a to get b\'s messages')
+    await cutOffWhileBTalks(roomA, roomB, atA)
 
     // the attacker asks, one request after another, for nothing
     let answered = 0
