@@ -37,6 +37,11 @@ export interface SignedRoomBatch {
   epoch: number
   /** the seq of the first message; the others follow one by one */
   firstSeq: number
+  /**
+   * On the first batch after the sender restarted from a crash: the seqs
+   * from here to `firstSeq - 1` were reserved and may never have been sent
+   */
+  skippedFrom?: number
   timestamp: number
   /** the batch's messages, in seq order */
   messages: SignedRoomMessage[]
@@ -79,12 +84,16 @@ function checkCounter (n: number, what: string): void {
 /**
  * Signs messages of one sender as a batch.
  */
-export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, timestamp: number, data: Uint8Array[] }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
+export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, skippedFrom?: number, timestamp: number, data: Uint8Array[] }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
   checkCounter(init.epoch, 'epoch')
   checkCounter(init.timestamp, 'timestamp')
 
   if (!Number.isSafeInteger(init.firstSeq) || init.firstSeq < 1 || init.data.length === 0) {
     throw new InvalidParametersError('a batch holds at least one message, from seq 1 on')
+  }
+
+  if (init.skippedFrom != null && (!Number.isSafeInteger(init.skippedFrom) || init.skippedFrom < 1 || init.skippedFrom >= init.firstSeq)) {
+    throw new InvalidParametersError('skippedFrom is a seq before firstSeq')
   }
 
   const batch = RoomBatchMessage.encode({
@@ -93,12 +102,13 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
     epoch: BigInt(init.epoch),
     firstSeq: BigInt(init.firstSeq),
     timestamp: BigInt(init.timestamp),
-    data: init.data as Array<Uint8Array<ArrayBuffer>>
+    data: init.data as Array<Uint8Array<ArrayBuffer>>,
+    skippedFrom: BigInt(init.skippedFrom ?? 0)
   })
   const signature = await signer.sign(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, batch).subarray(), options)
   const bytes = SignedRoomBatchMessage.encode({ batch, signature: signature as Uint8Array<ArrayBuffer> })
 
-  return withMessages({ sender: init.sender, room: init.room, epoch: init.epoch, firstSeq: init.firstSeq, timestamp: init.timestamp, bytes }, init.data)
+  return withMessages({ sender: init.sender, room: init.room, epoch: init.epoch, firstSeq: init.firstSeq, skippedFrom: init.skippedFrom, timestamp: init.timestamp, bytes }, init.data)
 }
 
 /**
@@ -160,14 +170,14 @@ function decode (bytes: Uint8Array): { batch: SignedRoomBatch, signed: SignedRoo
     throw new InvalidMessageError(`malformed room message batch: ${err.message}`)
   }
 
-  const [epoch, firstSeq, timestamp] = [message.epoch, message.firstSeq, message.timestamp].map(Number)
+  const [epoch, firstSeq, timestamp, skipped] = [message.epoch, message.firstSeq, message.timestamp, message.skippedFrom].map(Number)
 
-  if (![epoch, firstSeq, timestamp].every(Number.isSafeInteger) || firstSeq < 1 || message.data.length === 0 || !Number.isSafeInteger(firstSeq + message.data.length)) {
-    throw new InvalidMessageError('room message batch epoch, seq or timestamp out of range, or empty')
+  if (![epoch, firstSeq, timestamp, skipped].every(Number.isSafeInteger) || firstSeq < 1 || message.data.length === 0 || !Number.isSafeInteger(firstSeq + message.data.length) || skipped >= firstSeq) {
+    throw new InvalidMessageError('room message batch epoch, seq, skipped seq or timestamp out of range, or empty')
   }
 
   return {
-    batch: withMessages({ sender, room: message.room, epoch, firstSeq, timestamp, bytes: bytes as Uint8Array<ArrayBuffer> }, message.data),
+    batch: withMessages({ sender, room: message.room, epoch, firstSeq, skippedFrom: skipped > 0 ? skipped : undefined, timestamp, bytes: bytes as Uint8Array<ArrayBuffer> }, message.data),
     signed
   }
 }

@@ -102,6 +102,14 @@ export const MAX_BATCH_MESSAGES = 64
 export const BATCH_WINDOW = 2
 
 /**
+ * With `persist`, a member writes that it may use seqs up to this many ahead
+ * of its last one before it uses them (and the next block once half of one
+ * is used), so a member that crashes never reuses a seq and no send waits
+ * for the datastore while the reservation lasts.
+ */
+export const SEQ_RESERVATION_BLOCK = 1024
+
+/**
  * Bytes a batch adds to its messages' data (signature, room id, sender,
  * counters, tags), at most, and bytes each message adds in it.
  */

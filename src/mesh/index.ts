@@ -221,7 +221,8 @@ export interface MeshInit {
    * Keep each room's log and this member's message counters in the node's
    * datastore (`datastore-level` in Node, `datastore-idb` in browsers), so a
    * member that restarts with the same key and datastore still holds what it
-   * had and goes on numbering its messages where it stopped
+   * had and goes on numbering its messages where it stopped (after a
+   * crash, after the seqs it had reserved: see `docs/message-plane.md`)
    *
    * @default true when `createMeshNode` is given a `datastore`
    */
@@ -380,7 +381,13 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * Signs `data` as this member's next message and sends it to every member:
    * on its direct or relayed stream, passed on by another member when there
    * is none, or from the log when the member is back. Resolves once it is
-   * signed and in the log.
+   * signed, in the log and queued to the members; with `persist` it is
+   * written to the datastore with the next commit (a failure is a
+   * `store:failed` event).
+   *
+   * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
+   * @throws {RoomClosedError} the room was left
+   * @throws {Error} with `persist`, the datastore's error when its seq cannot be reserved (nothing was sent)
    */
   send(data: Uint8Array): Promise<SentMessage>
   /**

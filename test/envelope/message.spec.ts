@@ -49,6 +49,16 @@ describe('signed room message batches and replay requests', () => {
     expect(await key.publicKey.verify(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, signed.batch).subarray(), signed.signature)).to.be.true()
   })
 
+  it('carries a signed skippedFrom (seqs a sender skipped after a crash), before the first seq only', async () => {
+    const sealed = await sealRoomBatch({ sender, room, epoch: 5, firstSeq: 1025, skippedFrom: 193, timestamp: 1, data: [data] }, new Signer(key))
+    expect(readRoomBatch(sealed.bytes, { room, maxSize: MAX }).batch).to.include({ firstSeq: 1025, skippedFrom: 193 })
+    expect((await sealRoomBatch({ sender, room, epoch: 5, firstSeq: 3, timestamp: 1, data: [data] }, new Signer(key))).skippedFrom).to.be.undefined()
+    await expect(sealRoomBatch({ sender, room, epoch: 5, firstSeq: 3, skippedFrom: 3, timestamp: 1, data: [data] }, new Signer(key))).to.eventually.be.rejected.with.property('name', 'InvalidParametersError')
+
+    const late = RoomBatch.encode({ room: room as Uint8Array<ArrayBuffer>, sender: sender.toMultihash().bytes, epoch: 1n, firstSeq: 5n, skippedFrom: 5n, timestamp: 1n, data: [data] })
+    expect(() => readRoomBatch(SignedRoomBatch.encode({ batch: late, signature: new Uint8Array(64) }), { room, maxSize: MAX })).to.throw().with.property('name', 'InvalidMessageError')
+  })
+
   it('refuses a batch signed by another key than its sender', async () => {
     const batch = RoomBatch.encode({ room: room as Uint8Array<ArrayBuffer>, sender: sender.toMultihash().bytes, epoch: 1n, firstSeq: 1n, timestamp: 1n, data: [data] })
     const signature = await other.sign(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, batch).subarray())

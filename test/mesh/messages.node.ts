@@ -8,6 +8,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
+import { SEQ_RESERVATION_BLOCK } from '../../src/mesh/constants.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
@@ -266,8 +267,18 @@ describe('mesh: room messages', function () {
       expect(texts(atB, a.peerId)).to.deep.equal(numbered('a', 5))
       expect(failures.map(err => err.message)).to.include('disk full')
 
-      // b's own message cannot be stored before it leaves: the send fails, the room goes on
-      await expect(roomB.send(encode('b1'))).to.eventually.be.rejectedWith('disk full')
+      // b's own messages go out while its seq reservation (written before
+      // the failures) lasts, though they cannot be logged; once it runs out
+      // no seq can be reserved, and sends fail: the room goes on
+      const atA = inbox(roomA)
+      const sends = await Promise.allSettled(numbered('b', SEQ_RESERVATION_BLOCK + 100).map(async text => roomB.send(encode(text))))
+      const sent = sends.findIndex(result => result.status === 'rejected')
+      expect(sent).to.be.within(SEQ_RESERVATION_BLOCK / 2, SEQ_RESERVATION_BLOCK)
+      expect(sends.slice(0, sent).every(result => result.status === 'fulfilled')).to.be.true()
+      expect(sends.slice(sent).map(result => result.status === 'rejected' ? result.reason.message : 'sent')).to.deep.equal(new Array(sends.length - sent).fill('disk full'))
+      await pWaitFor(() => atA.length === sent, { timeout: 10_000, interval: 50 })
+      expect(texts(atA, b.peerId)).to.deep.equal(numbered('b', sent))
+
       await roomA.send(encode('a6'))
       await pWaitFor(() => atB.length === 6, { timeout: 10_000, interval: 50 })
       expect(b.status).to.equal('started')

@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
+import { LevelDatastore } from 'datastore-level'
 import pWaitFor from 'p-wait-for'
+import { decodeStoredRoomBatch } from '../../src/envelope/batch.ts'
 import { startMeshMember } from '../fixtures/mesh-member-process.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { MemberLine, MeshMemberProcess } from '../fixtures/mesh-member-process.ts'
@@ -162,6 +164,63 @@ describe('mesh: members in separate processes', function () {
 
     expect(received(second).some(line => line.replayed === true), 'the restarted member got what it missed by replay').to.be.true()
     await rm(datastore, { recursive: true, force: true })
+  })
+
+  // the moments a crash can reuse a seq: once a batch is logged, before the
+  // numbering is written (as it was before seqs were reserved), and right
+  // after a seq reservation is written
+  ;[['/log/', 3, 'right after its third log write'], ['/self', 2, 'right after its second seq reservation']].forEach(([write, n, when]) => {
+    it(`a member killed ${when} never reuses a seq: its messages after the restart come after every seq it used, with no gap`, async () => {
+      const key = await generateKeyPair('Ed25519')
+      const victimId = peerIdFromPrivateKey(key).toString()
+      const datastore = await mkdtemp(join(tmpdir(), 'relaymesh-member-'))
+      const room = `crash-at-${String(write).replace(/\W/g, '')}`
+      const a = await startMeshMember({ relay: relay.wsAddr, room, messages: true })
+      members = [a]
+      const victim = await startMeshMember({ relay: relay.wsAddr, room, key, datastore, env: { CRASH_AFTER_WRITE: `${write}:${n}` } })
+      members.push(victim)
+      await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
+
+      // it kills itself on the way
+      victim.sendMany(3000, 'v', 64, 5).catch(() => {})
+      await pWaitFor(() => victim.process.exitCode != null || victim.process.signalCode != null, { timeout: 60_000, interval: 20 })
+      expect(victim.process.signalCode).to.equal('SIGKILL')
+
+      // the seqs it had stored when it died
+      const level = new LevelDatastore(datastore)
+      await level.open()
+      let highestStored = 0
+
+      for await (const { key, value } of level.query({ prefix: '/relaymesh/rooms/' })) {
+        if (key.toString().includes(`/log/${victimId}/`)) {
+          const batch = decodeStoredRoomBatch(value)
+          highestStored = Math.max(highestStored, batch.firstSeq + batch.messages.length - 1)
+        }
+      }
+
+      await level.close()
+      expect(highestStored).to.be.above(0)
+      const fromVictim = (): MemberLine[] => a.history.filter(line => line.event === 'message' && line.sender === victimId)
+      // what reached a before the kill (nothing more is on the way after a second)
+      await new Promise(resolve => setTimeout(resolve, 1000))
+      const before = fromVictim()
+      expect(before.map(line => line.text)).to.deep.equal(Array.from({ length: before.length }, (_, i) => `v${i + 1}`))
+
+      const restarted = await startMeshMember({ relay: relay.wsAddr, room, key, datastore })
+      members[1] = restarted
+      await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
+      await restarted.sendMany(5, 'after')
+      await pWaitFor(() => fromVictim().length === before.length + 5, { timeout: 30_000, interval: 50 })
+
+      const after = fromVictim().slice(before.length)
+      expect(after.map(line => line.text)).to.deep.equal(['after1', 'after2', 'after3', 'after4', 'after5'])
+      const usedBefore = Math.max(highestStored, ...before.map(line => Number(line.seq)))
+      // eslint-disable-next-line no-console
+      console.info('      %d stored, %d received before the kill; after the restart from seq %d', highestStored, before.length, after[0].seq)
+      after.forEach(line => expect(line.seq, `${String(line.text)} reuses a seq used before the crash`).to.be.above(usedBefore))
+      expect(a.history.filter(line => line.event === 'gap'), 'gaps').to.be.empty()
+      await rm(datastore, { recursive: true, force: true })
+    })
   })
 
   it('a stuck member does not hold up the others, and gets what it missed when it moves again', async () => {

@@ -10,6 +10,7 @@ export interface RoomBatch {
   firstSeq: bigint
   timestamp: bigint
   data: Uint8Array<ArrayBuffer>[]
+  skippedFrom: bigint
 }
 
 export namespace RoomBatch {
@@ -54,6 +55,11 @@ export namespace RoomBatch {
           }
         }
 
+        if ((obj.skippedFrom != null && obj.skippedFrom !== 0n)) {
+          w.uint32(56)
+          w.uint64(obj.skippedFrom)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -64,7 +70,8 @@ export namespace RoomBatch {
           epoch: 0n,
           firstSeq: 0n,
           timestamp: 0n,
-          data: []
+          data: [],
+          skippedFrom: 0n
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -99,6 +106,10 @@ export namespace RoomBatch {
               }
 
               obj.data.push(reader.bytes())
+              break
+            }
+            case 7: {
+              obj.skippedFrom = reader.uint64()
               break
             }
             default: {
@@ -170,6 +181,13 @@ export namespace RoomBatch {
 
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.skippedFrom`,
+                value: reader.uint64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -213,6 +231,11 @@ export namespace RoomBatch {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface RoomBatchSkippedFromFieldEvent {
+    field: '$.skippedFrom'
+    value: bigint
+  }
+
   export function encode (obj: Partial<RoomBatch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RoomBatch.codec())
   }
@@ -221,7 +244,7 @@ export namespace RoomBatch {
     return decodeMessage(buf, RoomBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): Generator<RoomBatchRoomFieldEvent | RoomBatchSenderFieldEvent | RoomBatchEpochFieldEvent | RoomBatchFirstSeqFieldEvent | RoomBatchTimestampFieldEvent | RoomBatchDataFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): Generator<RoomBatchRoomFieldEvent | RoomBatchSenderFieldEvent | RoomBatchEpochFieldEvent | RoomBatchFirstSeqFieldEvent | RoomBatchTimestampFieldEvent | RoomBatchDataFieldEvent | RoomBatchSkippedFromFieldEvent> {
     return streamMessage(buf, RoomBatch.codec(), opts)
   }
 }

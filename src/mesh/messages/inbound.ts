@@ -17,6 +17,12 @@ export interface Inbound {
   notHeldBy: PeerSet
   /** when we last asked a member for the hole before a held message */
   askedAt?: number
+  /**
+   * Seqs the sender skipped after a crash (a batch's signed `skippedFrom`):
+   * they may never have been sent, so when no member holds them that is no
+   * gap
+   */
+  skipped?: { from: number, to: number }
 }
 
 interface Sender {

@@ -5,7 +5,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
-import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT } from '../constants.ts'
+import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT, SEQ_RESERVATION_BLOCK } from '../constants.ts'
 import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
@@ -46,7 +46,15 @@ export class Messaging implements ReplayLog, ReplaySource {
   readonly context: ReplayContext
   /** when this member's log started: its messages are numbered from 1 in it */
   private epoch: number
+  /** the last seq used (or, after a crash, skipped): the next batch starts after it */
   private seq = 0
+  /** the last seq known to be sent (what heartbeats say) */
+  private sent = 0
+  /** with `persist`: seqs up to this one are reserved in the datastore */
+  private reserved = 0
+  private reserving?: Promise<void>
+  /** after a crash: the first seq that may not have been sent (see `SignedRoomBatch.skippedFrom`) */
+  private skippedFrom?: number
   private ownKey: string
   private readonly store?: RoomStore
   private readonly replayed = new WeakSet<SignedRoomMessage>()
@@ -95,6 +103,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
     this.epoch = room.ctx.numbering?.epoch ?? Date.now()
     this.seq = room.ctx.numbering?.seq ?? 0
+    this.sent = this.seq
     this.ownKey = streamKey(components.peerId, this.epoch)
   }
 
@@ -105,7 +114,9 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /**
    * With `persist`, takes up where this member left the room: its epoch and
-   * last seq, and its log, from which what it had delivered is known.
+   * numbering, and its log, from which what it had delivered is known. After
+   * a crash, it goes on after the seqs it had reserved: it may have sent
+   * some of them without storing them.
    */
   async start (): Promise<void> {
     if (this.store == null) {
@@ -113,23 +124,37 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
 
     const stored = await this.store.load()
+    const self = this.room.ctx.components.peerId
 
     if (stored.epoch != null) {
       this.epoch = stored.epoch
-      this.seq = stored.seq
-      this.ownKey = streamKey(this.room.ctx.components.peerId, this.epoch)
-    } else {
-      await this.store.saveSelf(this.epoch, this.seq)
+      this.ownKey = streamKey(self, this.epoch)
+      this.seq = stored.reserved
+      this.sent = stored.sent
+
+      for (const message of stored.messages) {
+        if (message.sender.equals(self) && message.epoch === this.epoch) {
+          this.sent = Math.max(this.sent, message.seq)
+        }
+      }
+
+      if (this.seq > this.sent) {
+        this.skippedFrom = this.sent + 1
+        this.room.log('seqs %d-%d were reserved before a crash: going on after them', this.skippedFrom, this.seq)
+      }
     }
 
-    const self = this.room.ctx.components.peerId
+    await this.reserve(this.seq + 1)
     const restored = new Set<Inbound>()
 
     for (const message of stored.messages) {
       this.stored.add(message.batch)
 
       if (message.sender.equals(self)) {
-        this.log.add(this.ownKey, message)
+        if (message.epoch === this.epoch) {
+          this.log.add(this.ownKey, message)
+        }
+
         continue
       }
 
@@ -173,10 +198,35 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.log('restored epoch %d (sent %d) and %d logged messages', this.epoch, this.seq, this.log.size)
   }
 
-  /** waits for the batch being sealed and the datastore writes under way (a room that is left) */
+  /**
+   * Waits for the batch being sealed and the datastore writes under way (a
+   * room that is left), then records where the numbering stopped, so a
+   * member that comes back goes on from there without skipping seqs.
+   */
   async stop (): Promise<void> {
     await this.sealing
+    await this.reserving?.catch(() => {})
     await this.store?.flush()
+    await this.store?.saveSelf(this.epoch, this.seq, this.sent).catch(() => {})
+  }
+
+  /**
+   * Makes sure seqs up to `seq` are reserved in the datastore, writing the
+   * next block when they are not.
+   *
+   * @throws {Error} the datastore's error when the write fails
+   */
+  private async reserve (seq: number): Promise<void> {
+    while (this.store != null && this.reserved < seq) {
+      if (this.reserving == null) {
+        const upTo = Math.max(seq, this.seq) + SEQ_RESERVATION_BLOCK
+        this.reserving = this.store.saveSelf(this.epoch, upTo, this.sent)
+          .then(() => { this.reserved = Math.max(this.reserved, upTo) })
+          .finally(() => { this.reserving = undefined })
+      }
+
+      await this.reserving
+    }
   }
 
   /**
@@ -234,17 +284,31 @@ export class Messaging implements ReplayLog, ReplaySource {
         room: this.room.id,
         epoch: this.epoch,
         firstSeq: this.seq + 1,
+        skippedFrom: this.skippedFrom,
         timestamp: Date.now(),
         data: taken.map(p => p.data)
       }, this.signer)
       const last = batch.messages[batch.messages.length - 1].seq
       this.verified.add(batch)
-      // stored before it leaves: a restarted member never reuses a seq
-      await this.store?.put(batch)
-      await this.store?.saveSelf(this.epoch, last)
-      this.seq = last
+      // reserved before it leaves, so a restarted member never reuses a seq
+      // (awaited only when the reservation ran out)
+      await this.reserve(last)
+      this.seq = this.sent = last
+      this.skippedFrom = undefined
       batch.messages.forEach(message => this.log.add(this.ownKey, message))
       this.broadcast(batch)
+
+      if (this.store != null) {
+        // written with the next commit, not awaited: a failed write is a
+        // `store:failed` event, and the members we sent it to hold it
+        this.stored.add(batch)
+        this.store.put(batch).catch(() => {})
+
+        if (this.reserved - this.seq < SEQ_RESERVATION_BLOCK / 2 && this.reserving == null) {
+          this.reserve(this.reserved + 1).catch(() => {})
+        }
+      }
+
       taken.forEach((p, i) => { p.resolve(batch.messages[i]) })
     } catch (err: any) {
       taken.forEach(p => { p.reject(err) })
@@ -477,6 +541,10 @@ export class Messaging implements ReplayLog, ReplaySource {
       return false
     }
 
+    if (message.batch.skippedFrom != null && message.seq === message.batch.firstSeq) {
+      inbound.skipped = { from: message.batch.skippedFrom, to: message.seq - 1 }
+    }
+
     if (this.store != null) {
       // delivered once stored: what a member that crashes had delivered is
       // in its log, and it asks again only for what it had not stored
@@ -540,7 +608,7 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /** what our heartbeats on `session` tell about our messages */
   heartbeatFields (session: Session): Pick<Heartbeat, 'epoch' | 'sent' | 'held' | 'written'> {
-    return { epoch: BigInt(this.epoch), sent: BigInt(this.seq), held: this.log.size, written: BigInt(session.written) }
+    return { epoch: BigInt(this.epoch), sent: BigInt(this.sent), held: this.log.size, written: BigInt(session.written) }
   }
 
   /**
@@ -849,6 +917,11 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
   }
 
+  /**
+   * Messages `next` to `to` are held by no member we reach: reported as a
+   * `gap` and skipped, except seqs the sender said it skipped after a crash
+   * (they may never have been sent).
+   */
   private gap (inbound: Inbound, to: number): void {
     if (to < inbound.next) {
       return
@@ -858,7 +931,17 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.log('messages %d-%d of %p are held by no member we reach', from, to, inbound.sender)
     inbound.next = to + 1
     inbound.notHeldBy.clear()
-    this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from, to } })
+    const skipped = inbound.skipped
+    const lost = skipped == null
+      ? [[from, to]]
+      : [[from, Math.min(to, skipped.from - 1)], [Math.max(from, skipped.to + 1), to]]
+
+    for (const [first, last] of lost) {
+      if (first <= last) {
+        this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from: first, to: last } })
+      }
+    }
+
     this.deliver(inbound)
   }
 
