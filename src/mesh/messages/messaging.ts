@@ -13,13 +13,13 @@ import { InboundTracker } from './inbound.ts'
 import { MessageLog, streamKey } from './log.ts'
 import { RoomStore } from './store.ts'
 import type { Inbound } from './inbound.ts'
+import type { MessagingRoom } from './index.ts'
 import type { HeldRange } from './log.ts'
 import type { OutboxEntry } from './outbox.ts'
 import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
 import type { Member } from '../member.ts'
 import type { Heartbeat } from '../pb/mesh.ts'
 import type { ReplayContext, ReplayLog, ReplaySource, Want } from '../replay/index.ts'
-import type { RoomImpl } from '../room.ts'
 import type { Session } from '../session.ts'
 import type { PeerId } from '@libp2p/interface'
 
@@ -39,7 +39,7 @@ export interface Numbering {
  * answering them.
  */
 export class Messaging implements ReplayLog, ReplaySource {
-  private readonly room: RoomImpl
+  private readonly room: MessagingRoom
   readonly log: MessageLog
   readonly inbound: InboundTracker
   readonly guard: ReplayGuard
@@ -79,7 +79,7 @@ export class Messaging implements ReplayLog, ReplaySource {
   private lastPullAt = 0
   private pullTurn = 0
 
-  constructor (room: RoomImpl) {
+  constructor (room: MessagingRoom) {
     this.room = room
     const { init, components } = room.ctx
     this.store = init.persist ? new RoomStore(components.datastore, room.cid.toString(), room.log, err => { this.storeFailed(err) }) : undefined
