@@ -37,6 +37,8 @@ export interface ReplayRun {
   missed: number
   /** from the heal to the last missed message delivered */
   ms: number | null
+  /** from the moment the cut-off member has a stream with the sender again to the last delivered */
+  afterStream: number | null
 }
 
 export interface ChurnRun {
@@ -177,10 +179,22 @@ async function replay (relay: string, missed: number, timeout: number): Promise<
     await pWaitFor(() => rooms[0].members[0]?.route === 'none', { timeout: 20_000, interval: 50 })
     await Promise.all(Array.from({ length: missed }, async () => rooms[0].send(payload(1024))))
     const healed = Date.now()
+    let streamAt: number | undefined
+    const back = (): void => {
+      if (streamAt == null && rooms[1].member(a.node.peerId)?.route !== 'none') {
+        streamAt = Date.now()
+      }
+    }
+    rooms[1].addEventListener('member:updated', back)
+    rooms[1].addEventListener('member:rejoined', back)
     heal(members)
     let ms: number | null = null
-    await pWaitFor(() => delivered >= missed, { timeout, interval: 20 }).then(() => { ms = Date.now() - healed }, () => {})
-    return { missed, ms }
+    let afterStream: number | null = null
+    await pWaitFor(() => delivered >= missed, { timeout, interval: 1 }).then(() => {
+      ms = Date.now() - healed
+      afterStream = streamAt == null ? null : Date.now() - streamAt
+    }, () => {})
+    return { missed, ms, afterStream }
   } finally {
     await Promise.all(members.map(async m => m.node.stop()))
   }
@@ -263,9 +277,9 @@ export function messageTables (results: MessageResults): string {
     '',
     '## Replay after a member was cut off (1 KiB messages)',
     '',
-    '| missed | from heal to the last delivered (ms) |',
-    '| --- | --- |',
-    ...results.replay.map(r => `| ${r.missed} | ${r.ms ?? 'not all'} |`),
+    '| missed | from heal to the last delivered (ms) | from the stream back to the last delivered (ms) |',
+    '| --- | --- | --- |',
+    ...results.replay.map(r => `| ${r.missed} | ${r.ms ?? 'not all'} | ${r.afterStream ?? '-'} |`),
     '',
     '## Delivery under churn (members cut off in turn for 1.5 s)',
     '',

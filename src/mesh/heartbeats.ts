@@ -51,6 +51,20 @@ export class Heartbeats {
     clearTimeout(this.timer)
   }
 
+  /**
+   * Sends a heartbeat to `member` now (each interval, and when a stream
+   * with it begins, so it learns at once what we hold and have sent)
+   */
+  beat (member: Member, now: number = Date.now()): void {
+    const session = member.session
+
+    if (session?.open === true) {
+      const seq = ++member.heartbeatSeq
+      member.liveness.sent(seq, now)
+      session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...this.target.messaging.heartbeatFields(session) } })
+    }
+  }
+
   private check (): void {
     const now = Date.now()
     const period = this.interval / CHECKS_PER_INTERVAL
@@ -72,12 +86,8 @@ export class Heartbeats {
         member.liveness.lastHeard += stall
       }
 
-      const session = member.session
-
-      if (beat && session?.open === true) {
-        const seq = ++member.heartbeatSeq
-        member.liveness.sent(seq, now)
-        session.post({ heartbeat: { seq, ...member.liveness.acknowledgement(now), ...this.target.messaging.heartbeatFields(session) } })
+      if (beat) {
+        this.beat(member, now)
       }
 
       if (member.joined && !member.silent && member.liveness.overdue(now)) {

@@ -81,7 +81,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private readonly quorum: Quorum
   private readonly shutdown = new AbortController()
   private readonly own: OwnRecord
-  private readonly heartbeats: Heartbeats
+  readonly heartbeats: Heartbeats
   private readonly discovery: RoomDiscovery
   private closed = false
 

@@ -104,7 +104,7 @@ export class Sessions {
 
     if (!hadStream) {
       // a stream after none: ask for what was missed once its heartbeat
-      // says it holds messages
+      // (sent at once, below) says it holds messages
       member.askedSinceAdopt = false
     }
 
@@ -116,6 +116,12 @@ export class Sessions {
     member.liveness.restart()
     void this.run(member, session)
     this.room.gossip(member, session)
+
+    if (!hadStream) {
+      // what we hold and have sent, at once: a member back from a cut asks
+      // for what it missed without waiting for the next interval
+      this.room.heartbeats.beat(member)
+    }
 
     if (!member.joined) {
       member.joined = true

@@ -72,7 +72,9 @@ export class RoomStore {
         epoch = undefined
         reserved = sent = 0
       }
-    } catch {}
+    } catch {
+      // nothing stored yet (or unreadable): a new numbering
+    }
 
     const messages: SignedRoomMessage[] = []
 
