@@ -1,4 +1,5 @@
 import { PeerSet } from '@libp2p/peer-collections'
+import type { SignedRoomMessage } from '../../envelope/batch.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -18,11 +19,56 @@ export interface Inbound {
   /** when we last asked a member for the hole before a held message */
   askedAt?: number
   /**
-   * Seqs the sender skipped after a crash (a batch's signed `skippedFrom`):
-   * they may never have been sent, so when no member holds them that is no
-   * gap
+   * Seqs the sender skipped after crashes (batches' signed `skippedFrom`,
+   * the latest `MAX_SKIPPED_RANGES`): they may never have been sent, so when
+   * no member holds them that is no gap
    */
-  skipped?: { from: number, to: number }
+  skipped: SeqRange[]
+}
+
+/**
+ * Seqs `from` to `to`, both included.
+ */
+export interface SeqRange {
+  from: number
+  to: number
+}
+
+/** the most skipped ranges kept per sender-epoch */
+export const MAX_SKIPPED_RANGES = 4
+
+/**
+ * Notes the range a batch says its sender skipped after a crash, if any: a
+ * signed `skippedFrom` on the batch's first message.
+ */
+export function noteSkipped (inbound: Inbound, message: SignedRoomMessage): void {
+  const { skippedFrom, firstSeq } = message.batch
+
+  if (skippedFrom == null || message.seq !== firstSeq || inbound.skipped.some(r => r.from === skippedFrom && r.to === firstSeq - 1)) {
+    return
+  }
+
+  inbound.skipped.push({ from: skippedFrom, to: firstSeq - 1 })
+
+  if (inbound.skipped.length > MAX_SKIPPED_RANGES) {
+    inbound.skipped.shift()
+  }
+}
+
+/**
+ * The parts of `from`..`to` outside every range of `skipped`, in order.
+ */
+export function outside (from: number, to: number, skipped: SeqRange[]): SeqRange[] {
+  let parts: SeqRange[] = from <= to ? [{ from, to }] : []
+
+  for (const range of skipped) {
+    parts = parts.flatMap(part => [
+      { from: part.from, to: Math.min(part.to, range.from - 1) },
+      { from: Math.max(part.from, range.to + 1), to: part.to }
+    ].filter(p => p.from <= p.to))
+  }
+
+  return parts
 }
 
 interface Sender {
@@ -138,7 +184,7 @@ export class InboundTracker {
       }
     }
 
-    inbound = { sender, epoch, key: `${id}/${epoch}`, next: 1, sent: 0, notHeldBy: new PeerSet() }
+    inbound = { sender, epoch, key: `${id}/${epoch}`, next: 1, sent: 0, notHeldBy: new PeerSet(), skipped: [] }
     state.epochs.set(epoch, inbound)
     return inbound
   }

@@ -9,7 +9,7 @@ import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMB
 import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
-import { InboundTracker } from './inbound.ts'
+import { InboundTracker, noteSkipped, outside } from './inbound.ts'
 import { MessageLog, streamKey } from './log.ts'
 import { RoomStore } from './store.ts'
 import type { Inbound } from './inbound.ts'
@@ -129,7 +129,6 @@ export class Messaging implements ReplayLog, ReplaySource {
     if (stored.epoch != null) {
       this.epoch = stored.epoch
       this.ownKey = streamKey(self, this.epoch)
-      this.seq = stored.reserved
       this.sent = stored.sent
 
       for (const message of stored.messages) {
@@ -137,6 +136,10 @@ export class Messaging implements ReplayLog, ReplaySource {
           this.sent = Math.max(this.sent, message.seq)
         }
       }
+
+      // (a log written before seqs were reserved may hold a batch past the
+      // numbering stored after it)
+      this.seq = Math.max(stored.reserved, this.sent)
 
       if (this.seq > this.sent) {
         this.skippedFrom = this.sent + 1
@@ -148,20 +151,24 @@ export class Messaging implements ReplayLog, ReplaySource {
     const restored = new Set<Inbound>()
 
     for (const message of stored.messages) {
-      this.stored.add(message.batch)
-
       if (message.sender.equals(self)) {
         if (message.epoch === this.epoch) {
+          this.stored.add(message.batch)
           this.log.add(this.ownKey, message)
+        } else if (message.seq === message.batch.firstSeq) {
+          // of an epoch whose numbering was lost: nobody asks us for it
+          this.store.delete(message.batch).catch(() => {})
         }
 
         continue
       }
 
+      this.stored.add(message.batch)
       const inbound = this.inbound.open(message.sender, message.epoch)
 
       if (inbound != null) {
         this.log.add(inbound.key, message)
+        noteSkipped(inbound, message)
         restored.add(inbound)
       }
     }
@@ -219,7 +226,7 @@ export class Messaging implements ReplayLog, ReplaySource {
   private async reserve (seq: number): Promise<void> {
     while (this.store != null && this.reserved < seq) {
       if (this.reserving == null) {
-        const upTo = Math.max(seq, this.seq) + SEQ_RESERVATION_BLOCK
+        const upTo = Math.max(seq - 1, this.seq) + SEQ_RESERVATION_BLOCK
         this.reserving = this.store.saveSelf(this.epoch, upTo, this.sent)
           .then(() => { this.reserved = Math.max(this.reserved, upTo) })
           .finally(() => { this.reserving = undefined })
@@ -541,9 +548,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       return false
     }
 
-    if (message.batch.skippedFrom != null && message.seq === message.batch.firstSeq) {
-      inbound.skipped = { from: message.batch.skippedFrom, to: message.seq - 1 }
-    }
+    noteSkipped(inbound, message)
 
     if (this.store != null) {
       // delivered once stored: what a member that crashes had delivered is
@@ -912,8 +917,17 @@ export class Messaging implements ReplayLog, ReplaySource {
     const end = Math.max(inbound.sent, this.log.highest(inbound.key))
     this.room.log('no longer following epoch %d of %p', inbound.epoch, inbound.sender)
 
-    if (end >= inbound.next && !this.room.isClosed) {
-      this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from: inbound.next, to: end } })
+    this.reportGap(inbound, inbound.next, end)
+  }
+
+  /** `gap` events for `from`..`to`, less what the sender said it skipped after a crash */
+  private reportGap (inbound: Inbound, from: number, to: number): void {
+    if (this.room.isClosed) {
+      return
+    }
+
+    for (const lost of outside(from, to, inbound.skipped)) {
+      this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, ...lost } })
     }
   }
 
@@ -931,17 +945,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.log('messages %d-%d of %p are held by no member we reach', from, to, inbound.sender)
     inbound.next = to + 1
     inbound.notHeldBy.clear()
-    const skipped = inbound.skipped
-    const lost = skipped == null
-      ? [[from, to]]
-      : [[from, Math.min(to, skipped.from - 1)], [Math.max(from, skipped.to + 1), to]]
-
-    for (const [first, last] of lost) {
-      if (first <= last) {
-        this.room.safeDispatchEvent('gap', { detail: { sender: inbound.sender, epoch: inbound.epoch, from: first, to: last } })
-      }
-    }
-
+    this.reportGap(inbound, from, to)
     this.deliver(inbound)
   }
 
