@@ -35,6 +35,8 @@ export const FLAGS: Record<string, FlagSpec> = {
   'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
   'http-port': { type: 'string', description: 'port for the browser chat page and /relaymesh.json, on --host (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.httpPort}` },
   'http-root': { type: 'string', description: 'folder of the page served on --http-port (default: the built browser chat example)' },
+  'tls-cert': { type: 'string', description: 'PEM certificate chain: --port serves WebSockets over TLS (/tls/ws) and --http-port https; reloaded on SIGHUP (needs --tls-key)' },
+  'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
 
@@ -53,7 +55,7 @@ export function usage (): string {
     '',
     'A public circuit relay v2 server and DHT server for relaymesh.',
     'Prints one JSON line {"event":"ready","peerId":...,"multiaddrs":[...]} on stdout when listening;',
-    'logs go to stderr (DEBUG=relaymesh:* for more). SIGINT/SIGTERM stop it.',
+    'logs go to stderr (DEBUG=relaymesh:* for more). SIGINT/SIGTERM stop it; SIGHUP reloads --tls-cert/--tls-key.',
     '',
     'Flags:',
     ...lines
@@ -118,6 +120,10 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
   const num = (name: string, min: number, max: number): number => integer(name, str(name) ?? FLAGS[name].default, min, max)
   const MAX = Number.MAX_SAFE_INTEGER
 
+  if ((str('tls-cert') == null) !== (str('tls-key') == null)) {
+    throw new UsageError('--tls-cert and --tls-key go together')
+  }
+
   return {
     help: false,
     init: {
@@ -140,7 +146,9 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
       namespaces: namespaces(values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535),
       httpPort: num('http-port', 0, 65535),
-      httpRoot: str('http-root')
+      httpRoot: str('http-root'),
+      tlsCert: str('tls-cert'),
+      tlsKey: str('tls-key')
     }
   }
 }

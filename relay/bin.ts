@@ -65,9 +65,21 @@ async function main (): Promise<void> {
 
   process.on('SIGTERM', () => { stop('SIGTERM') })
   process.on('SIGINT', () => { stop('SIGINT') })
+  process.on('SIGHUP', () => {
+    if (!relay.tls) {
+      process.stderr.write('relaymesh-relay: SIGHUP, nothing to reload (no --tls-cert)\n')
+      return
+    }
+
+    relay.reloadTls().then(() => {
+      process.stderr.write('relaymesh-relay: SIGHUP, reloaded the TLS certificate\n')
+    }, (err: Error) => {
+      process.stderr.write(`relaymesh-relay: SIGHUP, kept the old TLS certificate: ${err.message}\n`)
+    })
+  })
 
   // the handlers are in place before anyone can read the ready line
-  const page = relay.httpPort != null ? `http://${urlHost(parsed.init.host)}:${relay.httpPort}/` : undefined
+  const page = relay.httpPort != null ? `${relay.tls ? 'https' : 'http'}://${urlHost(parsed.init.host)}:${relay.httpPort}/` : undefined
   const ready = {
     event: 'ready',
     peerId: relay.node.peerId.toString(),

@@ -1,8 +1,10 @@
 import { readFile, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import { extname, join, normalize, sep } from 'node:path'
 import { ListenError } from './errors.ts'
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { TlsPem } from './tls.ts'
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
 
 /**
@@ -11,6 +13,8 @@ import type { Registry } from 'prom-client'
 export interface HttpServer {
   /** The port it listens on */
   port: number
+  /** serves https with this certificate from the next connection on (servers started with TLS) */
+  setCertificate?(pem: TlsPem): void
   stop(): Promise<void>
 }
 
@@ -22,11 +26,11 @@ export type HttpRoute = (path: string, req: IncomingMessage, res: ServerResponse
 
 /**
  * Listens on `host:port` and answers GET and HEAD with `route` (405 for other
- * methods, 404 where the route has nothing). `what` names the endpoint in a
- * {@link ListenError}.
+ * methods, 404 where the route has nothing); over https with `tls`. `what`
+ * names the endpoint in a {@link ListenError}.
  */
-export async function startHttpServer (host: string, port: number, what: string, route: HttpRoute): Promise<HttpServer> {
-  const server: Server = createServer((req, res) => {
+export async function startHttpServer (host: string, port: number, what: string, route: HttpRoute, tls?: TlsPem): Promise<HttpServer> {
+  const handler: RequestListener = (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
 
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -34,7 +38,9 @@ export async function startHttpServer (host: string, port: number, what: string,
     } else if (!route(path, req, res)) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
     }
-  })
+  }
+  const secure = tls != null ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : undefined
+  const server: Server = secure ?? createServer(handler)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -49,6 +55,7 @@ export async function startHttpServer (host: string, port: number, what: string,
 
   return {
     port: typeof address === 'object' && address != null ? address.port : port,
+    setCertificate: secure == null ? undefined : (pem) => { secure.setSecureContext({ cert: pem.cert, key: pem.key }) },
     stop: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => { resolve() }))

@@ -19,7 +19,9 @@ import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
+import { readTlsFiles, tlsRenewer } from './tls.ts'
 import type { HttpServer } from './http-server.ts'
+import type { TlsRenewer } from './tls.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -58,6 +60,14 @@ export interface RelayProgramInit {
   httpPort: number
   /** the folder of the page served on `httpPort` (default: the browser chat example's build, see {@link findChatPage}) */
   httpRoot?: string
+  /**
+   * A PEM certificate chain file: with `tlsKey`, `port` serves WebSockets
+   * over TLS (`/tls/ws`) and `httpPort` serves https; `reloadTls()` reads
+   * both files again
+   */
+  tlsCert?: string
+  /** the PEM private key file of `tlsCert` */
+  tlsKey?: string
   /** kad-dht's re-provide settings, in ms (no flag: tests shorten them) */
   reprovide?: { interval?: number, threshold?: number, validity?: number }
   /** how the first provide is retried, in ms (no flag: tests shorten them) */
@@ -68,7 +78,7 @@ export interface RelayProgramInit {
  * A running relay program.
  */
 export interface RelayProgram {
-  node: Libp2p<{ dht: KadDHT }>
+  node: Libp2p<{ dht: KadDHT, tls: TlsRenewer }>
   /** the namespace CIDs the relay provides in the DHT */
   namespaceCids: CID[]
   /** the addresses clients should use, each ending in `/p2p/<peer id>` */
@@ -77,6 +87,16 @@ export interface RelayProgram {
   metricsPort?: number
   /** the port of the chat page and `/relaymesh.json`, when it is on */
   httpPort?: number
+  /** whether `port` and `httpPort` serve TLS */
+  tls: boolean
+  /**
+   * Reads `tlsCert` and `tlsKey` again and serves new connections with them
+   * (certificate renewals; the relay program does it on SIGHUP). Connections
+   * already open keep theirs.
+   *
+   * @throws {UsageError} when the files cannot be read or do not make a pair; the old certificate stays
+   */
+  reloadTls(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -127,15 +147,20 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
+  if ((init.tlsCert == null) !== (init.tlsKey == null)) {
+    throw new UsageError('--tls-cert and --tls-key go together')
+  }
+
+  const tls = init.tlsCert != null && init.tlsKey != null ? await readTlsFiles(init.tlsCert, init.tlsKey) : undefined
   const ip = ipProtocol(init.host)
-  const listen = [`/${ip}/${init.host}/tcp/${init.port}/ws`]
+  const listen = [`/${ip}/${init.host}/tcp/${init.port}/${tls != null ? 'tls/ws' : 'ws'}`]
 
   if (init.tcpPort >= 0) {
     listen.push(`/${ip}/${init.host}/tcp/${init.tcpPort}`)
   }
 
   const bootstrap = init.bootstrap.map(addr => multiaddr(addr))
-  let node: Libp2p<{ dht: KadDHT }>
+  let node: Libp2p<{ dht: KadDHT, tls: TlsRenewer }>
 
   try {
     node = await createLibp2p({
@@ -144,7 +169,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         listen,
         announce: init.announce
       },
-      transports: [webSockets(), tcp()],
+      transports: [webSockets(tls != null ? { https: { cert: tls.cert, key: tls.key } } : {}), tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
@@ -155,6 +180,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       metrics: registry != null ? prometheusMetrics({ registry, preserveExistingMetrics: true }) : undefined,
       services: {
         identify: identify(),
+        tls: tlsRenewer(),
         // clients measure relays with a few pings while their DHT pings too
         ping: ping({ maxInboundStreams: 8 }),
         dht: relaymeshDHT('server', {
@@ -205,7 +231,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       pageServer = await startHttpServer(init.host, init.httpPort, 'page', pageRoute(root, () => ({
         peerId: node.peerId.toString(),
         multiaddrs: node.getMultiaddrs().map(ma => ma.toString())
-      })))
+      })), tls)
     }
 
     await advertiser.start()
@@ -234,6 +260,18 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
     namespaceCids: advertiser.cids,
     metricsPort: metricsServer?.port,
     httpPort: pageServer?.port,
+    tls: tls != null,
+    reloadTls: async () => {
+      if (init.tlsCert == null || init.tlsKey == null) {
+        return
+      }
+
+      const pem = await readTlsFiles(init.tlsCert, init.tlsKey)
+      // the WebSocket listener's own renewal path (as with libp2p's auto-tls)
+      node.services.tls.renew(pem)
+      pageServer?.setCertificate?.(pem)
+      log('reloaded the TLS certificate from %s', init.tlsCert)
+    },
     stop: async () => {
       running = false
       await advertiser.stop()
