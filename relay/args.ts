@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { UsageError } from './errors.ts'
@@ -37,6 +38,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'http-root': { type: 'string', description: 'folder of the page served on --http-port (default: the built browser chat example)' },
   'tls-cert': { type: 'string', description: 'PEM certificate chain: --port serves WebSockets over TLS (/tls/ws) and --http-port https; reloaded on SIGHUP (needs --tls-key)' },
   'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
+  config: { type: 'string', description: 'JSON file of flags, {"port": 443, "announce": ["..."]}; flags and RELAYMESH_RELAY_* variables override it' },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
 
@@ -58,31 +60,111 @@ export function usage (): string {
     'logs go to stderr (DEBUG=relaymesh:* for more). SIGINT/SIGTERM stop it; SIGHUP reloads --tls-cert/--tls-key.',
     '',
     'Flags:',
-    ...lines
+    ...lines,
+    '',
+    `Each flag can also be set as an environment variable (--max-reservations: ${envName('max-reservations')};`,
+    'repeatable flags comma-separated) or in --config. A flag wins over its variable, which wins over the file.'
   ].join('\n')
 }
 
-function integer (name: string, value: string | undefined, min: number, max: number): number {
+/**
+ * Environment variables that set flags start with this.
+ */
+export const ENV_PREFIX = 'RELAYMESH_RELAY_'
+
+/**
+ * The environment variable of a flag: `--max-reservations` is
+ * `RELAYMESH_RELAY_MAX_RESERVATIONS`.
+ */
+export function envName (flag: string): string {
+  return `${ENV_PREFIX}${flag.toUpperCase().replace(/-/g, '_')}`
+}
+
+type Values = Record<string, string | string[] | boolean | undefined>
+
+/** flag values from `RELAYMESH_RELAY_*` variables, and where each came from */
+function fromEnv (env: NodeJS.ProcessEnv, sources: Map<string, string>): Values {
+  const values: Values = {}
+
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(ENV_PREFIX) || value == null) {
+      continue
+    }
+
+    const flag = key.slice(ENV_PREFIX.length).toLowerCase().replace(/_/g, '-')
+    const spec = FLAGS[flag]
+
+    if (spec == null || spec.type !== 'string') {
+      throw new UsageError(`${key}: no such setting (see relaymesh-relay --help)`)
+    }
+
+    values[flag] = spec.multiple === true ? value.split(',').map(v => v.trim()) : value
+    sources.set(flag, key)
+  }
+
+  return values
+}
+
+/** flag values from a `--config` JSON file, and where each came from */
+function fromConfig (file: string, sources: Map<string, string>): Values {
+  let config: unknown
+
+  try {
+    config = JSON.parse(readFileSync(file, 'utf8'))
+  } catch (err: any) {
+    throw new UsageError(`--config: cannot read ${file}: ${err.code ?? String(err.message).split('\n')[0]}`)
+  }
+
+  if (config == null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new UsageError(`--config: ${file} must hold a JSON object of flags`)
+  }
+
+  const values: Values = {}
+
+  for (const [flag, value] of Object.entries(config)) {
+    const spec = FLAGS[flag]
+    const where = `"${flag}" in ${file}`
+
+    if (spec == null || spec.type !== 'string' || flag === 'config') {
+      throw new UsageError(`--config: ${where}: no such setting (see relaymesh-relay --help)`)
+    }
+
+    const scalar = (v: unknown): string => {
+      if (typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) {
+        return String(v)
+      }
+
+      throw new UsageError(`${where} must be a string or a number${spec.multiple === true ? ', or a list of them' : ''}`)
+    }
+
+    values[flag] = spec.multiple === true ? [value].flat().map(scalar) : scalar(value)
+    sources.set(flag, where)
+  }
+
+  return values
+}
+
+function integer (label: string, value: string | undefined, min: number, max: number): number {
   if (value == null || !/^-?\d+$/.test(value.trim())) {
-    throw new UsageError(`--${name} must be a whole number, got "${value ?? ''}"`)
+    throw new UsageError(`${label} must be a whole number, got "${value ?? ''}"`)
   }
 
   const n = Number(value)
 
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be between ${min} and ${max}, got ${value}`)
+    throw new UsageError(`${label} must be between ${min} and ${max}, got ${value}`)
   }
 
   return n
 }
 
-function namespaces (values: string[] | undefined): string[] {
+function namespaces (label: string, values: string[] | undefined): string[] {
   if (values == null) {
     return [DEFAULT_RELAY_OPTIONS.namespace]
   }
 
   if (values.some(ns => ns.trim().length === 0)) {
-    throw new UsageError('--namespace must not be empty')
+    throw new UsageError(`${label} must not be empty`)
   }
 
   return [...new Set(values)]
@@ -95,14 +177,17 @@ function namespaces (values: string[] | undefined): string[] {
 export type ParsedArgs = { help: true } | { help: false, init: RelayProgramInit }
 
 /**
- * Parses the relay program's command line. Throws a {@link UsageError} naming
- * the flag for anything it cannot use.
+ * Parses the relay program's settings: its command line, then `env`'s
+ * `RELAYMESH_RELAY_*` variables, then the `--config` JSON file (or
+ * `RELAYMESH_RELAY_CONFIG`); the first that sets a flag wins. Throws a
+ * {@link UsageError} naming the flag, variable or file key for anything it
+ * cannot use.
  */
-export function parseRelayArgs (argv: string[]): ParsedArgs {
-  let values: Record<string, string | string[] | boolean | undefined>
+export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): ParsedArgs {
+  let flags: Values
 
   try {
-    values = parseArgs({
+    flags = parseArgs({
       args: argv,
       options: Object.fromEntries(Object.entries(FLAGS).map(([name, { type, multiple, short }]) => [name, { type, ...(multiple === true ? { multiple } : {}), ...(short != null ? { short } : {}) }])),
       strict: true,
@@ -112,12 +197,29 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
     throw new UsageError(String(err.message).split('\n')[0].replace(/\. To specify.*$/, ''))
   }
 
-  if (values.help === true) {
+  if (flags.help === true) {
     return { help: true }
   }
 
+  const sources = new Map<string, string>()
+  const envValues = fromEnv(env, sources)
+  const configFile = (flags.config ?? envValues.config) as string | undefined
+  const values: Values = { ...(configFile != null ? fromConfig(configFile, sources) : {}), ...envValues }
+
+  for (const [flag, value] of Object.entries(flags)) {
+    if (value != null) {
+      values[flag] = value
+      sources.delete(flag)
+    }
+  }
+
+  /** the flag, variable or file key a value came from, for error messages */
+  const label = (name: string): string => {
+    const source = sources.get(name)
+    return source == null ? `--${name}` : `--${name} (${source})`
+  }
   const str = (name: string): string | undefined => values[name] as string | undefined
-  const num = (name: string, min: number, max: number): number => integer(name, str(name) ?? FLAGS[name].default, min, max)
+  const num = (name: string, min: number, max: number): number => integer(label(name), str(name) ?? FLAGS[name].default, min, max)
   const MAX = Number.MAX_SAFE_INTEGER
 
   if ((str('tls-cert') == null) !== (str('tls-key') == null)) {
@@ -143,7 +245,7 @@ export function parseRelayArgs (argv: string[]): ParsedArgs {
       inboundPerIp: num('inbound-per-ip', 1, MAX),
       maxPending: num('max-pending', 1, MAX),
       bootstrap: (values.bootstrap as string[] | undefined) ?? [],
-      namespaces: namespaces(values.namespace as string[] | undefined),
+      namespaces: namespaces(label('namespace'), values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535),
       httpPort: num('http-port', 0, 65535),
       httpRoot: str('http-root'),

@@ -18,7 +18,7 @@ async function main (): Promise<void> {
   let parsed
 
   try {
-    parsed = parseRelayArgs(process.argv.slice(2))
+    parsed = parseRelayArgs(process.argv.slice(2), process.env)
   } catch (err: any) {
     fail(`${err.message}\nTry 'relaymesh-relay --help'.`)
   }

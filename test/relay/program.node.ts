@@ -211,6 +211,23 @@ describe('relay program', function () {
       expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--http-port', `${await freePort()}`, '--http-root', root, '--key-file', await tempKeyFile()]), /--http-root: .* has no index\.html/)
     })
 
+    it('rejects bad settings from RELAYMESH_RELAY_* variables and --config files the same way, naming where they came from', async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'relaymesh-config-'))
+      const config = async (name: string, text: string): Promise<string> => {
+        await writeFile(join(dir, name), text)
+        return join(dir, name)
+      }
+
+      expectUsageFailure(await runRelay([], 20_000, { RELAYMESH_RELAY_PORT: 'abc' }), /--port \(RELAYMESH_RELAY_PORT\) must be a whole number/)
+      expectUsageFailure(await runRelay([], 20_000, { RELAYMESH_RELAY_NO_SUCH: '1' }), /RELAYMESH_RELAY_NO_SUCH: no such setting/)
+      expectUsageFailure(await runRelay(['--config', await config('port.json', '{"port": 70000}')]), /--port \("port" in .*port\.json\) must be between 0 and 65535/)
+      expectUsageFailure(await runRelay(['--config', await config('unknown.json', '{"prot": 443}')]), /"prot" in .*unknown\.json: no such setting/)
+      expectUsageFailure(await runRelay(['--config', await config('broken.json', '{"port": ')]), /--config: cannot read .*broken\.json/)
+      expectUsageFailure(await runRelay(['--config', await config('list.json', '[1, 2]')]), /must hold a JSON object of flags/)
+      expectUsageFailure(await runRelay(['--config', join(dir, 'missing.json')]), /--config: cannot read .*missing\.json: ENOENT/)
+      expectUsageFailure(await runRelay([], 20_000, { RELAYMESH_RELAY_CONFIG: await config('ns.json', '{"namespace": [""]}') }), /--namespace \("namespace" in .*ns\.json\) must not be empty/)
+    })
+
     it('rejects a metrics port that is in use', async () => {
       const { server, port } = await listenOnFreePort()
 
