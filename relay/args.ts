@@ -201,10 +201,13 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
     return { help: true }
   }
 
-  const sources = new Map<string, string>()
-  const envValues = fromEnv(env, sources)
+  // a variable wins over the file: its values, and its name in errors
+  const envSources = new Map<string, string>()
+  const envValues = fromEnv(env, envSources)
   const configFile = (flags.config ?? envValues.config) as string | undefined
+  const sources = new Map<string, string>()
   const values: Values = { ...(configFile != null ? fromConfig(configFile, sources) : {}), ...envValues }
+  envSources.forEach((source, flag) => sources.set(flag, source))
 
   for (const [flag, value] of Object.entries(flags)) {
     if (value != null) {
@@ -222,9 +225,6 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
   const num = (name: string, min: number, max: number): number => integer(label(name), str(name) ?? FLAGS[name].default, min, max)
   const MAX = Number.MAX_SAFE_INTEGER
 
-  if ((str('tls-cert') == null) !== (str('tls-key') == null)) {
-    throw new UsageError('--tls-cert and --tls-key go together')
-  }
 
   return {
     help: false,

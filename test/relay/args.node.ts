@@ -49,6 +49,9 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
     expect(init([], env).namespaces).to.deep.equal(['a', 'b'])
     expect(init(['--max-reservations', '7'], env)).to.include({ maxReservations: 7 })
     expect(init([])).to.include({ maxReservations: 128, port: 9090 })
+
+    // an error names where the value that won came from
+    expect(() => parseRelayArgs([], { ...env, RELAYMESH_RELAY_PORT: 'abc' })).to.throw(/--port \(RELAYMESH_RELAY_PORT\) must be a whole number/)
   })
 
   it('ignores other variables, and refuses unknown RELAYMESH_RELAY_* ones and --help as a setting', () => {
