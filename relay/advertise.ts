@@ -1,6 +1,6 @@
 import { setMaxListeners } from '@libp2p/interface'
-import { relayNamespaceCid } from '../src/relays/namespace.ts'
-import { sleep } from '../src/sleep.ts'
+import { relayNamespaceCid } from '../src/relays/index.ts'
+import { sleep } from '../src/health/index.ts'
 import { DEFAULT_PROVIDE_ATTEMPT_TIMEOUT, DEFAULT_PROVIDE_RETRY_INTERVAL, QUICK_RETRIES, QUICK_RETRY_DELAY } from './constants.ts'
 import type { AbortOptions, ComponentLogger, Logger, Startable, Topology } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'

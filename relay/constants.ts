@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_CIRCUITS_PER_PEER } from './server/constants.ts'
-import { DEFAULT_RELAY_NAMESPACE } from '../src/relays/namespace.ts'
+import { DEFAULT_RELAY_NAMESPACE } from '../src/relays/index.ts'
 
 const second = 1
 const secondInMs = 1000

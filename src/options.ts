@@ -2,19 +2,18 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { FaultTolerance } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
-import { DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT, DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
+import { DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
 import { mesh } from './mesh/index.ts'
-import { relays } from './relays/index.ts'
+import { relaymeshDHT, relays } from './relays/index.ts'
 import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
 import type { Mesh, MeshInit } from './mesh/index.ts'
 import type { Relays, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
-import type { PeerInfo, PrivateKey, ServiceMap } from '@libp2p/interface'
-import type { KadDHT, KadDHTComponents, KadDHTInit } from '@libp2p/kad-dht'
+import type { PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
@@ -191,43 +190,6 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
   }
 
   return options
-}
-
-/**
- * relaymesh's own Kademlia DHT (`/relaymesh/kad/1.0.0` unless `protocol`
- * says otherwise): relays are its servers, members its clients. Used by
- * `createMeshNode` and the relay program.
- */
-export function relaymeshDHT (mode: 'client' | 'server', init: Partial<KadDHTInit> = {}): (components: KadDHTComponents) => KadDHT {
-  return kadDHT({
-    clientMode: mode === 'client',
-    // our DHT holds relays and members only, whose addresses may be private;
-    // a client only uses the mapper to admit peers to its routing table
-    peerInfoMapper: mode === 'client' ? withoutRelayedAddresses : passthroughMapper,
-    logPrefix: 'relaymesh:dht',
-    datastorePrefix: '/relaymesh/dht',
-    metricsPrefix: 'relaymesh_dht',
-    // every query waits for the first self-query, which stock starts after
-    // 1 s; ours starts at once and waits for the first DHT peer (a relay)
-    initialQuerySelfInterval: 0,
-    ...init,
-    protocol: init.protocol ?? DEFAULT_DHT_PROTOCOL
-  })
-}
-
-/**
- * Drops a peer's relayed (`/p2p-circuit`) addresses. kad-dht admits every
- * provider a query returns to the routing table of the querying node, after a
- * `/ipfs/ping` that dials it, and queries it from then on. Room members are
- * providers reachable only through relays and do not serve the DHT: without
- * this mapper every member dialed, pinged and queried every other member it
- * found. A peer left without addresses stays off the routing table.
- */
-export function withoutRelayedAddresses (peer: PeerInfo): PeerInfo {
-  return {
-    ...peer,
-    multiaddrs: peer.multiaddrs.filter(addr => !addr.getComponents().some(component => component.name === 'p2p-circuit'))
-  }
 }
 
 /**

@@ -5,6 +5,7 @@
 import './fixtures/datachannel-cleanup.ts'
 import './relay/program.node.ts'
 import './relay/args.node.ts'
+import './relay/dependency-direction.node.ts'
 import './relay/tls.node.ts'
 import './relay/compliance.node.ts'
 import './relay/dht.node.ts'

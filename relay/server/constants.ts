@@ -5,16 +5,6 @@ const KiB = 1024
 const MiB = 1024 * KiB
 
 /**
- * The hop protocol: clients reserve slots and open circuits with it
- */
-export const RELAY_V2_HOP_CODEC = '/libp2p/circuit/relay/0.2.0/hop'
-
-/**
- * The stop protocol: the relay tells a reserved peer about a circuit with it
- */
-export const RELAY_V2_STOP_CODEC = '/libp2p/circuit/relay/0.2.0/stop'
-
-/**
  * The most reservations held at once
  */
 export const DEFAULT_MAX_RESERVATIONS = 128
@@ -74,11 +64,6 @@ export const DEFAULT_MAX_INBOUND_HOP_STREAMS = 32
  * per circuit the peer is the destination of (stock clients accept 300)
  */
 export const DEFAULT_MAX_OUTBOUND_STOP_STREAMS = 300
-
-/**
- * The largest hop or stop message accepted, in bytes (go-libp2p uses 4 KiB)
- */
-export const MAX_MESSAGE_SIZE = 4 * KiB
 
 /**
  * While the splice pauses a stream for backpressure, the remote may still

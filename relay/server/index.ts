@@ -48,7 +48,7 @@ import { RelayServer as RelayServerClass } from './relay-server.ts'
 import type { AbortOptions, ComponentLogger, Connection, ConnectionGater, Libp2pEvents, Metrics, PeerId, PeerStore, PrivateKey, Startable, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export { RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC } from './constants.ts'
+export { RELAY_V2_HOP_CODEC, RELAY_V2_STOP_CODEC } from '../../src/circuit/index.ts'
 export { TransferLimitError, DurationLimitError, RelayStoppedError, CircuitClosedError } from './errors.ts'
 
 export interface RelayServerInit {

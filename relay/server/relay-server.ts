@@ -5,7 +5,7 @@ import { RelayStoppedError } from './errors.ts'
 import { handleConnect } from './handlers/connect.ts'
 import { handleReserve } from './handlers/reserve.ts'
 import { RelayMetrics } from './metrics.ts'
-import { HopMessage, Status } from './pb/circuit.ts'
+import { HopMessage, MAX_CIRCUIT_MESSAGE_SIZE, RELAY_V2_HOP_CODEC, Status } from '../../src/circuit/index.ts'
 import { ReservationStore } from './reservation-store.ts'
 import { splice } from './splice.ts'
 import { isCircuit, limitOf } from './utils.ts'
@@ -91,7 +91,7 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
     this.shutdownController = new AbortController()
     setMaxListeners(Infinity, this.shutdownController.signal)
 
-    await this.components.registrar.handle(C.RELAY_V2_HOP_CODEC, this.onHop, {
+    await this.components.registrar.handle(RELAY_V2_HOP_CODEC, this.onHop, {
       maxInboundStreams: this.maxInboundHopStreams,
       runOnLimitedConnection: true
     })
@@ -111,7 +111,7 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
     this.started = false
     this.shutdownController.abort(new RelayStoppedError('relay server stopped'))
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
-    await this.components.registrar.unhandle(C.RELAY_V2_HOP_CODEC)
+    await this.components.registrar.unhandle(RELAY_V2_HOP_CODEC)
     this.store.clear('stopped')
     await Promise.all([...this.circuits].map(async circuit => circuit.done))
   }
@@ -142,7 +142,7 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
     const log = stream.log.newScope('relay-server')
     const signal = AbortSignal.any([AbortSignal.timeout(this.hopTimeout), this.shutdownController.signal])
     setMaxListeners(Infinity, signal)
-    const pb = pbStream(stream, { maxDataLength: C.MAX_MESSAGE_SIZE })
+    const pb = pbStream(stream, { maxDataLength: MAX_CIRCUIT_MESSAGE_SIZE })
     const ctx: HopContext = { stream, connection, pb, hop: pb.pb(HopMessage), signal, log }
     let request: HopMessage
 

@@ -1,7 +1,7 @@
 import { CODE_IP4, CODE_IP6, CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
 import { DEFAULT_DATA_LIMIT, DEFAULT_DURATION_LIMIT } from './constants.ts'
 import type { RelayLimit, RelayServerInit } from './index.ts'
-import type { Limit } from './pb/circuit.ts'
+import type { Limit } from '../../src/circuit/index.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**

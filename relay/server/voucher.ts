@@ -1,7 +1,7 @@
 import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { RecordEnvelope } from '@libp2p/peer-record'
-import { ReservationVoucher } from './pb/circuit.ts'
-import type { Envelope } from './pb/circuit.ts'
+import { ReservationVoucher } from '../../src/circuit/index.ts'
+import type { VoucherEnvelope as Envelope } from '../../src/circuit/index.ts'
 import type { AbortOptions, PeerId, PrivateKey, Record } from '@libp2p/interface'
 
 /**

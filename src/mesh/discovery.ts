@@ -1,6 +1,6 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
-import { sleep } from '../sleep.ts'
+import { sleep } from '../health/sleep.ts'
 import { DISCOVERY_RETRY } from './constants.ts'
 import type { RoomImpl } from './room.ts'
 

@@ -1,6 +1,6 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
-import { sleep } from '../sleep.ts'
+import { sleep } from '../health/sleep.ts'
 import { PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'

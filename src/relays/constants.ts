@@ -46,12 +46,6 @@ export const RETRY_SLACK = 10
 /** Most candidates remembered */
 export const DEFAULT_MAX_CANDIDATES = 64
 
-/** The circuit relay v2 hop protocol */
-export const RELAY_V2_HOP_CODEC = '/libp2p/circuit/relay/0.2.0/hop'
-
-/** Longest hop message accepted */
-export const MAX_HOP_MESSAGE_SIZE = 4096
-
 /**
  * The options of the `relays` service with every default applied.
  */

@@ -48,6 +48,8 @@ export type { RelayCandidate, CandidateSource } from './candidates.ts'
 export { chooseRelays } from './selection.ts'
 export { backoff } from '../health/backoff.ts'
 export { DEFAULT_RELAY_NAMESPACE, relayNamespaceCid } from './namespace.ts'
+export { relaymeshDHT, withoutRelayedAddresses } from './dht.ts'
+export { DEFAULT_DHT_PROTOCOL } from '../constants.ts'
 export { ReservationRefusedError, InvalidReservationError, InvalidRelayError } from './errors.ts'
 
 /**

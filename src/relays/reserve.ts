@@ -2,8 +2,7 @@ import { InvalidMessageError } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr, CODE_P2P } from '@multiformats/multiaddr'
 import { Circuit } from '@multiformats/multiaddr-matcher'
-import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
-import { MAX_HOP_MESSAGE_SIZE, RELAY_V2_HOP_CODEC } from './constants.ts'
+import { HopMessage, MAX_CIRCUIT_MESSAGE_SIZE, RELAY_V2_HOP_CODEC, Status } from '../circuit/index.ts'
 import { InvalidRelayError, InvalidReservationError, ReservationRefusedError } from './errors.ts'
 import type { RelaysComponents } from './index.ts'
 import type { AbortOptions, Connection, Logger } from '@libp2p/interface'
@@ -31,7 +30,7 @@ export async function requestReservation (connection: Connection, options: Abort
   }
 
   const stream = await connection.newStream(RELAY_V2_HOP_CODEC, options)
-  const hop = pbStream(stream, { maxDataLength: MAX_HOP_MESSAGE_SIZE }).pb(HopMessage)
+  const hop = pbStream(stream, { maxDataLength: MAX_CIRCUIT_MESSAGE_SIZE }).pb(HopMessage)
   let response: HopMessage
 
   try {

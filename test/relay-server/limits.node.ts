@@ -6,7 +6,7 @@ import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { RELAY_V2_STOP_CODEC } from '../../relay/server/index.ts'
-import { HopMessage, Status, StopMessage } from '../../relay/server/pb/circuit.ts'
+import { HopMessage, Status, StopMessage } from '../../src/circuit/index.ts'
 import { ECHO, KiB, MiB, SINK, connectRequest, createClient, createRawNode, handleEcho, handleSink, hopRequest, hopStream, nextEvent, readAll, reserve, sendAll, useNodes } from './fixtures.ts'
 import type { Stream } from '@libp2p/interface'
 

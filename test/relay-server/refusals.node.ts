@@ -1,7 +1,7 @@
 import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
+import { HopMessage, Status } from '../../src/circuit/index.ts'
 import { ECHO, connectRequest, createClient, createRawNode, handleEcho, hopRequest, reserve, useNodes } from './fixtures.ts'
 import type { TestRelay } from './fixtures.ts'
 import type { RefusalReason } from '../../relay/server/index.ts'

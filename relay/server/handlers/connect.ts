@@ -3,8 +3,7 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
-import { MAX_MESSAGE_SIZE, RELAY_V2_STOP_CODEC } from '../constants.ts'
-import { HopMessage, Status, StopMessage } from '../pb/circuit.ts'
+import { HopMessage, MAX_CIRCUIT_MESSAGE_SIZE, RELAY_V2_STOP_CODEC, Status, StopMessage } from '../../../src/circuit/index.ts'
 import { isCircuit, toWireLimit } from '../utils.ts'
 import type { HopContext, HopServer } from './types.ts'
 import type { RelayLimit } from '../index.ts'
@@ -105,7 +104,7 @@ async function openStop (server: HopServer, connection: Connection, source: Peer
       runOnLimitedConnection: true,
       signal
     })
-    const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
+    const pb = pbStream(stream, { maxDataLength: MAX_CIRCUIT_MESSAGE_SIZE })
     const stop = pb.pb(StopMessage)
 
     await stop.write({

@@ -1,6 +1,6 @@
 import { ConnectionClosedError } from '@libp2p/interface'
 import { RELAY_SOURCE_TAG, RELAY_SOURCE_TAG_VALUE } from '../constants.ts'
-import { HopMessage, Status } from '../pb/circuit.ts'
+import { HopMessage, Status } from '../../../src/circuit/index.ts'
 import { isCircuit, toWireLimit } from '../utils.ts'
 import { signVoucher } from '../voucher.ts'
 import type { HopContext, HopServer } from './types.ts'

@@ -1,6 +1,6 @@
 import type { RefusalReason, RelayLimit, RelayServerComponents } from '../index.ts'
 import type { RelayMetrics } from '../metrics.ts'
-import type { HopMessage, Status } from '../pb/circuit.ts'
+import type { HopMessage, Status } from '../../../src/circuit/index.ts'
 import type { ReservationStore, StoredReservation } from '../reservation-store.ts'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { ProtobufMessageStream, ProtobufStream } from '@libp2p/utils'

@@ -1,0 +1,81 @@
+import { readFile, readdir } from 'node:fs/promises'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { expect } from 'aegir/chai'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
+
+/** every `.ts` file under `dir`, skipping build output */
+async function sources (dir: string): Promise<string[]> {
+  const files: string[] = []
+
+  for (const entry of await readdir(join(root, dir), { withFileTypes: true, recursive: true })) {
+    const path = relative(root, join(entry.parentPath, entry.name))
+
+    if (entry.isFile() && path.endsWith('.ts') && !path.endsWith('.d.ts') && !path.split('/').includes('dist')) {
+      files.push(path)
+    }
+  }
+
+  return files
+}
+
+/** the relative module specifiers a file imports or re-exports, resolved from the repository's root */
+async function localImports (file: string): Promise<string[]> {
+  const text = await readFile(join(root, file), 'utf8')
+  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)]
+    .map(match => match[1] ?? match[2])
+    .filter(specifier => specifier.startsWith('.'))
+
+  return specifiers.map(specifier => relative(root, resolve(root, dirname(file), specifier)))
+}
+
+/** the source files behind the package's `exports` (`./dist/src/x/index.js` is built from `src/x/index.ts`) */
+async function publicEntryPoints (): Promise<string[]> {
+  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+
+  return Object.values<{ import: string }>(pkg.exports)
+    .map(target => target.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))
+}
+
+describe('dependency direction', () => {
+  it('every export of package.json is built from a source file', async () => {
+    const entries = await publicEntryPoints()
+
+    expect(entries).to.include('relay/server/index.ts')
+    expect(entries).to.include('src/circuit/index.ts')
+
+    for (const entry of entries) {
+      await readFile(join(root, entry))
+    }
+  })
+
+  it('the relay program uses the library only through its public entry points', async () => {
+    const entries = await publicEntryPoints()
+    const wrong: string[] = []
+
+    for (const file of await sources('relay')) {
+      for (const target of await localImports(file)) {
+        if (target.startsWith('src/') && !entries.includes(target)) {
+          wrong.push(`${file} imports ${target}`)
+        }
+      }
+    }
+
+    expect(wrong).to.deep.equal([])
+  })
+
+  it('the library never imports the relay program, the examples or the tests', async () => {
+    const wrong: string[] = []
+
+    for (const file of await sources('src')) {
+      for (const target of await localImports(file)) {
+        if (!target.startsWith('src/')) {
+          wrong.push(`${file} imports ${target}`)
+        }
+      }
+    }
+
+    expect(wrong).to.deep.equal([])
+  })
+})
