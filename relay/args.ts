@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { UsageError } from './errors.ts'
+import { trustedProxies } from './websockets/index.ts'
 import type { RelayProgramInit } from './relay.ts'
 
 interface FlagSpec {
@@ -31,6 +32,12 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-connections': { type: 'string', description: 'connections open at once', default: `${DEFAULT_RELAY_OPTIONS.maxConnections}` },
   'inbound-per-ip': { type: 'string', description: 'new inbound connections accepted per second from one IP', default: `${DEFAULT_RELAY_OPTIONS.inboundPerIp}` },
   'max-pending': { type: 'string', description: 'inbound connections mid-handshake at once', default: `${DEFAULT_RELAY_OPTIONS.maxPending}` },
+  'ws-max-frame': { type: 'string', description: 'largest WebSocket message in bytes; a larger one closes the connection', default: `${DEFAULT_RELAY_OPTIONS.wsMaxFrame}` },
+  'ws-upgrade-timeout': { type: 'string', description: 'seconds from accept to a completed WebSocket upgrade (TLS and PROXY header included)', default: `${DEFAULT_RELAY_OPTIONS.wsUpgradeTimeout}` },
+  'ws-idle-timeout': { type: 'string', description: 'seconds without a byte either way after which a WebSocket port socket is closed', default: `${DEFAULT_RELAY_OPTIONS.wsIdleTimeout}` },
+  'ws-max-unupgraded': { type: 'string', description: 'sockets on the WebSocket port not yet upgraded, at once', default: `${DEFAULT_RELAY_OPTIONS.wsMaxUnupgraded}` },
+  'ws-max-unupgraded-per-ip': { type: 'string', description: 'sockets on the WebSocket port not yet upgraded from one client address, at once', default: `${DEFAULT_RELAY_OPTIONS.wsMaxUnupgradedPerIp}` },
+  'trust-proxy': { type: 'string', multiple: true, description: 'CIDR of a reverse proxy whose PROXY protocol header (v1/v2) or X-Forwarded-For gives the client address (repeatable)' },
   bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
   namespace: { type: 'string', multiple: true, description: 'namespace whose CID the relay provides in the DHT, for clients to find it (repeatable)', default: DEFAULT_RELAY_OPTIONS.namespace },
   'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
@@ -170,6 +177,18 @@ function namespaces (label: string, values: string[] | undefined): string[] {
   return [...new Set(values)]
 }
 
+function cidrs (label: string, values: string[] | undefined): string[] {
+  const list = (values ?? []).map(v => v.trim())
+
+  try {
+    trustedProxies(list)
+  } catch (err: any) {
+    throw new UsageError(`${label}: ${err.message}`)
+  }
+
+  return list
+}
+
 /**
  * The result of parsing the command line: either a request for help or the
  * relay's options.
@@ -244,6 +263,12 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
       maxConnections: num('max-connections', 1, MAX),
       inboundPerIp: num('inbound-per-ip', 1, MAX),
       maxPending: num('max-pending', 1, MAX),
+      wsMaxFrame: num('ws-max-frame', 1024, 64 * 1024 * 1024),
+      wsUpgradeTimeout: num('ws-upgrade-timeout', 1, 3600),
+      wsIdleTimeout: num('ws-idle-timeout', 1, MAX / 1000),
+      wsMaxUnupgraded: num('ws-max-unupgraded', 1, MAX),
+      wsMaxUnupgradedPerIp: num('ws-max-unupgraded-per-ip', 1, MAX),
+      trustProxy: cidrs(label('trust-proxy'), values['trust-proxy'] as string[] | undefined),
       bootstrap: (values.bootstrap as string[] | undefined) ?? [],
       namespaces: namespaces(label('namespace'), values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535),

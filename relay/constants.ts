@@ -31,6 +31,16 @@ export const DEFAULT_RELAY_OPTIONS = {
   inboundPerIp: 128,
   /** stock libp2p: 10 */
   maxPending: 256,
+  /** WebSocket messages larger than this close the connection (`ws`'s default: 100 MiB); Noise frames are <= 64 KiB */
+  wsMaxFrame: 256 * 1024,
+  /** from accept to a completed WebSocket upgrade (PROXY header, TLS and HTTP included) */
+  wsUpgradeTimeout: 10 * second,
+  /** no byte either way for this long closes a socket (libp2p pings every 10 s once connected) */
+  wsIdleTimeout: 60 * second,
+  /** sockets not yet upgraded to WebSocket, at once */
+  wsMaxUnupgraded: 512,
+  /** sockets not yet upgraded to WebSocket from one client address, at once */
+  wsMaxUnupgradedPerIp: 32,
   metricsPort: 0,
   httpPort: 0,
   /** the namespace whose CID the relay provides in the DHT */

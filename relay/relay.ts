@@ -7,7 +7,6 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import { tcp } from '@libp2p/tcp'
-import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
@@ -19,6 +18,7 @@ import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
 import { readTlsFiles, tlsRenewer } from './tls.ts'
+import { relayWebSockets } from './websockets/index.ts'
 import type { HttpServer } from './http-server.ts'
 import type { TlsRenewer } from './tls.ts'
 import type { Libp2p } from '@libp2p/interface'
@@ -50,6 +50,21 @@ export interface RelayProgramInit {
   maxConnections: number
   inboundPerIp: number
   maxPending: number
+  /** largest WebSocket message in bytes */
+  wsMaxFrame: number
+  /** seconds from accept to a completed WebSocket upgrade */
+  wsUpgradeTimeout: number
+  /** seconds without a byte either way after which a WebSocket port socket is closed */
+  wsIdleTimeout: number
+  /** sockets on the WebSocket port not yet upgraded, at once */
+  wsMaxUnupgraded: number
+  /** the same, from one client address */
+  wsMaxUnupgradedPerIp: number
+  /**
+   * CIDRs of reverse proxies whose PROXY protocol header or X-Forwarded-For
+   * gives the client's address (for every per-IP limit and metric)
+   */
+  trustProxy: string[]
   bootstrap: string[]
   /** namespaces whose CIDs the relay provides in the DHT */
   namespaces: string[]
@@ -142,7 +157,7 @@ function ipProtocol (host: string): string {
  * and optionally a Prometheus endpoint.
  */
 export async function startRelayProgram (options: Partial<RelayProgramInit> = {}): Promise<RelayProgram> {
-  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], ...options }
+  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], trustProxy: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], ...options }
   const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
@@ -168,7 +183,15 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         listen,
         announce: init.announce
       },
-      transports: [webSockets(tls != null ? { https: { cert: tls.cert, key: tls.key } } : {}), tcp()],
+      transports: [relayWebSockets({
+        https: tls != null ? { cert: tls.cert, key: tls.key } : undefined,
+        maxFrameSize: init.wsMaxFrame,
+        upgradeTimeout: init.wsUpgradeTimeout * 1000,
+        idleTimeout: init.wsIdleTimeout * 1000,
+        maxPendingSockets: init.wsMaxUnupgraded,
+        maxPendingSocketsPerIp: init.wsMaxUnupgradedPerIp,
+        trustProxy: init.trustProxy
+      }), tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
