@@ -1,18 +1,12 @@
 import '../fixtures/datachannel-cleanup.ts'
 import { readFileSync } from 'node:fs'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { createLibp2p } from 'libp2p'
 import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
-import { freePort } from '../fixtures/delay-proxy.ts'
 import { stopNodes } from '../fixtures/options.ts'
-import { closedWithin, frameHeader, pour, rawSocket, upgrade } from '../fixtures/raw-ws.ts'
-import { startRelayProcess } from '../fixtures/relay-process.ts'
+import { closedWithin, frameHeader, pour, rawSocket, startHostileRelay, upgrade, wsClient } from '../fixtures/raw-ws.ts'
 import { hopRequest } from '../relay-server/fixtures.ts'
+import type { HostileRelay } from '../fixtures/raw-ws.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { Socket } from 'node:net'
@@ -23,42 +17,6 @@ const MiB = 1024 * 1024
 function rss (pid: number): number {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find(l => l.startsWith('VmRSS:'))
   return Number(line?.split(/\s+/)[1]) * 1024
-}
-
-export interface HostileRelay {
-  relay: RelayProcess
-  port: number
-  metric(name: string, labels?: string): Promise<number>
-}
-
-/**
- * Starts the relay program with `flags` and a metrics port, for raw clients
- */
-export async function startHostileRelay (flags: string[], relays: RelayProcess[]): Promise<HostileRelay> {
-  const metricsPort = await freePort()
-  const relay = await startRelayProcess([...flags, '--metrics-port', `${metricsPort}`])
-  relays.push(relay)
-
-  return {
-    relay,
-    port: Number(/\/tcp\/(\d+)\//.exec(relay.wsAddr)?.[1]),
-    async metric (name, labels) {
-      const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
-      const sample = labels == null ? name : `${name}{${labels}}`
-      const line = text.split('\n').find(l => l.startsWith(`${sample} `))
-      return line == null ? 0 : Number(line.split(' ').pop())
-    }
-  }
-}
-
-/** a libp2p node that dials WebSockets, as relaymesh clients do */
-export async function wsClient (): Promise<Libp2p> {
-  return createLibp2p({
-    transports: [webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() }
-  })
 }
 
 describe('relay program: hostile WebSocket clients', function () {
@@ -104,10 +62,10 @@ describe('relay program: hostile WebSocket clients', function () {
     }))
     const grown = rss(pid) - before
 
+    expect(grown, `relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`).to.be.below(16 * MiB)
     for (const { closedIn } of attempts) {
       expect(closedIn, 'the relay closed the connection').to.be.at.least(0)
     }
-    expect(grown, `relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`).to.be.below(16 * MiB)
     expect(await relay.metric('relaymesh_relay_websocket_events_total', 'event="frame_too_large"')).to.equal(3)
     await honestReserve(relay)
   })
