@@ -2,6 +2,7 @@ import '../fixtures/datachannel-cleanup.ts'
 import { readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
+import pWaitFor from 'p-wait-for'
 import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { closedWithin, frameHeader, pour, rawSocket, startHostileRelay, upgrade, wsClient } from '../fixtures/raw-ws.ts'
@@ -117,6 +118,7 @@ describe('relay program: hostile WebSocket clients', function () {
 
     // once they go, honest clients get in
     ;[...first, ...others].forEach(socket => socket.destroy())
+    await pWaitFor(async () => await relay.metric('relaymesh_relay_websocket_sockets', 'state="pending"') === 0, { timeout: 10_000, interval: 100 })
     await honestReserve(relay)
   })
 })
