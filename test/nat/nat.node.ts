@@ -3,13 +3,16 @@
  * namespaces (see `test/fixtures/netns.ts`): a public one with the relay
  * program and coturn, two NAT routers and a member behind each. Needs root,
  * `ip`, `nft` and coturn's `turnserver`; skipped, saying why, without them.
+ *
+ * `NAT_DEBUG=<DEBUG value>` passes `DEBUG` to the members (their stderr is
+ * printed when a case fails).
  */
 import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { hasCoturn, startCoturn } from '../fixtures/coturn.ts'
 import { startMeshMember } from '../fixtures/mesh-member-process.ts'
-import { PUBLIC_ADDR, createNatNetwork, hostAddresses, hostNetworkSnapshot, netnsUnavailable, removeStaleNamespaces } from '../fixtures/netns.ts'
+import { PUBLIC_ADDR, createNatNetwork, hostAddresses, hostNetworkSnapshot, listNamespaces, netnsUnavailable, removeStaleNamespaces } from '../fixtures/netns.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { TurnServer } from '../fixtures/coturn.ts'
 import type { ConnectionJson, MemberJson, MeshMemberProcess } from '../fixtures/mesh-member-process.ts'
@@ -17,7 +20,7 @@ import type { NatKind, NatNetwork } from '../fixtures/netns.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 
 /** what ICE servers the members get */
-type IceGiven = 'none' | 'stun' | 'stun+turn'
+type IceGiven = 'none' | 'stun'
 
 /**
  * The ICE servers given to the members. This is the one place to change once
@@ -26,20 +29,12 @@ type IceGiven = 'none' | 'stun' | 'stun+turn'
  * only what the relay hands out.
  */
 function iceServersFor (given: IceGiven, turn: TurnServer): RTCIceServer[] {
-  return given === 'none' ? [] : given === 'stun' ? [turn.stun] : [turn.stun, turn.turn]
+  return given === 'none' ? [] : [turn.stun]
 }
 
 /** flags for the relay program in the public namespace */
 function relayArgs (): string[] {
   return ['--host', PUBLIC_ADDR]
-}
-
-interface Setup {
-  network: NatNetwork
-  turn: TurnServer
-  relay: RelayProcess
-  members: [MeshMemberProcess, MeshMemberProcess]
-  started: number
 }
 
 /** how `member` sees `other`, and its connections to it */
@@ -96,8 +91,12 @@ async function routes (members: [MeshMemberProcess, MeshMemberProcess]): Promise
 
 describe('members behind real NATs (network namespaces)', function () {
   this.timeout(120_000)
-  let hostBefore: string
-  let setup: Setup | undefined
+  let hostBefore: string | undefined
+  let network: NatNetwork | undefined
+  let turn: TurnServer | undefined
+  let relay: RelayProcess | undefined
+  let members: MeshMemberProcess[] = []
+  let started = 0
 
   before(async function () {
     const unavailable = await netnsUnavailable() ?? (await hasCoturn() ? undefined : 'no `turnserver` (Debian package coturn)')
@@ -110,91 +109,118 @@ describe('members behind real NATs (network namespaces)', function () {
 
     await removeStaleNamespaces()
     hostBefore = await hostNetworkSnapshot()
+    let t = Date.now()
+    const phases: string[] = []
+    const phase = (name: string): void => { phases.push(`${name} ${Date.now() - t} ms`); t = Date.now() }
+    network = await createNatNetwork(['cone', 'cone'])
+    phase('namespaces')
+    turn = await startCoturn(network.public, PUBLIC_ADDR)
+    phase('coturn')
+    relay = await startRelayProcess(relayArgs(), undefined, { netns: network.public })
+    phase('relay')
+    // eslint-disable-next-line no-console
+    console.log(`      set-up: ${phases.join(', ')}`)
   })
 
   afterEach(async function () {
-    const s = setup
-    setup = undefined
-
-    if (s == null) {
-      return
-    }
-
     if (this.currentTest?.state === 'failed') {
-      for (const [i, m] of s.members.entries()) {
+      for (const [i, m] of members.entries()) {
         // eslint-disable-next-line no-console
-        console.warn(`member ${i + 1} stderr (last 3000):\n${m?.stderr().slice(-3000)}`)
+        console.warn(`member ${i + 1} stderr (last 3000):\n${m.stderr().slice(-3000)}`)
       }
+      // eslint-disable-next-line no-console
+      console.warn(`coturn (last 3000):\n${turn?.log().slice(-3000)}`)
     }
 
-    await Promise.all(s.members.map(async m => m?.stop()))
-    await s.relay?.stop('SIGKILL')
-    await s.turn?.stop()
-    await s.network.destroy()
-
-    for (const ns of s.network.namespaces) {
-      expect(await s.network.pids(ns), `processes left in ${ns}`).to.be.empty()
-    }
+    await Promise.all(members.map(async m => m.stop()))
+    members = []
   })
 
   after(async () => {
+    await relay?.stop('SIGKILL')
+    await turn?.stop()
+    await network?.destroy()
+
+    for (const ns of network?.namespaces ?? []) {
+      expect(await network?.pids(ns), `processes left in ${ns}`).to.be.empty()
+      expect(await listNamespaces(), 'namespaces left').to.not.include(ns)
+    }
+
     if (hostBefore != null) {
       expect(await hostNetworkSnapshot(), 'the machine\'s own interfaces and routes').to.equal(hostBefore)
     }
   })
 
-  /** builds the network, starts coturn, the relay and the two members */
-  async function start (kinds: [NatKind, NatKind], given: IceGiven, room: string): Promise<Setup> {
-    const network = await createNatNetwork(kinds)
-    setup = { network, members: [] as any, started: Date.now() } as unknown as Setup
-    setup.turn = await startCoturn(network.public, PUBLIC_ADDR)
-    setup.relay = await startRelayProcess(relayArgs(), undefined, { netns: network.public })
-    const iceServers = iceServersFor(given, setup.turn)
-    setup.started = Date.now()
-    const members = await Promise.all(network.sides.map(async side => startMeshMember({
-      relay: setup!.relay.wsAddr,
-      room,
+  /** makes the routers NATs of `kinds` and starts a member behind each */
+  async function startMembers (kinds: [NatKind, NatKind], given: IceGiven, room: string): Promise<[MeshMemberProcess, MeshMemberProcess]> {
+    await network!.setKinds(kinds)
+    started = Date.now()
+    members = await Promise.all(network!.sides.map(async side => startMeshMember({
+      relay: relay!.wsAddr,
+      room: `${room}-${process.pid}`,
       netns: side.member,
-      iceServers,
+      iceServers: iceServersFor(given, turn!),
       bindAddress: 'any',
-      messages: true
+      messages: true,
+      env: process.env.NAT_DEBUG != null ? { DEBUG: process.env.NAT_DEBUG } : undefined
     })))
-    setup.members = members as [MeshMemberProcess, MeshMemberProcess]
-    return setup
+    // eslint-disable-next-line no-console
+    console.log(`      members joined ${Date.now() - started} ms after their start`)
+    return members as [MeshMemberProcess, MeshMemberProcess]
   }
 
   it('nothing can leave the namespaces: no default route, no route to the machine\'s addresses', async () => {
-    const { network } = await start(['cone', 'cone'], 'none', `nat-isolation-${process.pid}`)
     const addresses = hostAddresses()
     expect(addresses, 'the machine has addresses to check').to.not.be.empty()
 
-    for (const ns of network.namespaces) {
-      const { stdout } = await network.exec(ns, 'ip', ['route'])
+    for (const ns of network!.namespaces) {
+      const { stdout } = await network!.exec(ns, 'ip', ['route'])
       expect(stdout, `routes of ${ns}`).to.not.match(/^default/m)
 
       for (const address of addresses) {
         const family = address.includes(':') ? '-6' : '-4'
-        await expect(network.exec(ns, 'ip', [family, 'route', 'get', address]), `route from ${ns} to ${address}`).to.eventually.be.rejected()
+        await expect(network!.exec(ns, 'ip', [family, 'route', 'get', address]), `route from ${ns} to ${address}`).to.eventually.be.rejected()
       }
     }
   })
 
   it('cone NATs: the members go direct over STUN-learned addresses', async () => {
-    const { network, members } = await start(['cone', 'cone'], 'stun', `nat-cone-${process.pid}`)
-    const [a, b] = members
+    const [a, b] = await startMembers(['cone', 'cone'], 'stun', 'nat-cone')
 
-    await pWaitFor(async () => (await routes(members)).every(r => r === 'direct'), { timeout: 60_000, interval: 200 })
-    const direct = Date.now() - setup!.started
+    await pWaitFor(async () => (await routes([a, b])).every(r => r === 'direct'), { timeout: 60_000, interval: 200 })
+    const direct = Date.now() - started
 
-    for (const [member, other, otherSide] of [[a, b, network.sides[1]], [b, a, network.sides[0]]] as const) {
+    for (const [member, other, otherSide] of [[a, b, network!.sides[1]], [b, a, network!.sides[0]]] as const) {
       const { route, webrtc } = await truthfulRoute(member, other)
       expect(route).to.equal('direct')
       // the other's address as the world sees it: its NAT's public side
       expect(webrtc?.candidatePair?.remote?.ip).to.equal(otherSide.publicAddr)
     }
 
-    await exchange(members, 50, 'cone')
+    await exchange([a, b], 50, 'cone')
     // eslint-disable-next-line no-console
     console.log(`      direct ${direct} ms after the members started`)
+  })
+
+  it('cone NATs without a STUN server: the members stay relayed, and talk', async () => {
+    const [a, b] = await startMembers(['cone', 'cone'], 'none', 'nat-cone-no-stun')
+    await exchange([a, b], 50, 'cone-no-stun')
+    // long enough for several WebRTC attempts (the cone case is direct in a few seconds)
+    await new Promise(resolve => setTimeout(resolve, 5000))
+    expect((await truthfulRoute(a, b)).route).to.equal('relayed')
+    expect((await truthfulRoute(b, a)).route).to.equal('relayed')
+  })
+
+  ;(['masquerade', 'symmetric'] as const).forEach(kind => {
+    it(`${kind} NATs: the members talk through the relay, and say so`, async () => {
+      const [a, b] = await startMembers([kind, kind], 'stun', `nat-${kind}`)
+      await exchange([a, b], 50, kind)
+      const took = Date.now() - started
+      await new Promise(resolve => setTimeout(resolve, 5000))
+      expect((await truthfulRoute(a, b)).route).to.equal('relayed')
+      expect((await truthfulRoute(b, a)).route).to.equal('relayed')
+      // eslint-disable-next-line no-console
+      console.log(`      all messages through ${took} ms after the members started`)
+    })
   })
 })
