@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { UsageError } from './errors.ts'
@@ -41,6 +42,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
   namespace: { type: 'string', multiple: true, description: 'namespace whose CID the relay provides in the DHT, for clients to find it (repeatable)', default: DEFAULT_RELAY_OPTIONS.namespace },
   'metrics-port': { type: 'string', description: 'port for Prometheus /metrics and /health (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.metricsPort}` },
+  'metrics-host': { type: 'string', description: 'interface for --metrics-port; metrics are public on any other than loopback', default: DEFAULT_RELAY_OPTIONS.metricsHost },
   'http-port': { type: 'string', description: 'port for the browser chat page and /relaymesh.json, on --host (0 = off)', default: `${DEFAULT_RELAY_OPTIONS.httpPort}` },
   'http-root': { type: 'string', description: 'folder of the page served on --http-port (default: the built browser chat example)' },
   'tls-cert': { type: 'string', description: 'PEM certificate chain: --port serves WebSockets over TLS (/tls/ws) and --http-port https; reloaded on SIGHUP (needs --tls-key)' },
@@ -165,6 +167,14 @@ function integer (label: string, value: string | undefined, min: number, max: nu
   return n
 }
 
+function host (label: string, value: string): string {
+  if (isIP(value) === 0) {
+    throw new UsageError(`${label} must be an IP address, got "${value}"`)
+  }
+
+  return value
+}
+
 function namespaces (label: string, values: string[] | undefined): string[] {
   if (values == null) {
     return [DEFAULT_RELAY_OPTIONS.namespace]
@@ -272,6 +282,7 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
       bootstrap: (values.bootstrap as string[] | undefined) ?? [],
       namespaces: namespaces(label('namespace'), values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535),
+      metricsHost: host(label('metrics-host'), str('metrics-host') ?? DEFAULT_RELAY_OPTIONS.metricsHost),
       httpPort: num('http-port', 0, 65535),
       httpRoot: str('http-root'),
       tlsCert: str('tls-cert'),

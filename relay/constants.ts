@@ -42,6 +42,8 @@ export const DEFAULT_RELAY_OPTIONS = {
   /** sockets not yet upgraded to WebSocket from one client address, at once */
   wsMaxUnupgradedPerIp: 32,
   metricsPort: 0,
+  /** metrics stay on this machine unless told otherwise, whatever --host is */
+  metricsHost: '127.0.0.1',
   httpPort: 0,
   /** the namespace whose CID the relay provides in the DHT */
   namespace: DEFAULT_RELAY_NAMESPACE
@@ -81,3 +83,41 @@ export const QUICK_RETRIES = 10
 
 /** ...this many ms apart, before falling back to the retry interval */
 export const QUICK_RETRY_DELAY = 200
+
+/**
+ * The most connections the page and metrics servers hold open at once; more
+ * are closed as they arrive
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS = 256
+
+/**
+ * A request's headers must arrive within this many ms (Node: 60 s)
+ */
+export const DEFAULT_HTTP_HEADERS_TIMEOUT = 10 * secondInMs
+
+/**
+ * A whole request must arrive within this many ms (Node: 300 s)
+ */
+export const DEFAULT_HTTP_REQUEST_TIMEOUT = 30 * secondInMs
+
+/**
+ * An idle kept-alive connection is closed after this many ms (Node's default)
+ */
+export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT = 5 * secondInMs
+
+/**
+ * The Content-Security-Policy of HTML pages the relay serves: scripts and
+ * styles from the page's own origin (the chat page has one inline style
+ * block), WebSockets to any relay, nothing framed or embedded
+ */
+export const PAGE_CONTENT_SECURITY_POLICY = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'"
+].join('; ')

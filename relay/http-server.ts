@@ -1,7 +1,9 @@
-import { readFile, stat } from 'node:fs/promises'
+import { createReadStream } from 'node:fs'
+import { realpath, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { extname, join, normalize, sep } from 'node:path'
+import { DEFAULT_HTTP_HEADERS_TIMEOUT, DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_HTTP_REQUEST_TIMEOUT, PAGE_CONTENT_SECURITY_POLICY } from './constants.ts'
 import { ListenError } from './errors.ts'
 import type { TlsPem } from './tls.ts'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
@@ -15,7 +17,43 @@ export interface HttpServer {
   port: number
   /** serves https with this certificate from the next connection on (servers started with TLS) */
   setCertificate?(pem: TlsPem): void
+  /** how many connections are open now */
+  connections(): Promise<number>
   stop(): Promise<void>
+}
+
+/**
+ * Limits of an HTTP endpoint: a client that sends nothing, or half a request,
+ * is disconnected, and connections past the cap are closed as they arrive
+ */
+export interface HttpServerLimits {
+  /**
+   * Connections open at once; more are closed on arrival
+   *
+   * @default 256
+   */
+  maxConnections?: number
+
+  /**
+   * A request's headers must arrive within this many ms
+   *
+   * @default 10_000
+   */
+  headersTimeout?: number
+
+  /**
+   * A whole request must arrive within this many ms
+   *
+   * @default 30_000
+   */
+  requestTimeout?: number
+
+  /**
+   * An idle kept-alive connection is closed after this many ms
+   *
+   * @default 5_000
+   */
+  keepAliveTimeout?: number
 }
 
 /**
@@ -27,11 +65,21 @@ export type HttpRoute = (path: string, req: IncomingMessage, res: ServerResponse
 /**
  * Listens on `host:port` and answers GET and HEAD with `route` (405 for other
  * methods, 404 where the route has nothing); over https with `tls`. `what`
- * names the endpoint in a {@link ListenError}.
+ * names the endpoint in a {@link ListenError}. Every answer says
+ * `X-Content-Type-Options: nosniff`.
  */
-export async function startHttpServer (host: string, port: number, what: string, route: HttpRoute, tls?: TlsPem): Promise<HttpServer> {
+export async function startHttpServer (host: string, port: number, what: string, route: HttpRoute, tls?: TlsPem, limits: HttpServerLimits = {}): Promise<HttpServer> {
+  const headersTimeout = limits.headersTimeout ?? DEFAULT_HTTP_HEADERS_TIMEOUT
+  const options = {
+    headersTimeout,
+    requestTimeout: Math.max(limits.requestTimeout ?? DEFAULT_HTTP_REQUEST_TIMEOUT, headersTimeout),
+    keepAliveTimeout: limits.keepAliveTimeout ?? DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT,
+    // Node checks the two timeouts above only this often (default 30 s)
+    connectionsCheckingInterval: Math.min(1000, headersTimeout)
+  }
   const handler: RequestListener = (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    res.setHeader('x-content-type-options', 'nosniff')
 
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
@@ -39,8 +87,10 @@ export async function startHttpServer (host: string, port: number, what: string,
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
     }
   }
-  const secure = tls != null ? createHttpsServer({ cert: tls.cert, key: tls.key }, handler) : undefined
-  const server: Server = secure ?? createServer(handler)
+  const secure = tls != null ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler) : undefined
+  const server: Server = secure ?? createServer(options, handler)
+  // past the cap Node closes a new connection at once
+  server.maxConnections = limits.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -56,6 +106,9 @@ export async function startHttpServer (host: string, port: number, what: string,
   return {
     port: typeof address === 'object' && address != null ? address.port : port,
     setCertificate: secure == null ? undefined : (pem) => { secure.setSecureContext({ cert: pem.cert, key: pem.key }) },
+    connections: async () => new Promise((resolve, reject) => {
+      server.getConnections((err, count) => { err != null ? reject(err) : resolve(count) })
+    }),
     stop: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => server.close(() => { resolve() }))
@@ -111,7 +164,10 @@ export interface RelayInfo {
 /**
  * The files under `root` (`/` is `index.html`) and, given `info`,
  * `/relaymesh.json` (the relay's peer id and addresses, for a page to
- * bootstrap from). Paths that leave `root` are not served.
+ * bootstrap from). Paths that leave `root` are not served, through `..` or
+ * through a symbolic link: a link is followed only to a file inside `root`.
+ * HTML files come with a Content-Security-Policy that lets a page load its
+ * own scripts and open WebSockets to any relay.
  */
 export function pageRoute (root: string, info?: () => RelayInfo): HttpRoute {
   return (path, req, res) => {
@@ -132,26 +188,51 @@ export function pageRoute (root: string, info?: () => RelayInfo): HttpRoute {
       return false
     }
 
-    serveFile(file, req, res)
+    serveFile(root, file, req, res)
     return true
   }
 }
 
-function serveFile (file: string, req: IncomingMessage, res: ServerResponse): void {
-  stat(file)
-    .then(async stats => {
+function serveFile (root: string, file: string, req: IncomingMessage, res: ServerResponse): void {
+  const notFound = (): void => {
+    if (!res.headersSent) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+    } else {
+      res.destroy()
+    }
+  }
+
+  Promise.all([realpath(root), realpath(file)])
+    .then(async ([realRoot, real]) => {
+      // a symbolic link (of the file or a folder on the way) that leads out of root
+      if (!real.startsWith(realRoot + sep)) {
+        throw new Error('outside the root')
+      }
+
+      const stats = await stat(real)
+
       if (!stats.isFile()) {
         throw new Error('not a file')
       }
 
-      const body = await readFile(file)
+      const type = CONTENT_TYPES[extname(file)] ?? 'application/octet-stream'
       res.writeHead(200, {
-        'content-type': CONTENT_TYPES[extname(file)] ?? 'application/octet-stream',
-        'content-length': body.byteLength,
-        'cache-control': 'no-cache'
-      }).end(req.method === 'HEAD' ? undefined : body)
+        'content-type': type,
+        'content-length': stats.size,
+        'cache-control': 'no-cache',
+        ...(type.startsWith('text/html') ? { 'content-security-policy': PAGE_CONTENT_SECURITY_POLICY } : {})
+      })
+
+      if (req.method === 'HEAD' || stats.size === 0) {
+        res.end()
+        return
+      }
+
+      // streamed: a large file is never held in memory whole
+      const body = createReadStream(real, { start: 0, end: Math.max(stats.size - 1, 0) })
+      body.on('error', () => { res.destroy() })
+      res.on('close', () => { body.destroy() })
+      body.pipe(res)
     })
-    .catch(() => {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
-    })
+    .catch(notFound)
 }

@@ -1,4 +1,4 @@
-import { mkdir, open, readFile } from 'node:fs/promises'
+import { mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { KeyFileError } from './errors.ts'
@@ -9,15 +9,22 @@ import type { PrivateKey } from '@libp2p/interface'
  * key), or, when no file is there, generates an Ed25519 key and writes it with
  * mode 0600 so the relay keeps its peer id across restarts.
  *
- * An existing file is never overwritten: if it cannot be read or parsed this
- * throws a {@link KeyFileError} naming the file.
+ * An existing file is never overwritten: if it cannot be read or parsed, or
+ * its group or other users may read it (a key anyone on the host can copy
+ * lets them impersonate the relay), this throws a {@link KeyFileError}
+ * naming the file; `chmod 600` it (as ssh does with private keys).
  */
 export async function loadOrCreateKey (path: string): Promise<PrivateKey> {
   let bytes: Uint8Array
 
   try {
+    await checkMode(path)
     bytes = await readFile(path)
   } catch (err: any) {
+    if (err.name === 'KeyFileError') {
+      throw err
+    }
+
     if (err.code !== 'ENOENT') {
       throw new KeyFileError(`cannot read key file ${path}: ${err.code ?? err.message}`)
     }
@@ -50,4 +57,21 @@ async function createKeyFile (path: string): Promise<PrivateKey> {
   }
 
   return key
+}
+
+/**
+ * Refuses a key file that its group or other users can read (POSIX modes only)
+ */
+async function checkMode (path: string): Promise<void> {
+  if (process.platform === 'win32') {
+    return
+  }
+
+  const stats = await stat(path)
+  const mode = stats.mode
+
+  // what is not a file fails when read, with its own error
+  if (stats.isFile() && (mode & 0o044) !== 0) {
+    throw new KeyFileError(`key file ${path} is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`)
+  }
 }

@@ -70,6 +70,8 @@ export interface RelayProgramInit {
   namespaces: string[]
   /** 0 = off */
   metricsPort: number
+  /** the interface the metrics and health endpoint listens on (not `host`: metrics are not public unless asked for) */
+  metricsHost: string
   /** port for the chat page and `/relaymesh.json`; 0 = off */
   httpPort: number
   /** the folder of the page served on `httpPort` (default: the browser chat example's build, see {@link findChatPage}) */
@@ -246,7 +248,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
 
   try {
     if (registry != null) {
-      metricsServer = await startHttpServer(init.host, init.metricsPort, 'metrics', metricsRoute(registry, () => running))
+      metricsServer = await startHttpServer(init.metricsHost, init.metricsPort, 'metrics', metricsRoute(registry, () => running))
     }
 
     if (root != null) {

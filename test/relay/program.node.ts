@@ -180,7 +180,7 @@ describe('relay program', function () {
       const keyFile = await tempKeyFile()
       await mkdir(dirname(keyFile), { recursive: true })
       const garbage = Buffer.from('this is not a protobuf private key')
-      await writeFile(keyFile, garbage)
+      await writeFile(keyFile, garbage, { mode: 0o600 })
 
       expectUsageFailure(await runRelay(['--port', '0', '--tcp-port', '0', '--key-file', keyFile]), /key file .* is corrupt/)
       expect(await readFile(keyFile)).to.deep.equal(garbage)
