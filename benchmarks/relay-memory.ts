@@ -38,7 +38,7 @@ async function rssMiB (pid: number): Promise<number> {
 
 async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, addr: string }> {
   const args = kind === 'relaymesh'
-    ? [...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--key-file', await tempKeyFile()]
+    ? [...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--max-relayed-bytes-per-second', '0', '--key-file', await tempKeyFile()]
     : [...TS_NODE_ARGS, join(dirname(fileURLToPath(import.meta.url)), 'stock-relay.ts')]
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() })
   track(proc)

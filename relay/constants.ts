@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_CIRCUITS_PER_PEER } from './server/constants.ts'
+import { DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_CIRCUITS_PER_IP, DEFAULT_MAX_CIRCUITS_PER_PEER } from './server/constants.ts'
 import { DEFAULT_RELAY_NAMESPACE } from '../src/relays/index.ts'
 
 const second = 1
@@ -24,6 +24,12 @@ export const DEFAULT_RELAY_OPTIONS = {
   circuitData: 64 * 1024 * 1024,
   /** a room member needs one per other member while their pair is relayed */
   maxCircuitsPerPeer: DEFAULT_MAX_CIRCUITS_PER_PEER,
+  /** circuits open at once across all peers */
+  maxCircuits: DEFAULT_MAX_CIRCUITS,
+  /** circuits open at once from or to one IP (IPv6: one /64) */
+  maxCircuitsPerIp: DEFAULT_MAX_CIRCUITS_PER_IP,
+  /** bytes per second all circuits together may forward (0 = no budget): about 270 Mbit/s */
+  maxRelayedBytesPerSecond: 32 * 1024 * 1024,
   /** new reservations per peer per minute; renewals of a live reservation are not counted */
   reservationRate: 10,
   maxConnections: 1024,

@@ -47,6 +47,12 @@ export interface RelayProgramInit {
   /** new reservations per peer per minute */
   reservationRate: number
   maxCircuitsPerPeer: number
+  /** circuits open at once across all peers */
+  maxCircuits: number
+  /** circuits open at once from or to one IP (IPv6: one /64) */
+  maxCircuitsPerIp: number
+  /** bytes per second all circuits together may forward; 0 = no budget */
+  maxRelayedBytesPerSecond: number
   maxConnections: number
   inboundPerIp: number
   maxPending: number
@@ -223,6 +229,9 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           maxReservations: init.maxReservations,
           maxReservationsPerIp: init.maxReservationsPerIp,
           maxCircuitsPerPeer: init.maxCircuitsPerPeer,
+          maxCircuits: init.maxCircuits,
+          maxCircuitsPerIp: init.maxCircuitsPerIp,
+          maxRelayedBytesPerSecond: init.maxRelayedBytesPerSecond,
           reservationRateLimit: init.reservationRate,
           reservationRateLimitWindow: 60_000,
           reservationTtl: init.reservationTtl * 1000,

@@ -38,6 +38,24 @@ export const DEFAULT_MAX_RESERVATIONS_PER_IP = 8
 export const DEFAULT_MAX_CIRCUITS_PER_PEER = 64
 
 /**
+ * The most circuits open at once across all peers (each holds two streams
+ * and up to a muxer window of buffered data per side)
+ */
+export const DEFAULT_MAX_CIRCUITS = 1024
+
+/**
+ * The most open circuits whose source or destination connects from one IP
+ * address (IPv6: one /64); a circuit between two peers of one IP counts once
+ */
+export const DEFAULT_MAX_CIRCUITS_PER_IP = 256
+
+/**
+ * How many bytes per second all circuits together may forward; 0 means no
+ * budget
+ */
+export const DEFAULT_MAX_RELAYED_BYTES_PER_SECOND = 0
+
+/**
  * How many new reservations a peer may make per rate limit window (renewals
  * of a live reservation are not counted)
  */

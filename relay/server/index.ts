@@ -103,9 +103,37 @@ export interface RelayServerInit {
    * The most open circuits a peer may be the source or destination of;
    * further CONNECT requests get RESOURCE_LIMIT_EXCEEDED
    *
-   * @default 16
+   * @default 64
    */
   maxCircuitsPerPeer?: number
+
+  /**
+   * The most circuits open at once across all peers; further CONNECT
+   * requests get RESOURCE_LIMIT_EXCEEDED (`max_circuits`)
+   *
+   * @default 1024
+   */
+  maxCircuits?: number
+
+  /**
+   * The most open circuits whose source or destination connects from one IP
+   * address, an IPv6 /64 counting as one; further CONNECT requests get
+   * RESOURCE_LIMIT_EXCEEDED (`circuits_per_ip`)
+   *
+   * @default 256
+   */
+  maxCircuitsPerIp?: number
+
+  /**
+   * How many bytes per second all circuits together may forward (both
+   * directions). Circuits that would forward more are paused until the
+   * budget refills (their senders are held back by the muxer's flow
+   * control), and while the budget is spent CONNECT requests get
+   * RESOURCE_LIMIT_EXCEEDED (`bandwidth`). 0 means no budget
+   *
+   * @default 0
+   */
+  maxRelayedBytesPerSecond?: number
 
   /**
    * How many new reservations one peer may make per
@@ -230,6 +258,9 @@ export type RefusalReason =
   'permission_denied' |
   'no_reservation' |
   'circuits_per_peer' |
+  'circuits_per_ip' |
+  'max_circuits' |
+  'bandwidth' |
   'connection_failed' |
   'malformed_message' |
   'unexpected_message' |

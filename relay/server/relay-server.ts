@@ -5,10 +5,11 @@ import { RelayStoppedError } from './errors.ts'
 import { handleConnect } from './handlers/connect.ts'
 import { handleReserve } from './handlers/reserve.ts'
 import { RelayMetrics } from './metrics.ts'
+import { BandwidthBudget } from './bandwidth.ts'
 import { HopMessage, MAX_CIRCUIT_MESSAGE_SIZE, RELAY_V2_HOP_CODEC, Status } from '../../src/circuit/index.ts'
 import { ReservationStore } from './reservation-store.ts'
 import { splice } from './splice.ts'
-import { isCircuit, limitOf } from './utils.ts'
+import { ipKeyOf, isCircuit, limitOf } from './utils.ts'
 import type { HopContext, HopServer } from './handlers/types.ts'
 import type { RefusalReason, RelayLimit, RelayReservationInfo, RelayServer as RelayServerInterface, RelayServerComponents, RelayServerEvents, RelayServerInit, RelayServerStats, ReservationFreeReason } from './index.ts'
 import type { StoredReservation } from './reservation-store.ts'
@@ -37,10 +38,16 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
   public readonly store: ReservationStore
   public readonly metrics: RelayMetrics
   public readonly maxCircuitsPerPeer: number
+  public readonly maxCircuitsPerIp: number
+  public readonly maxCircuits: number
   public readonly maxOutboundStopStreams: number
   private readonly log: Logger
   private readonly circuits: Set<Splice>
   private readonly circuitsPerPeer: Map<string, number>
+  private readonly circuitsPerIp: Map<string, number>
+  /** circuits open or mid-handshake */
+  private heldCircuits: number
+  private readonly budget?: BandwidthBudget
   private readonly hopTimeout: number
   private readonly maxInboundHopStreams: number
   private shutdownController: AbortController
@@ -53,6 +60,12 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
     this.log = components.logger.forComponent('relaymesh:relay:server')
     this.hopTimeout = init.hopTimeout ?? C.DEFAULT_HOP_TIMEOUT
     this.maxCircuitsPerPeer = init.maxCircuitsPerPeer ?? C.DEFAULT_MAX_CIRCUITS_PER_PEER
+    this.maxCircuitsPerIp = init.maxCircuitsPerIp ?? C.DEFAULT_MAX_CIRCUITS_PER_IP
+    this.maxCircuits = init.maxCircuits ?? C.DEFAULT_MAX_CIRCUITS
+    const bytesPerSecond = init.maxRelayedBytesPerSecond ?? C.DEFAULT_MAX_RELAYED_BYTES_PER_SECOND
+    this.budget = bytesPerSecond > 0 ? new BandwidthBudget(bytesPerSecond) : undefined
+    this.heldCircuits = 0
+    this.circuitsPerIp = new Map()
     this.maxInboundHopStreams = init.maxInboundHopStreams ?? C.DEFAULT_MAX_INBOUND_HOP_STREAMS
     this.maxOutboundStopStreams = init.maxOutboundStopStreams ?? C.DEFAULT_MAX_OUTBOUND_STOP_STREAMS
     this.circuits = new Set()
@@ -218,13 +231,15 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
     }
   }
 
-  openCircuit (sourceStream: Stream, destinationStream: Stream, source: PeerId, destination: PeerId, limit: RelayLimit | undefined, log: Logger): void {
+  openCircuit (sourceStream: Stream, destinationStream: Stream, source: PeerId, destination: PeerId, limit: RelayLimit | undefined, log: Logger, release: () => void): void {
     const info = { source, destination, limit }
+    const budget = this.budget
     const circuit = splice(sourceStream, destinationStream, {
       limit,
       signal: this.shutdownController.signal,
       log,
-      onData: (bytes) => { this.metrics.relayed(bytes) }
+      onData: (bytes) => { this.metrics.relayed(bytes) },
+      throttle: budget != null ? (bytes) => budget.take(bytes) : undefined
     })
 
     this.circuits.add(circuit)
@@ -234,8 +249,7 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
 
     void circuit.done.then(({ forward, backward, error }) => {
       this.circuits.delete(circuit)
-      this.countCircuit(source, -1)
-      this.countCircuit(destination, -1)
+      release()
       this.metrics.circuitEnded(error)
       this.safeDispatchEvent('relay:closed-circuit', { detail: { ...info, sent: forward, received: backward, error } })
     })
@@ -284,18 +298,66 @@ export class RelayServer extends TypedEventEmitter<RelayServerEvents> implements
       })
   }
 
-  circuitsOf (peer: PeerId): number {
-    return this.circuitsPerPeer.get(peer.toString()) ?? 0
-  }
+  circuitRefusal (source: Connection, destination: Connection): RefusalReason | undefined {
+    if (this.heldCircuits >= this.maxCircuits) {
+      return 'max_circuits'
+    }
 
-  countCircuit (peer: PeerId, delta: number): void {
-    const key = peer.toString()
-    const count = (this.circuitsPerPeer.get(key) ?? 0) + delta
+    if (this.count(this.circuitsPerPeer, source.remotePeer.toString()) >= this.maxCircuitsPerPeer ||
+      this.count(this.circuitsPerPeer, destination.remotePeer.toString()) >= this.maxCircuitsPerPeer) {
+      return 'circuits_per_peer'
+    }
 
-    if (count > 0) {
-      this.circuitsPerPeer.set(key, count)
-    } else {
-      this.circuitsPerPeer.delete(key)
+    if (ipsOf(source, destination).some(ip => this.count(this.circuitsPerIp, ip) >= this.maxCircuitsPerIp)) {
+      return 'circuits_per_ip'
+    }
+
+    if (this.budget?.exhausted === true) {
+      return 'bandwidth'
     }
   }
+
+  holdCircuit (source: Connection, destination: Connection): () => void {
+    const peers = [source.remotePeer.toString(), destination.remotePeer.toString()]
+    const ips = ipsOf(source, destination)
+    let held = true
+    const change = (delta: number): void => {
+      this.heldCircuits += delta
+      peers.forEach(peer => { this.add(this.circuitsPerPeer, peer, delta) })
+      ips.forEach(ip => { this.add(this.circuitsPerIp, ip, delta) })
+    }
+
+    change(1)
+
+    return () => {
+      if (held) {
+        held = false
+        change(-1)
+      }
+    }
+  }
+
+  private count (counts: Map<string, number>, key: string): number {
+    return counts.get(key) ?? 0
+  }
+
+  private add (counts: Map<string, number>, key: string, delta: number): void {
+    const count = (counts.get(key) ?? 0) + delta
+
+    if (count > 0) {
+      counts.set(key, count)
+    } else {
+      counts.delete(key)
+    }
+  }
+}
+
+/**
+ * The per-IP keys a circuit between these connections counts against: each
+ * side's, once when both come from one IP
+ */
+function ipsOf (source: Connection, destination: Connection): string[] {
+  const keys = [ipKeyOf(source.remoteAddr), ipKeyOf(destination.remoteAddr)].filter((ip): ip is string => ip != null)
+
+  return [...new Set(keys)]
 }

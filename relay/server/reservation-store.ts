@@ -1,7 +1,7 @@
 import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
 import { MAX_TIMEOUT } from './constants.ts'
-import { ipOf } from './utils.ts'
+import { ipKeyOf } from './utils.ts'
 import type { RelayLimit, RelayReservationInfo, ReservationFreeReason } from './index.ts'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -28,7 +28,8 @@ export interface ReservationStoreInit {
 
 export interface StoredReservation extends RelayReservationInfo {
   /**
-   * The IP address the reservation counts against, if the address has one
+   * The IP address (IPv6: its /64) the reservation counts against, if the
+   * address has one
    */
   ip?: string
 
@@ -104,7 +105,7 @@ export class ReservationStore {
       }
     }
 
-    const ip = ipOf(addr)
+    const ip = ipKeyOf(addr)
 
     if (existing == null && this.reservations.size >= this.init.maxReservations) {
       return { result: 'refused', reason: 'max_reservations' }

@@ -33,6 +33,13 @@ export interface SpliceInit {
   onData?(bytes: number): void
 
   /**
+   * Called for every chunk forwarded, with its length; returns how many ms
+   * to stop reading from the side it came from (a shared bandwidth budget),
+   * 0 to go on
+   */
+  throttle?(bytes: number): number
+
+  /**
    * How long the circuit waits, once one side has closed, for the other to
    * close too before it aborts both, in ms
    *
@@ -104,6 +111,7 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
   const counts: Record<Direction, number> = { forward: 0, backward: 0 }
   const paused: Record<Direction, boolean> = { forward: false, backward: false }
   const ended: Record<Direction, boolean> = { forward: false, backward: false }
+  const throttled: Record<Direction, ReturnType<typeof setTimeout> | undefined> = { forward: undefined, backward: undefined }
   const dataLimit = limit?.data != null && limit.data > 0n ? limit.data : undefined
   let pauses = 0
   let error: Error | undefined
@@ -126,6 +134,8 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
     finished = true
     clearTimeout(durationTimer)
     clearTimeout(halfCloseTimer)
+    clearTimeout(throttled.forward)
+    clearTimeout(throttled.backward)
     cleanups.forEach(fn => { fn() })
     cleanups.length = 0
     log('circuit ended, %d bytes forward, %d bytes backward, %d pauses%s', counts.forward, counts.backward, pauses, error != null ? ` - ${error.message}` : '')
@@ -173,6 +183,22 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
     }, timeout)
   }
 
+  /**
+   * Reads from `src` again once neither backpressure nor the bandwidth
+   * budget holds it
+   */
+  function resume (src: Stream, direction: Direction): void {
+    if (finished || paused[direction] || throttled[direction] != null || src.readStatus !== 'paused') {
+      return
+    }
+
+    try {
+      src.resume()
+    } catch (err: any) {
+      abort(err)
+    }
+  }
+
   function pipe (src: Stream, dst: Stream, direction: Direction): void {
     listen(src, 'message', (evt: StreamMessageEvent) => {
       const length = evt.data.byteLength
@@ -184,6 +210,7 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
 
       counts[direction] += length
       init.onData?.(length)
+      const wait = init.throttle?.(length) ?? 0
 
       try {
         if (!dst.send(evt.data) && src.readStatus === 'readable') {
@@ -192,6 +219,18 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
           paused[direction] = true
           pauses++
           src.pause()
+        }
+
+        if (wait > 0 && throttled[direction] == null) {
+          // over the bandwidth budget: stop reading for a while, the same way
+          throttled[direction] = setTimeout(() => {
+            throttled[direction] = undefined
+            resume(src, direction)
+          }, wait)
+
+          if (src.readStatus === 'readable') {
+            src.pause()
+          }
         }
       } catch (err: any) {
         abort(err)
@@ -214,14 +253,7 @@ export function splice (a: Stream, b: Stream, init: SpliceInit): Splice {
         }
 
         paused[direction] = false
-
-        if (src.readStatus === 'paused') {
-          try {
-            src.resume()
-          } catch (err: any) {
-            abort(err)
-          }
-        }
+        resume(src, direction)
       })
     }
 

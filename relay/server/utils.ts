@@ -23,6 +23,44 @@ export function ipOf (addr: Multiaddr): string | undefined {
 }
 
 /**
+ * The key per-IP limits count an address under: an IPv4 address as it is,
+ * an IPv6 address by its /64 prefix (`2001:db8:1:2::/64`), since one host or
+ * home network commonly gets a whole /64 and can use any address in it; an
+ * IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) as its IPv4 address
+ */
+export function ipGroupOf (ip: string | undefined): string | undefined {
+  if (ip == null || !ip.includes(':')) {
+    return ip
+  }
+
+  const mapped = ip.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i)
+
+  if (mapped != null) {
+    return mapped[1]
+  }
+
+  // expand `::` so the first four groups are the /64
+  const [head, tail] = ip.split('%')[0].split('::')
+  const left = head === '' ? [] : head.split(':')
+  const right = tail == null || tail === '' ? [] : tail.split(':')
+  const groups = tail == null ? left : [...left, ...new Array(Math.max(8 - left.length - right.length, 0)).fill('0'), ...right]
+  const prefix = groups.slice(0, 4).map(g => (parseInt(g, 16) || 0).toString(16))
+
+  while (prefix.length < 4) {
+    prefix.push('0')
+  }
+
+  return `${prefix.join(':')}::/64`
+}
+
+/**
+ * The per-IP key of a connection's remote address (see {@link ipGroupOf})
+ */
+export function ipKeyOf (addr: Multiaddr): string | undefined {
+  return ipGroupOf(ipOf(addr))
+}
+
+/**
  * The limits circuits get under `init`; none when unlimited
  */
 export function limitOf (init: RelayServerInit): RelayLimit | undefined {

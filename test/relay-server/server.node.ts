@@ -14,6 +14,7 @@ import { ECHO, circuitAddress, createClient, createRawNode, handleEcho, hopReque
 import './limits.node.ts'
 import './splice.node.ts'
 import './refusals.node.ts'
+import './totals.node.ts'
 
 describe('relay server', function () {
   this.timeout(60_000)

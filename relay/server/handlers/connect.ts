@@ -55,14 +55,15 @@ export async function handleConnect (server: HopServer, ctx: HopContext, request
     return
   }
 
-  if (server.circuitsOf(source) >= server.maxCircuitsPerPeer || server.circuitsOf(destination) >= server.maxCircuitsPerPeer) {
-    await server.refuse(ctx, 'circuits_per_peer', Status.RESOURCE_LIMIT_EXCEEDED)
+  const refusal = server.circuitRefusal(connection, destinationConnection)
+
+  if (refusal != null) {
+    await server.refuse(ctx, refusal, Status.RESOURCE_LIMIT_EXCEEDED)
     return
   }
 
-  // hold both peers' circuit slots while the stop handshake runs
-  server.countCircuit(source, 1)
-  server.countCircuit(destination, 1)
+  // hold the circuit's slots while the stop handshake runs
+  const release = server.holdCircuit(connection, destinationConnection)
   let spliced = false
 
   try {
@@ -80,12 +81,11 @@ export async function handleConnect (server: HopServer, ctx: HopContext, request
       throw err
     }
 
-    server.openCircuit(ctx.pb.unwrap(), stopStream, source, destination, reservation.limit, log)
+    server.openCircuit(ctx.pb.unwrap(), stopStream, source, destination, reservation.limit, log, release)
     spliced = true
   } finally {
     if (!spliced) {
-      server.countCircuit(source, -1)
-      server.countCircuit(destination, -1)
+      release()
     }
   }
 }

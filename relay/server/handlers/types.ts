@@ -28,7 +28,6 @@ export interface HopServer {
   components: RelayServerComponents
   store: ReservationStore
   metrics: RelayMetrics
-  maxCircuitsPerPeer: number
   maxOutboundStopStreams: number
 
   /**
@@ -47,11 +46,22 @@ export interface HopServer {
    */
   directConnection(peer: PeerId, except?: string): Connection | undefined
 
-  circuitsOf(peer: PeerId): number
-  countCircuit(peer: PeerId, delta: number): void
+  /**
+   * Why a circuit between the peers of these two connections may not open
+   * now, if it may not: a per-peer, per-IP or total cap, or the bandwidth
+   * budget
+   */
+  circuitRefusal(source: Connection, destination: Connection): RefusalReason | undefined
 
   /**
-   * Splices the two streams into a circuit and tracks it until it ends
+   * Counts a circuit between the peers of these connections against every
+   * cap; the returned function (idempotent) releases it
    */
-  openCircuit(sourceStream: Stream, destinationStream: Stream, source: PeerId, destination: PeerId, limit: RelayLimit | undefined, log: Logger): void
+  holdCircuit(source: Connection, destination: Connection): () => void
+
+  /**
+   * Splices the two streams into a circuit and tracks it until it ends, then
+   * calls `release`
+   */
+  openCircuit(sourceStream: Stream, destinationStream: Stream, source: PeerId, destination: PeerId, limit: RelayLimit | undefined, log: Logger, release: () => void): void
 }
