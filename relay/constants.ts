@@ -47,6 +47,16 @@ export const DEFAULT_RELAY_OPTIONS = {
   wsMaxUnupgraded: 512,
   /** sockets not yet upgraded to WebSocket from one client address, at once */
   wsMaxUnupgradedPerIp: 32,
+  /** provider records kept for other peers: ~0.5 KiB each with their index and peer store entry */
+  dhtMaxProviders: 10_000,
+  /** a member provides one CID per room it is in, a relay its namespaces */
+  dhtMaxProvidersPerPeer: 32,
+  /** as many as a room has members (`maxMembers`) */
+  dhtMaxProvidersPerKey: 256,
+  /** kad-dht clients provide again every 24 to 25 hours; stock servers keep records 48 h */
+  dhtProviderTtl: 30 * 60 * 60 * second,
+  /** per peer per minute, new or renewed */
+  dhtProvideRate: 60,
   metricsPort: 0,
   /** metrics stay on this machine unless told otherwise, whatever --host is */
   metricsHost: '127.0.0.1',

@@ -23,3 +23,19 @@ export class ListenError extends Error {
   static name = 'ListenError'
   name = 'ListenError'
 }
+
+/**
+ * A DHT provider record of another peer was refused by a quota (see
+ * `withProviderQuotas`); kad-dht aborts the sender's stream with it.
+ */
+export class ProviderQuotaError extends Error {
+  static name = 'ProviderQuotaError'
+  name = 'ProviderQuotaError'
+  /** which quota: `max_providers`, `providers_per_peer`, `providers_per_key` or `rate_limit` */
+  readonly reason: string
+
+  constructor (message: string, reason: string) {
+    super(message)
+    this.reason = reason
+  }
+}

@@ -12,6 +12,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { DEFAULT_DHT_PROTOCOL, relaymeshDHT } from '../src/relays/index.ts'
 import { RelayAdvertiser } from './advertise.ts'
+import { withProviderQuotas } from './dht-quotas.ts'
 import { DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
@@ -72,6 +73,16 @@ export interface RelayProgramInit {
    */
   trustProxy: string[]
   bootstrap: string[]
+  /** provider records the DHT server keeps for other peers, in all */
+  dhtMaxProviders: number
+  /** keys one peer may be a DHT provider of at once */
+  dhtMaxProvidersPerPeer: number
+  /** providers kept per DHT key */
+  dhtMaxProvidersPerKey: number
+  /** how long a provider record of another peer is kept, in seconds */
+  dhtProviderTtl: number
+  /** provider records one peer may store per minute */
+  dhtProvideRate: number
   /** namespaces whose CIDs the relay provides in the DHT */
   namespaces: string[]
   /** 0 = off */
@@ -213,7 +224,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         tls: tlsRenewer(),
         // clients measure relays with a few pings while their DHT pings too
         ping: ping({ maxInboundStreams: 8 }),
-        dht: relaymeshDHT('server', {
+        dht: withProviderQuotas(relaymeshDHT('server', {
           // a lone relay's queries end at once instead of waiting for peers,
           // which also kept stop() waiting ~10 s; the advertiser retries
           allowQueryWithZeroPeers: true,
@@ -224,6 +235,12 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
             interval: REPROVIDE_INTERVAL,
             ...init.reprovide
           }
+        }), {
+          maxProviders: init.dhtMaxProviders,
+          maxProvidersPerPeer: init.dhtMaxProvidersPerPeer,
+          maxProvidersPerKey: init.dhtMaxProvidersPerKey,
+          providerTtl: init.dhtProviderTtl * 1000,
+          provideRate: init.dhtProvideRate
         }),
         relay: relayServer({
           maxReservations: init.maxReservations,

@@ -1,0 +1,197 @@
+import '../fixtures/datachannel-cleanup.ts'
+import { readFile } from 'node:fs/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { pbStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { expect } from 'aegir/chai'
+import { sha256 } from 'multiformats/hashes/sha2'
+import pWaitFor from 'p-wait-for'
+import { DEFAULT_RELAY_OPTIONS } from '../../relay/constants.ts'
+import { DEFAULT_DHT_PROTOCOL } from '../../src/constants.ts'
+import { relayNamespaceCid } from '../../src/relays/namespace.ts'
+import { freePort } from '../fixtures/delay-proxy.ts'
+import { stopNodes } from '../fixtures/options.ts'
+import { Message, MessageType } from '../fixtures/pb/kad-dht.ts'
+import { startRelayProcess } from '../fixtures/relay-process.ts'
+import { createRawNode } from '../relay-server/fixtures.ts'
+import type { RelayProcess } from '../fixtures/relay-process.ts'
+import type { Libp2p } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** the key kad-dht puts in its messages: the CID's multihash */
+async function keyOf (text: string): Promise<Uint8Array<ArrayBuffer>> {
+  return (await sha256.digest(new TextEncoder().encode(text))).bytes as Uint8Array<ArrayBuffer>
+}
+
+function addProvider (node: Libp2p, key: Uint8Array<ArrayBuffer>, addrs = 1): Message {
+  return {
+    type: MessageType.ADD_PROVIDER,
+    key,
+    closer: [],
+    providers: [{
+      id: node.peerId.toMultihash().bytes,
+      multiaddrs: Array.from({ length: addrs }, (_, i) => multiaddr(`/ip4/10.1.${(i >> 8) & 255}.${i & 255}/tcp/22`).bytes)
+    }]
+  }
+}
+
+/**
+ * Sends `count` ADD_PROVIDER messages on one stream as fast as the stream
+ * takes them, keys from `key(i)`; returns how many were written before the
+ * relay ended the stream
+ */
+async function flood (node: Libp2p, relay: Multiaddr, count: number, key: (i: number) => Promise<Uint8Array<ArrayBuffer>>, addrs = 1): Promise<number> {
+  const stream = await node.dialProtocol(relay, DEFAULT_DHT_PROTOCOL)
+  const pb = pbStream(stream).pb(Message)
+  let written = 0
+
+  try {
+    for (let i = 0; i < count; i++) {
+      await pb.write(addProvider(node, await key(i), addrs), { signal: AbortSignal.timeout(10_000) })
+      written++
+    }
+    await stream.close()
+  } catch {
+    stream.abort(new Error('done'))
+  }
+
+  return written
+}
+
+/** the providers the relay answers GET_PROVIDERS for `key` with */
+async function getProviders (node: Libp2p, relay: Multiaddr, key: Uint8Array<ArrayBuffer>): Promise<Message['providers']> {
+  const stream = await node.dialProtocol(relay, DEFAULT_DHT_PROTOCOL)
+  const pb = pbStream(stream).pb(Message)
+  await pb.write({ type: MessageType.GET_PROVIDERS, key, closer: [], providers: [] })
+  const response = await pb.read({ signal: AbortSignal.timeout(10_000) })
+  await stream.close()
+
+  return response.providers
+}
+
+async function rssMiB (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(status.match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024
+}
+
+describe('relay program: DHT provider record quotas', function () {
+  this.timeout(120_000)
+  let relay: RelayProcess | undefined
+  let nodes: Libp2p[] = []
+
+  afterEach(async () => {
+    await stopNodes(nodes)
+    nodes = []
+    await relay?.stop('SIGKILL')
+    relay = undefined
+  })
+
+  async function start (flags: string[]): Promise<{ addr: Multiaddr, metric(name: string, labels?: string): Promise<number> }> {
+    const metricsPort = await freePort()
+    relay = await startRelayProcess([...flags, '--metrics-port', `${metricsPort}`])
+
+    return {
+      addr: multiaddr(relay.tcpAddr),
+      async metric (name, labels) {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+        const sample = labels == null ? name : `${name}{${labels}}`
+        const line = text.split('\n').find(l => l.startsWith(`${sample} `))
+        return line == null ? 0 : Number(line.split(' ').pop())
+      }
+    }
+  }
+
+  async function node (): Promise<Libp2p> {
+    const n = await createRawNode()
+    nodes.push(n)
+    return n
+  }
+
+  it('20,000 ADD_PROVIDER messages on one stream: the relay keeps at most the per-peer quota, stays small, and honest providers still work', async () => {
+    const { addr, metric } = await start([])
+    const attacker = await node()
+    const honest = await node()
+    const room = await keyOf('room lobby')
+    const namespace = (await relayNamespaceCid()).multihash.bytes as Uint8Array<ArrayBuffer>
+
+    // the relay writes its own record once started; waiting for it also puts
+    // a connection and the DHT at work in the baseline
+    await pWaitFor(async () => (await getProviders(attacker, addr, namespace)).length === 1, { timeout: 20_000, interval: 100 })
+    const before = await rssMiB(relay!.process.pid!)
+    const began = Date.now()
+
+    const written = await flood(attacker, addr, 20_000, async i => keyOf(`junk ${i}`), 8)
+    const elapsed = Date.now() - began
+    const after = await rssMiB(relay!.process.pid!)
+
+    // the relay ends the stream at the first refused record
+    expect(written).to.be.below(20_000)
+    expect(await metric('relaymesh_dht_provider_records')).to.equal(DEFAULT_RELAY_OPTIONS.dhtMaxProvidersPerPeer)
+    expect(await metric('relaymesh_dht_provider_refusals_total', 'reason="providers_per_peer"')).to.be.at.least(1)
+    // stock: +169 MiB for the same flood
+    expect(after - before).to.be.below(32, `RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB`)
+    process.stderr.write(`      [dht quotas] ${written} of 20000 written in ${elapsed} ms; relay RSS ${before.toFixed(0)} -> ${after.toFixed(0)} MiB\n`)
+
+    // one record's addresses are bounded too: the attacker sent 8 per message
+    const junk = await getProviders(honest, addr, await keyOf('junk 0'))
+    expect(junk).to.have.lengthOf(1)
+    expect(junk[0].multiaddrs.length).to.be.at.most(16)
+
+    // an honest peer provides a room and is found; the relay's namespace record is there
+    expect(await flood(honest, addr, 1, async () => room)).to.equal(1)
+    await pWaitFor(async () => (await getProviders(attacker, addr, room)).length === 1, { timeout: 10_000 })
+    const providers = await getProviders(attacker, addr, room)
+    expect(providers[0].id).to.equalBytes(honest.peerId.toMultihash().bytes)
+    const relays = await getProviders(honest, addr, namespace)
+    expect(relays).to.have.lengthOf(1)
+    expect(relays[0].id).to.equalBytes(peerIdFromString(relay!.peerId).toMultihash().bytes)
+  })
+
+  it('20,000 ADD_PROVIDER messages across 200 streams of 10 peers: per-key, total and rate quotas hold', async () => {
+    const maxProviders = 150
+    const perKey = 5
+    const { addr, metric } = await start([
+      '--dht-max-providers', `${maxProviders}`,
+      '--dht-max-providers-per-key', `${perKey}`,
+      '--dht-max-providers-per-peer', '100',
+      '--dht-provide-rate', '40'
+    ])
+    const attackers = await Promise.all(Array.from({ length: 10 }, async () => node()))
+    const shared = await keyOf('shared room')
+    let written = 0
+
+    // each peer: 20 streams of 100 messages, every tenth for one shared key
+    await Promise.all(attackers.map(async (attacker, a) => {
+      for (let s = 0; s < 20; s++) {
+        written += await flood(attacker, addr, 100, async i => i % 10 === 0 ? shared : keyOf(`junk ${a} ${s} ${i}`))
+      }
+    }))
+
+    expect(written).to.be.below(20_000)
+    const records = await metric('relaymesh_dht_provider_records')
+    expect(records).to.be.at.most(maxProviders)
+    expect(records).to.be.at.least(maxProviders - 10)
+    expect(await getProviders(attackers[0], addr, shared)).to.have.lengthOf(perKey)
+    for (const reason of ['max_providers', 'providers_per_key', 'rate_limit']) {
+      expect(await metric('relaymesh_dht_provider_refusals_total', `reason="${reason}"`), reason).to.be.at.least(1)
+    }
+
+    // the relay's own record is never refused
+    expect(await getProviders(attackers[0], addr, (await relayNamespaceCid()).multihash.bytes as Uint8Array<ArrayBuffer>)).to.have.lengthOf(1)
+  })
+
+  it('forgets a provider record --dht-provider-ttl seconds after it was received', async () => {
+    const { addr, metric } = await start(['--dht-provider-ttl', '1'])
+    const [provider, asker] = await Promise.all([node(), node()])
+    const room = await keyOf('room ttl')
+
+    expect(await flood(provider, addr, 1, async () => room)).to.equal(1)
+    await pWaitFor(async () => (await getProviders(asker, addr, room)).length === 1, { timeout: 10_000 })
+    const stored = Date.now()
+
+    await pWaitFor(async () => (await getProviders(asker, addr, room)).length === 0, { timeout: 10_000, interval: 200 })
+    expect(Date.now() - stored).to.be.below(5000)
+    // and deletes it (queries sweep at most once a second)
+    await pWaitFor(async () => (await getProviders(asker, addr, room)).length === 0 && await metric('relaymesh_dht_provider_records') === 0, { timeout: 10_000, interval: 300 })
+  })
+})
