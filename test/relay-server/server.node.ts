@@ -15,6 +15,7 @@ import './limits.node.ts'
 import './splice.node.ts'
 import './refusals.node.ts'
 import './totals.node.ts'
+import './ipv6.node.ts'
 
 describe('relay server', function () {
   this.timeout(60_000)
