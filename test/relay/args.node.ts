@@ -59,4 +59,30 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
     expect(() => parseRelayArgs([], { RELAYMESH_RELAY_HELP: '1' })).to.throw(/RELAYMESH_RELAY_HELP: no such setting/)
     expect(() => parseRelayArgs([], { RELAYMESH_RELAY_PROT: '1' })).to.throw(/RELAYMESH_RELAY_PROT: no such setting/)
   })
+
+  it('parses the hardening settings with the same rules: whole numbers in range, an IP address for --metrics-host', () => {
+    expect(init([])).to.include({
+      metricsHost: '127.0.0.1',
+      maxCircuits: 1024,
+      maxCircuitsPerIp: 256,
+      maxRelayedBytesPerSecond: 32 * 1024 * 1024,
+      dhtMaxProviders: 10_000,
+      dhtMaxProvidersPerPeer: 32,
+      dhtMaxProvidersPerKey: 256,
+      dhtProviderTtl: 30 * 60 * 60,
+      dhtProvideRate: 60
+    })
+    expect(init(['--metrics-host', '::1', '--max-circuits', '5', '--max-relayed-bytes-per-second', '0'], { RELAYMESH_RELAY_DHT_PROVIDER_TTL: '60' })).to.include({
+      metricsHost: '::1', maxCircuits: 5, maxRelayedBytesPerSecond: 0, dhtProviderTtl: 60
+    })
+
+    expect(() => init(['--metrics-host', 'metrics.example.com'])).to.throw(/--metrics-host must be an IP address, got "metrics\.example\.com"/)
+    expect(() => init([], { RELAYMESH_RELAY_METRICS_HOST: '' })).to.throw(/--metrics-host \(RELAYMESH_RELAY_METRICS_HOST\) must be an IP address/)
+    expect(() => init(['--max-circuits', '0'])).to.throw(/--max-circuits must be between 1 and/)
+    expect(() => init(['--max-circuits-per-ip', 'many'])).to.throw(/--max-circuits-per-ip must be a whole number, got "many"/)
+    expect(() => init(['--max-relayed-bytes-per-second=-1'])).to.throw(/--max-relayed-bytes-per-second must be between 0 and/)
+    expect(() => init([], { RELAYMESH_RELAY_DHT_PROVIDER_TTL: '0' })).to.throw(/--dht-provider-ttl \(RELAYMESH_RELAY_DHT_PROVIDER_TTL\) must be between 1 and/)
+    expect(() => init(['--dht-provide-rate', '1.5'])).to.throw(/--dht-provide-rate must be a whole number/)
+    expect(() => init(['--dht-max-providers-per-key', '0'])).to.throw(/--dht-max-providers-per-key must be between 1/)
+  })
 })

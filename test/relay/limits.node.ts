@@ -119,4 +119,24 @@ describe('relay program limit flags', function () {
     expect((await hopRequest(x, relay.addr, connectRequest(b.peerId))).status).to.equal(Status.RESOURCE_LIMIT_EXCEEDED)
     expect(await refusals(relay, 'circuits_per_peer')).to.equal(1)
   })
+
+  it('--max-circuits and --max-circuits-per-ip: a circuit past them is refused, counted as max_circuits / circuits_per_ip', async () => {
+    for (const [flag, reason] of [['--max-circuits', 'max_circuits'], ['--max-circuits-per-ip', 'circuits_per_ip']]) {
+      const relay = await relayWith([flag, '1'])
+      const [a, b] = await Promise.all([track(createClient(false)), track(createClient())])
+      const x = await track(createRawNode())
+      await handleEcho(b)
+      await b.dial(relay.addr)
+      const bAddr = await pWaitFor(() => {
+        const addr = b.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit'))
+        return addr == null ? false : pWaitFor.resolveWith(addr)
+      }, { timeout: 10_000 })
+
+      await a.dialProtocol(bAddr, ECHO, { runOnLimitedConnection: true })
+      expect(await relay.metric('relaymesh_relay_circuits')).to.equal(1)
+
+      expect((await hopRequest(x, relay.addr, connectRequest(b.peerId))).status, flag).to.equal(Status.RESOURCE_LIMIT_EXCEEDED)
+      expect(await refusals(relay, reason), flag).to.equal(1)
+    }
+  })
 })
