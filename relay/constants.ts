@@ -51,6 +51,8 @@ export const DEFAULT_RELAY_OPTIONS = {
   dhtMaxProviders: 10_000,
   /** a member provides one CID per room it is in, a relay its namespaces */
   dhtMaxProvidersPerPeer: 32,
+  /** a tenth of the total: made-up peer ids of one host cannot fill it */
+  dhtMaxProvidersPerIp: 1000,
   /** as many as a room has members (`maxMembers`) */
   dhtMaxProvidersPerKey: 256,
   /** kad-dht clients provide again every 24 to 25 hours; stock servers keep records 48 h */

@@ -1,6 +1,8 @@
+import { peerIdFromString } from '@libp2p/peer-id'
 import { RateLimiter } from '@libp2p/utils'
 import * as varint from 'uint8-varint'
 import { ProviderQuotaError } from './errors.ts'
+import { ipKeyOf, isCircuit } from './server/utils.ts'
 import type { AbortOptions, CounterGroup, Logger, PeerId, PeerStore } from '@libp2p/interface'
 import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -35,6 +37,15 @@ export interface ProviderQuotasInit {
    * @default 32
    */
   maxProvidersPerPeer?: number
+
+  /**
+   * Records kept at once for providers whose connection comes from one IP
+   * address (an IPv6 /64 counting as one), so peer ids made up by one host
+   * cannot fill `maxProviders`
+   *
+   * @default 1000
+   */
+  maxProvidersPerIp?: number
 
   /**
    * Providers kept for one key; the record of a further peer is refused
@@ -79,11 +90,13 @@ export interface ProviderQuotasInit {
  * Why a provider record was refused; also the `reason` label of
  * `relaymesh_dht_provider_refusals_total`
  */
-export type ProviderRefusal = 'max_providers' | 'providers_per_peer' | 'providers_per_key' | 'rate_limit'
+export type ProviderRefusal = 'max_providers' | 'providers_per_peer' | 'providers_per_ip' | 'providers_per_key' | 'rate_limit'
 
 interface Entry {
   cid: string
   peer: string
+  /** the per-IP key of the provider's connection when the record was stored */
+  ip?: string
   /** when the record was stored, ms */
   time: number
 }
@@ -125,15 +138,18 @@ export function withProviderQuotas (dht: (components: KadDHTComponents) => KadDH
 export class ProviderQuotaDatastore implements Datastore {
   private readonly inner: Datastore
   private readonly self: PeerId
+  private readonly connectionManager: KadDHTComponents['connectionManager']
   private readonly log: Logger
   private readonly prefix: string
   private readonly maxProviders: number
   private readonly maxPerPeer: number
+  private readonly maxPerIp: number
   private readonly maxPerKey: number
   private readonly ttl: number
   private readonly rate: RateLimiter
   private readonly entries = new Map<string, Entry>()
   private readonly perPeer = new Map<string, number>()
+  private readonly perIp = new Map<string, number>()
   private readonly perKey = new Map<string, number>()
   private readonly refusals?: CounterGroup<ProviderRefusal>
   private loaded?: Promise<void>
@@ -142,10 +158,12 @@ export class ProviderQuotaDatastore implements Datastore {
   constructor (components: KadDHTComponents, init: ProviderQuotasInit) {
     this.inner = components.datastore
     this.self = components.peerId
+    this.connectionManager = components.connectionManager
     this.log = components.logger.forComponent('relaymesh:relay:dht-quotas')
     this.prefix = `${init.datastorePrefix ?? '/relaymesh/dht'}/provider/`
     this.maxProviders = init.maxProviders ?? 10_000
     this.maxPerPeer = init.maxProvidersPerPeer ?? 32
+    this.maxPerIp = init.maxProvidersPerIp ?? 1000
     this.maxPerKey = init.maxProvidersPerKey ?? 256
     this.ttl = init.providerTtl ?? 30 * hourInMs
     this.rate = new RateLimiter({ points: init.provideRate ?? 60, duration: 60, keyPrefix: '' })
@@ -253,8 +271,12 @@ export class ProviderQuotaDatastore implements Datastore {
     }
 
     if (reason == null && !renewal) {
+      entry.ip = this.ipOf(entry.peer)
+
       if ((this.perPeer.get(entry.peer) ?? 0) >= this.maxPerPeer) {
         reason = 'providers_per_peer'
+      } else if (entry.ip != null && (this.perIp.get(entry.ip) ?? 0) >= this.maxPerIp) {
+        reason = 'providers_per_ip'
       } else if ((this.perKey.get(entry.cid) ?? 0) >= this.maxPerKey) {
         reason = 'providers_per_key'
       } else if (this.entries.size >= this.maxProviders) {
@@ -300,9 +322,18 @@ export class ProviderQuotaDatastore implements Datastore {
       return
     }
 
-    if (!this.entries.has(key)) {
+    const existing = this.entries.get(key)
+
+    if (existing == null) {
       this.perPeer.set(entry.peer, (this.perPeer.get(entry.peer) ?? 0) + 1)
       this.perKey.set(entry.cid, (this.perKey.get(entry.cid) ?? 0) + 1)
+
+      if (entry.ip != null) {
+        this.perIp.set(entry.ip, (this.perIp.get(entry.ip) ?? 0) + 1)
+      }
+    } else {
+      // a renewal counts where the record was first stored
+      entry.ip = existing.ip
     }
 
     this.entries.set(key, entry)
@@ -318,6 +349,28 @@ export class ProviderQuotaDatastore implements Datastore {
     this.entries.delete(key)
     decrement(this.perPeer, entry.peer)
     decrement(this.perKey, entry.cid)
+
+    if (entry.ip != null) {
+      decrement(this.perIp, entry.ip)
+    }
+  }
+
+  /**
+   * The per-IP key of the provider's direct connection (kad-dht stores only
+   * records whose provider is the sender, so it is connected); providers
+   * connected only through relays share one key
+   */
+  private ipOf (peer: string): string | undefined {
+    try {
+      const connections = this.connectionManager.getConnections(peerIdFromString(peer))
+      const direct = connections.find(conn => !isCircuit(conn.remoteAddr))
+
+      if (direct != null) {
+        return ipKeyOf(direct.remoteAddr)
+      }
+
+      return connections.length > 0 ? 'relayed' : undefined
+    } catch {}
   }
 
   private expired (entry: Entry, now: number): boolean {

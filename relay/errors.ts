@@ -31,7 +31,7 @@ export class ListenError extends Error {
 export class ProviderQuotaError extends Error {
   static name = 'ProviderQuotaError'
   name = 'ProviderQuotaError'
-  /** which quota: `max_providers`, `providers_per_peer`, `providers_per_key` or `rate_limit` */
+  /** which quota: `max_providers`, `providers_per_peer`, `providers_per_ip`, `providers_per_key` or `rate_limit` */
   readonly reason: string
 
   constructor (message: string, reason: string) {

@@ -77,6 +77,8 @@ export interface RelayProgramInit {
   dhtMaxProviders: number
   /** keys one peer may be a DHT provider of at once */
   dhtMaxProvidersPerPeer: number
+  /** DHT provider records kept for providers of one IP (IPv6: one /64) */
+  dhtMaxProvidersPerIp: number
   /** providers kept per DHT key */
   dhtMaxProvidersPerKey: number
   /** how long a provider record of another peer is kept, in seconds */
@@ -238,6 +240,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         }), {
           maxProviders: init.dhtMaxProviders,
           maxProvidersPerPeer: init.dhtMaxProvidersPerPeer,
+          maxProvidersPerIp: init.dhtMaxProvidersPerIp,
           maxProvidersPerKey: init.dhtMaxProvidersPerKey,
           providerTtl: init.dhtProviderTtl * 1000,
           provideRate: init.dhtProvideRate

@@ -180,6 +180,17 @@ describe('relay program: DHT provider record quotas', function () {
     expect(await getProviders(attackers[0], addr, (await relayNamespaceCid()).multihash.bytes as Uint8Array<ArrayBuffer>)).to.have.lengthOf(1)
   })
 
+  it('keeps at most --dht-max-providers-per-ip records for providers from one IP, however many peer ids it uses', async () => {
+    const { addr, metric } = await start(['--dht-max-providers-per-ip', '50'])
+    const attackers = await Promise.all(Array.from({ length: 5 }, async () => node()))
+
+    // 5 peer ids × 20 records, each peer within its own quota (32)
+    await Promise.all(attackers.map(async (attacker, a) => flood(attacker, addr, 20, async i => keyOf(`ip ${a} ${i}`))))
+
+    await pWaitFor(async () => await metric('relaymesh_dht_provider_records') === 50, { timeout: 10_000, interval: 100 })
+    expect(await metric('relaymesh_dht_provider_refusals_total', 'reason="providers_per_ip"')).to.be.at.least(1)
+  })
+
   it('forgets a provider record --dht-provider-ttl seconds after it was received', async () => {
     const { addr, metric } = await start(['--dht-provider-ttl', '1'])
     const [provider, asker] = await Promise.all([node(), node()])
