@@ -68,6 +68,7 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
       maxRelayedBytesPerSecond: 32 * 1024 * 1024,
       dhtMaxProviders: 10_000,
       dhtMaxProvidersPerPeer: 32,
+      dhtMaxProvidersPerIp: 1000,
       dhtMaxProvidersPerKey: 256,
       dhtProviderTtl: 30 * 60 * 60,
       dhtProvideRate: 60
