@@ -2,8 +2,8 @@ import '../fixtures/datachannel-cleanup.ts'
 import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { HopMessage, Status } from '../../relay/server/pb/circuit.ts'
 import { ipGroupOf } from '../../relay/server/utils.ts'
+import { HopMessage, Status } from '../../src/circuit/index.ts'
 import { ECHO, KiB, SINK, connectRequest, createClient, createRawNode, handleEcho, handleSink, hopRequest, readAll, reserve, sendAll, useNodes } from './fixtures.ts'
 
 describe('relay server totals', function () {
