@@ -3,6 +3,7 @@ import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { UsageError } from './errors.ts'
+import { parseIceServerFlag, parseStunAnnounce } from './ice.ts'
 import { trustedProxies } from './websockets/index.ts'
 import type { RelayProgramInit } from './relay.ts'
 
@@ -56,6 +57,9 @@ export const FLAGS: Record<string, FlagSpec> = {
   'http-root': { type: 'string', description: 'folder of the page served on --http-port (default: the built browser chat example)' },
   'tls-cert': { type: 'string', description: 'PEM certificate chain: --port serves WebSockets over TLS (/tls/ws) and --http-port https; reloaded on SIGHUP (needs --tls-key)' },
   'tls-key': { type: 'string', description: 'PEM private key of --tls-cert' },
+  'stun-port': { type: 'string', description: 'UDP port of the STUN server, on --host (0 = any free port, off = no STUN server)', default: 'off' },
+  'stun-announce': { type: 'string', description: 'host name or address clients reach the STUN server on (default: the host of the first --announce, else --host)' },
+  'ice-server': { type: 'string', multiple: true, description: 'STUN/TURN server handed out to clients besides the relay\'s own STUN: stun:host[:port] or turn:user:password@host[:port][?transport=udp|tcp] (repeatable)' },
   config: { type: 'string', description: 'JSON file of flags, {"port": 443, "announce": ["..."]}; flags and RELAYMESH_RELAY_* variables override it' },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
@@ -304,7 +308,10 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
       httpPort: num('http-port', 0, 65535),
       httpRoot: str('http-root'),
       tlsCert: str('tls-cert'),
-      tlsKey: str('tls-key')
+      tlsKey: str('tls-key'),
+      stunPort: (str('stun-port') ?? 'off') === 'off' ? -1 : num('stun-port', 0, 65535),
+      stunAnnounce: str('stun-announce') != null ? parseStunAnnounce(label('stun-announce'), str('stun-announce') ?? '') : undefined,
+      iceServers: ((values['ice-server'] as string[] | undefined) ?? []).map(value => parseIceServerFlag(label('ice-server'), value))
     }
   }
 }

@@ -84,7 +84,8 @@ async function main (): Promise<void> {
     event: 'ready',
     peerId: relay.node.peerId.toString(),
     multiaddrs: relay.multiaddrs.map(ma => ma.toString()),
-    ...(page != null ? { page } : {})
+    ...(page != null ? { page } : {}),
+    ...(relay.stun != null ? { stunPort: relay.stun.port } : {})
   }
   process.stdout.write(`${JSON.stringify(ready)}\n`)
   process.stderr.write(`relaymesh-relay: ${ready.peerId} listening on\n${ready.multiaddrs.map(ma => `  ${ma}`).join('\n')}\n`)
@@ -92,6 +93,14 @@ async function main (): Promise<void> {
   parsed.init.namespaces.forEach((namespace, i) => {
     process.stderr.write(`relaymesh-relay: providing namespace ${namespace} (${relay.namespaceCids[i]}) in the DHT\n`)
   })
+
+  if (relay.stun != null) {
+    process.stderr.write(`relaymesh-relay: STUN on udp ${urlHost(parsed.init.host)}:${relay.stun.port}\n`)
+  }
+
+  if (relay.iceServers.length > 0) {
+    process.stderr.write(`relaymesh-relay: ICE servers handed out: ${relay.iceServers.flatMap(s => s.urls).join(' ')}\n`)
+  }
 
   if (relay.metricsPort != null) {
     process.stderr.write(`relaymesh-relay: metrics on http://${urlHost(parsed.init.host)}:${relay.metricsPort}/metrics\n`)

@@ -154,11 +154,12 @@ const CONTENT_TYPES: Record<string, string> = {
 
 /**
  * What a page served by the relay learns at `/relaymesh.json`: the relay to
- * bootstrap from.
+ * bootstrap from, and the ICE servers it hands out (its STUN server, TURN).
  */
 export interface RelayInfo {
   peerId: string
   multiaddrs: string[]
+  iceServers: RTCIceServer[]
 }
 
 /**

@@ -18,9 +18,13 @@ import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
+import { relayIceServers } from './ice.ts'
+import { relayInfo } from './relay-info.ts'
+import { startStunServer } from './stun/index.ts'
 import { readTlsFiles, tlsRenewer } from './tls.ts'
 import { relayWebSockets } from './websockets/index.ts'
 import type { HttpServer } from './http-server.ts'
+import type { StunServer, StunServerInit } from './stun/index.ts'
 import type { TlsRenewer } from './tls.ts'
 import type { Libp2p } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -103,6 +107,14 @@ export interface RelayProgramInit {
   tlsCert?: string
   /** the PEM private key file of `tlsCert` */
   tlsKey?: string
+  /** UDP port of the STUN server, on `host`; 0 = any free port, -1 = no STUN server */
+  stunPort: number
+  /** the host clients reach the STUN server on (default: see `stunHost` in `ice.ts`) */
+  stunAnnounce?: string
+  /** STUN/TURN servers handed out besides the relay's own STUN server */
+  iceServers: RTCIceServer[]
+  /** the STUN server's rate limits (no flag: tests lower them) */
+  stun?: Pick<StunServerInit, 'ratePerIp' | 'rate' | 'maxSources'>
   /** kad-dht's re-provide settings, in ms (no flag: tests shorten them) */
   reprovide?: { interval?: number, threshold?: number, validity?: number }
   /** how the first provide is retried, in ms (no flag: tests shorten them) */
@@ -124,6 +136,10 @@ export interface RelayProgram {
   httpPort?: number
   /** whether `port` and `httpPort` serve TLS */
   tls: boolean
+  /** the STUN server, when it is on */
+  stun?: StunServer
+  /** the ICE servers handed out to clients (relay-info protocol, `/relaymesh.json`) */
+  iceServers: RTCIceServer[]
   /**
    * Reads `tlsCert` and `tlsKey` again and serves new connections with them
    * (certificate renewals; the relay program does it on SIGHUP). Connections
@@ -178,7 +194,9 @@ function ipProtocol (host: string): string {
  * and optionally a Prometheus endpoint.
  */
 export async function startRelayProgram (options: Partial<RelayProgramInit> = {}): Promise<RelayProgram> {
-  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], trustProxy: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], ...options }
+  const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], trustProxy: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], iceServers: [], ...options }
+  // refuse a hand-out clients would refuse before anything listens
+  let iceServers = relayIceServers(init, init.stunPort >= 0 ? 0 : undefined)
   const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
@@ -200,6 +218,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   try {
     node = await createLibp2p({
       privateKey,
+      // started below, once the STUN port is known
+      start: false,
       addresses: {
         listen,
         announce: init.announce
@@ -258,10 +278,26 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           // 0 = no limit of that kind
           defaultDurationLimit: init.circuitDuration * 1000,
           defaultDataLimit: BigInt(init.circuitData)
-        })
+        }),
+        relayInfo: relayInfo({ iceServers: () => iceServers })
       }
     })
   } catch (err: any) {
+    throw toListenError(err, init)
+  }
+
+  let stun: StunServer | undefined
+
+  try {
+    if (init.stunPort >= 0) {
+      stun = await startStunServer({ ...init.stun, host: init.host, port: init.stunPort, logger: node.logger, metrics: node.metrics })
+      iceServers = relayIceServers(init, stun.port)
+    }
+
+    await node.start()
+  } catch (err: any) {
+    await stun?.stop()
+    await node.stop()
     throw toListenError(err, init)
   }
 
@@ -283,7 +319,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
     if (root != null) {
       pageServer = await startHttpServer(init.host, init.httpPort, 'page', pageRoute(root, () => ({
         peerId: node.peerId.toString(),
-        multiaddrs: node.getMultiaddrs().map(ma => ma.toString())
+        multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
+        iceServers
       })), tls)
     }
 
@@ -291,6 +328,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   } catch (err) {
     await metricsServer?.stop()
     await pageServer?.stop()
+    await stun?.stop()
     await node.stop()
     throw err
   }
@@ -314,6 +352,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
     metricsPort: metricsServer?.port,
     httpPort: pageServer?.port,
     tls: tls != null,
+    stun,
+    iceServers,
     reloadTls: async () => {
       if (init.tlsCert == null || init.tlsKey == null) {
         return
@@ -330,6 +370,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       await advertiser.stop()
       await metricsServer?.stop()
       await pageServer?.stop()
+      await stun?.stop()
       await node.stop()
     }
   }

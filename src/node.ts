@@ -3,7 +3,7 @@ import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
-import { meshNodeOptions, rtcConfiguration } from './options.ts'
+import { meshNodeOptions } from './options.ts'
 import type { MeshNodeInit, RelaymeshServices } from './options.ts'
 import type { ServiceMap } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
@@ -17,12 +17,12 @@ import type { Libp2p } from 'libp2p'
  * the same signature and leaves out TCP.
  */
 export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: MeshNodeInit<T> = {}): Promise<Libp2p<RelaymeshServices & T>> {
-  return createLibp2p(meshNodeOptions(init, {
+  return createLibp2p(meshNodeOptions(init, rtcConfiguration => ({
     transports: [
-      webRTC({ rtcConfiguration: rtcConfiguration(init) }),
+      webRTC({ rtcConfiguration }),
       webSockets(),
       tcp(),
       circuitRelayTransport()
     ]
-  }))
+  })))
 }

@@ -10,7 +10,7 @@ import { mesh } from './mesh/index.ts'
 import { relaymeshDHT, relays } from './relays/index.ts'
 import type { InboundConnectionLimitInit } from './inbound-limiter.ts'
 import type { Mesh, MeshInit } from './mesh/index.ts'
-import type { Relays, RelaysInit } from './relays/index.ts'
+import type { Relays, RelaysComponents, RelaysInit } from './relays/index.ts'
 import type { Identify } from '@libp2p/identify'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
@@ -93,12 +93,27 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   dhtProtocol?: string
 
   /**
-   * STUN/TURN servers for WebRTC. None by default: relaymesh never contacts a
+   * STUN/TURN servers for WebRTC, used besides those the relays hand out
+   * (see `relayIceServers`). None by default: relaymesh never contacts a
    * third party unless told to.
    *
    * @default []
    */
   iceServers?: RTCIceServer[]
+
+  /**
+   * Use the ICE servers of the relays the node holds reservations on: each
+   * relay is asked once per reservation (`/relaymesh/relay-info/1.0.0`), and
+   * its servers (its own STUN server, TURN servers its operator configured)
+   * are added to `iceServers` for every WebRTC connection while the relay is
+   * held. `true` keeps a relay's servers only when each is on a host the
+   * relay is known by; `'any-host'` also takes servers on other hosts;
+   * `false` asks no relay. See `iceServers` in the `relays` options for the
+   * bounds.
+   *
+   * @default true
+   */
+  relayIceServers?: boolean | 'any-host'
 
   /**
    * Extra `RTCConfiguration` for every peer connection, merged over
@@ -134,11 +149,21 @@ export interface EnvironmentTransports {
 }
 
 /**
+ * The transports of an environment, given the `rtcConfiguration` its WebRTC
+ * transport must use (a function: it is read for every peer connection).
+ */
+export type EnvironmentTransportsFactory = (rtcConfiguration: () => RTCConfiguration) => EnvironmentTransports
+
+/**
  * Builds the libp2p options of a relaymesh node. Used by `node.ts` and
  * `node.browser.ts`, which supply the transports of their environment.
  */
-export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, env: EnvironmentTransports): Libp2pOptions<RelaymeshServices & T> {
+export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, envFactory: EnvironmentTransportsFactory): Libp2pOptions<RelaymeshServices & T> {
   const bootstrap = (init.bootstrap ?? []).map(addr => multiaddr(addr.toString()))
+  // the relays service, once libp2p has made it: WebRTC reads its ICE servers per connection
+  let relaysService: Relays | undefined
+  const relaysFactory = relays({ iceServers: init.relayIceServers, ...init.relays, bootstrap })
+  const env = envFactory(rtcConfiguration(init, () => relaysService?.iceServers ?? []))
   const listen = init.listen ?? ['/webrtc']
   const extra: Libp2pOptions<T> = init.libp2p ?? {}
 
@@ -183,7 +208,7 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
       ping: ping({ maxOutboundStreams: 4 }),
       dht: relaymeshDHT(init.dht ?? 'client', { protocol: init.dhtProtocol }),
       // after ping, which it uses
-      relays: relays({ ...init.relays, bootstrap }),
+      relays: (components: RelaysComponents) => (relaysService = relaysFactory(components)),
       mesh: mesh({ persist: init.datastore != null, ...init.mesh }),
       ...extra.services
     }
@@ -193,11 +218,16 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
 }
 
 /**
- * The RTCConfiguration for every peer connection.
+ * The RTCConfiguration for every peer connection: `rtcConfiguration`, with
+ * its `iceServers` (or else `init.iceServers`) followed by those the held
+ * relays handed out, read anew for each connection.
  */
-export function rtcConfiguration (init: MeshNodeInit<any>): RTCConfiguration {
-  return {
-    iceServers: init.iceServers ?? [],
-    ...init.rtcConfiguration
-  }
+export function rtcConfiguration (init: MeshNodeInit<any>, relayIceServers: () => RTCIceServer[]): () => RTCConfiguration {
+  return () => ({
+    ...init.rtcConfiguration,
+    iceServers: [
+      ...(init.rtcConfiguration?.iceServers ?? init.iceServers ?? []),
+      ...relayIceServers()
+    ]
+  })
 }

@@ -69,6 +69,25 @@ export function resolveRelaysInit (init: RelaysInit): ResolvedRelaysInit {
     discoveryTimeout: init.discoveryTimeout ?? DEFAULT_DISCOVERY_TIMEOUT,
     maxCandidates: init.maxCandidates ?? DEFAULT_MAX_CANDIDATES,
     discovery: init.discovery ?? true,
+    iceServers: init.iceServers ?? true,
     namespace: init.namespace
   }
 }
+
+/** The protocol on which a relay tells its clients its ICE servers */
+export const RELAY_INFO_PROTOCOL = '/relaymesh/relay-info/1.0.0'
+
+/** Longest relay-info message a client reads, in bytes */
+export const MAX_RELAY_INFO_SIZE = 16 * 1024
+
+/** Most ICE servers one relay may hand out (its STUN server included) */
+export const MAX_ICE_SERVERS = 8
+
+/** Most URLs per ICE server */
+export const MAX_ICE_URLS = 4
+
+/** Longest ICE server URL, in characters */
+export const MAX_ICE_URL_LENGTH = 256
+
+/** Longest TURN username or credential, in characters */
+export const MAX_ICE_CREDENTIAL_LENGTH = 256

@@ -23,3 +23,14 @@ export class InvalidRelayError extends Error {
   static name = 'InvalidRelayError'
   name = 'InvalidRelayError'
 }
+
+/**
+ * ICE servers a relay handed out (or an operator configured) break
+ * relaymesh's rules: too many, too long, a scheme other than stun:, stuns:,
+ * turn: or turns:, TURN without credentials, or a host that is not the
+ * relay's. None of them is used.
+ */
+export class InvalidIceServersError extends Error {
+  static name = 'InvalidIceServersError'
+  name = 'InvalidIceServersError'
+}

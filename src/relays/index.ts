@@ -50,7 +50,12 @@ export { backoff } from '../health/backoff.ts'
 export { DEFAULT_RELAY_NAMESPACE, relayNamespaceCid } from './namespace.ts'
 export { relaymeshDHT, withoutRelayedAddresses } from './dht.ts'
 export { DEFAULT_DHT_PROTOCOL } from '../constants.ts'
-export { ReservationRefusedError, InvalidReservationError, InvalidRelayError } from './errors.ts'
+export { ReservationRefusedError, InvalidReservationError, InvalidRelayError, InvalidIceServersError } from './errors.ts'
+export { checkIceServers, parseIceUrl } from './ice-servers.ts'
+export type { IceUrl } from './ice-servers.ts'
+export { RELAY_INFO_PROTOCOL, MAX_RELAY_INFO_SIZE, MAX_ICE_SERVERS, MAX_ICE_URLS, MAX_ICE_URL_LENGTH, MAX_ICE_CREDENTIAL_LENGTH } from './constants.ts'
+export { RelayInfo, IceServer } from './pb/relay-info.ts'
+export { hostsOf } from './relay-info.ts'
 
 /**
  * Options of the `relays` service. Times are in ms.
@@ -160,6 +165,24 @@ export interface RelaysInit {
    * @default 64
    */
   maxCandidates?: number
+
+  /**
+   * Ask each relay reserved on for its ICE servers
+   * (`/relaymesh/relay-info/1.0.0`: its STUN server, TURN servers its
+   * operator runs) and list them in {@link Relays.iceServers}, which
+   * `createMeshNode` adds to every WebRTC connection's `iceServers`. `true`
+   * keeps a relay's servers only if every one is on a host the relay is known
+   * by (an address we dialed it on, or one it was found with), so a hostile
+   * relay cannot make members send STUN/TURN traffic to third parties;
+   * `'any-host'` lifts that rule (TURN on another machine); `false` does not
+   * ask. A hand-out that breaks a rule (more than 8 servers, 4 URLs each, URLs
+   * over 256 characters, other schemes than stun:, stuns:, turn:, turns:,
+   * TURN without credentials, another host) is refused whole:
+   * `relays:ice-servers-refused` with an `InvalidIceServersError`.
+   *
+   * @default true
+   */
+  iceServers?: boolean | 'any-host'
 }
 
 /**
@@ -194,6 +217,8 @@ export interface SelectedRelay {
   expiry: number
   /** limits the relay applies to circuits to us */
   limit?: { duration?: number, data?: bigint }
+  /** the ICE servers it handed out, once received (see `iceServers` in {@link RelaysInit}) */
+  iceServers?: RTCIceServer[]
   /** when it was selected, ms since the epoch */
   since: number
   /** renewals so far */
@@ -214,6 +239,10 @@ export interface RelaysEvents {
   'relays:candidate-discovered': CustomEvent<{ peerId: PeerId, addrs: Multiaddr[] }>
   /** a candidate's latency was measured */
   'relays:candidate-measured': CustomEvent<{ peerId: PeerId, latency: number }>
+  /** a relay reserved on handed out ICE servers, which WebRTC connections now use */
+  'relays:ice-servers-received': CustomEvent<{ peerId: PeerId, iceServers: RTCIceServer[] }>
+  /** a relay's ICE servers broke a rule (an `InvalidIceServersError`) or could not be read; none is used */
+  'relays:ice-servers-refused': CustomEvent<{ peerId: PeerId, error: Error }>
   /** a candidate could not be reached or refused us; it is retried after a backoff */
   'relays:candidate-down': CustomEvent<{ peerId: PeerId, error: Error }>
 }
@@ -224,6 +253,11 @@ export interface RelaysEvents {
 export interface Relays extends TypedEventTarget<RelaysEvents> {
   /** the relays held now, with latency and reservation expiry */
   readonly selected: SelectedRelay[]
+  /**
+   * The ICE servers handed out by the relays held now, without duplicates
+   * (empty with `iceServers: false`)
+   */
+  readonly iceServers: RTCIceServer[]
   /** every relay known, with its measurement and failures */
   readonly candidates: RelayCandidate[]
   /** rediscover, re-measure and re-select now */

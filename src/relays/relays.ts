@@ -10,6 +10,7 @@ import { RETRY_SLACK, resolveRelaysInit } from './constants.ts'
 import { findRelays } from './discovery.ts'
 import { InvalidRelayError } from './errors.ts'
 import { connectToRelay, directConnection, medianRoundTrip } from './probe.ts'
+import { fetchRelayIceServers, hostsOf } from './relay-info.ts'
 import { listenThroughRelay, requestReservation } from './reserve.ts'
 import { chooseRelays } from './selection.ts'
 import type { RelayCandidate } from './candidates.ts'
@@ -61,6 +62,15 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
   get selected (): SelectedRelay[] {
     return [...this.held.values()].map(({ renewTimer, renewFailures, ...relay }) => ({ ...relay }))
+  }
+
+  get iceServers (): RTCIceServer[] {
+    const seen = new Set<string>()
+
+    return [...this.held.values()].flatMap(held => held.iceServers ?? []).filter(server => {
+      const key = JSON.stringify(server)
+      return !seen.has(key) && seen.add(key) != null
+    })
   }
 
   get candidates (): RelayCandidate[] {
@@ -343,6 +353,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
         this.scheduleRenewal(held)
         this.log('reserved on relay %p in %d ms, expires in %d ms', peer, Date.now() - start, reservation.expiry - Date.now())
         this.safeDispatchEvent('relays:relay-selected', { detail: this.selected.find(s => s.peerId.equals(peer))! })
+        void this.askIceServers(held, connection, candidate.addrs)
       } catch (err: any) {
         this.log.error('reservation on relay %p failed after %d ms - %e', peer, Date.now() - start, err)
         this.markDown(peer, err)
@@ -353,6 +364,40 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
 
     this.reserving.set(peer, attempt)
     return attempt
+  }
+
+  /**
+   * Asks a relay just reserved on for its ICE servers (`iceServers` option);
+   * WebRTC connections use them while the relay is held. A stock relay does
+   * not speak the protocol: nothing to use.
+   */
+  private async askIceServers (held: Held, connection: Connection, addrs: Multiaddr[]): Promise<void> {
+    if (this.init.iceServers === false) {
+      return
+    }
+
+    const peerId = held.peerId
+    const hosts = this.init.iceServers === 'any-host' ? undefined : hostsOf([connection.remoteAddr, ...addrs])
+
+    try {
+      const iceServers = await fetchRelayIceServers(connection, hosts, { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeout)]) })
+
+      if (this.held.get(peerId) !== held) {
+        return
+      }
+
+      held.iceServers = iceServers
+      this.log('relay %p handed out %d ICE servers: %s', peerId, iceServers.length, iceServers.flatMap(s => s.urls).join(' '))
+      this.safeDispatchEvent('relays:ice-servers-received', { detail: { peerId, iceServers } })
+    } catch (err: any) {
+      if (err.name === 'UnsupportedProtocolError' || this.shutdown.signal.aborted) {
+        this.log.trace('relay %p hands out no ICE servers - %e', peerId, err)
+        return
+      }
+
+      this.log.error('refused the ICE servers of relay %p - %e', peerId, err)
+      this.safeDispatchEvent('relays:ice-servers-refused', { detail: { peerId, error: err } })
+    }
   }
 
   /**
