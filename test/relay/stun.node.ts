@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createSocket } from 'node:dgram'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { promisify } from 'node:util'
+import { crc32 } from 'node:zlib'
+import { expect } from 'aegir/chai'
+import { startRelayProgram } from '../../relay/relay.ts'
+import { tempKeyFile } from '../fixtures/relay-process.ts'
+import type { RelayProgram } from '../../relay/relay.ts'
+import type { Socket } from 'node:dgram'
+
+const COOKIE = 0x2112A442
+
+/** a Binding request: RFC 5389 (with FINGERPRINT unless told otherwise), or classic RFC 3489 */
+function bindingRequest (opts: { classic?: boolean, fingerprint?: boolean, attrs?: Buffer } = {}): Buffer {
+  const attrs = opts.attrs ?? Buffer.alloc(0)
+  const fingerprint = opts.classic !== true && opts.fingerprint !== false
+  const msg = Buffer.alloc(20 + attrs.length + (fingerprint ? 8 : 0))
+  msg.writeUInt16BE(0x0001, 0)
+  msg.writeUInt16BE(msg.length - 20, 2)
+  randomBytes(16).copy(msg, 4)
+
+  if (opts.classic !== true) {
+    msg.writeUInt32BE(COOKIE, 4)
+  }
+
+  attrs.copy(msg, 20)
+
+  if (fingerprint) {
+    const at = 20 + attrs.length
+    msg.writeUInt16BE(0x8028, at)
+    msg.writeUInt16BE(4, at + 2)
+    msg.writeUInt32BE((crc32(msg.subarray(0, at)) ^ 0x5354554e) >>> 0, at + 4)
+  }
+
+  return msg
+}
+
+function attr (type: number, value: Buffer): Buffer {
+  const out = Buffer.alloc(4 + Math.ceil(value.length / 4) * 4)
+  out.writeUInt16BE(type, 0)
+  out.writeUInt16BE(value.length, 2)
+  value.copy(out, 4)
+  return out
+}
+
+/** the packets that reach `socket` within `ms` */
+async function collect (socket: Socket, ms: number): Promise<Buffer[]> {
+  const got: Buffer[] = []
+  const onMessage = (msg: Buffer): void => { got.push(msg) }
+  socket.on('message', onMessage)
+  await new Promise(resolve => setTimeout(resolve, ms))
+  socket.off('message', onMessage)
+  return got
+}
+
+/** the mapped address in a success response to `request` */
+function mappedAddress (response: Buffer, request: Buffer): { address: string, port: number, type: number } {
+  expect(response.readUInt16BE(0)).to.equal(0x0101)
+  expect(response.readUInt16BE(2)).to.equal(response.length - 20)
+  expect(response.subarray(4, 20).equals(request.subarray(4, 20)), 'transaction id').to.be.true()
+  const type = response.readUInt16BE(20)
+  const xor = type === 0x0020
+  const port = response.readUInt16BE(26) ^ (xor ? COOKIE >>> 16 : 0)
+  const address = [...response.subarray(28, 32)].map((b, i) => b ^ (xor ? response[4 + i] : 0)).join('.')
+  return { address, port, type }
+}
+
+describe('relay program: STUN server (--stun-port)', function () {
+  this.timeout(60_000)
+  let relay: RelayProgram
+  let socket: Socket
+
+  before(async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0, stun: { ratePerIp: 50 } })
+  })
+
+  beforeEach(async () => {
+    socket = createSocket('udp4')
+    socket.bind(0, '127.0.0.1')
+    await once(socket, 'listening')
+  })
+
+  afterEach(() => {
+    socket.close()
+  })
+
+  after(async () => {
+    await relay?.stop()
+  })
+
+  it('gives coturn\'s STUN client (turnutils_stunclient) its reflexive address', async function () {
+    if (!existsSync('/usr/bin/turnutils_stunclient')) {
+      // the raw client below covers the protocol; this is a second, independent implementation
+      this.skip()
+    }
+
+    const { stdout } = await promisify(execFile)('turnutils_stunclient', ['-p', String(relay.stun!.port), '127.0.0.1'], { timeout: 20_000 })
+    expect(stdout).to.match(/UDP reflexive addr: 127\.0\.0\.1:\d+/)
+  })
+
+  it('answers an RFC 5389 Binding request with XOR-MAPPED-ADDRESS and a valid FINGERPRINT, 40 bytes', async () => {
+    const request = bindingRequest()
+    const answers = collect(socket, 1000)
+    socket.send(request, relay.stun!.port, '127.0.0.1')
+    const [response] = await answers
+
+    expect(response).to.have.length(40)
+    expect(mappedAddress(response, request)).to.deep.equal({ address: '127.0.0.1', port: socket.address().port, type: 0x0020 })
+    expect(response.readUInt16BE(32)).to.equal(0x8028)
+    expect(response.readUInt32BE(36)).to.equal((crc32(response.subarray(0, 32)) ^ 0x5354554e) >>> 0)
+  })
+
+  it('answers a request without FINGERPRINT, and a classic RFC 3489 one with MAPPED-ADDRESS only', async () => {
+    const plain = bindingRequest({ fingerprint: false })
+    const classic = bindingRequest({ classic: true })
+    const answers = collect(socket, 1000)
+    socket.send(plain, relay.stun!.port, '127.0.0.1')
+    socket.send(classic, relay.stun!.port, '127.0.0.1')
+    const responses = await answers
+    expect(responses).to.have.length(2)
+
+    const toClassic = responses.find(r => r.readUInt32BE(4) !== COOKIE)!
+    expect(toClassic).to.have.length(32)
+    expect(mappedAddress(toClassic, classic)).to.deep.equal({ address: '127.0.0.1', port: socket.address().port, type: 0x0001 })
+    expect(mappedAddress(responses.find(r => r !== toClassic)!, plain).type).to.equal(0x0020)
+  })
+
+  it('does not answer packets that are not well-formed Binding requests, and keeps serving', async () => {
+    const valid = bindingRequest({ fingerprint: false })
+    const withType = (type: number): Buffer => { const b = Buffer.from(valid); b.writeUInt16BE(type, 0); return b }
+    const badFingerprint = bindingRequest()
+    badFingerprint.writeUInt32BE(badFingerprint.readUInt32BE(badFingerprint.length - 4) ^ 1, badFingerprint.length - 4)
+    const lengthField = Buffer.from(valid)
+    lengthField.writeUInt16BE(8, 2)
+    const overrun = bindingRequest({ fingerprint: false, attrs: Buffer.from([0x80, 0x22, 0x00, 0x40, 0, 0, 0, 0]) })
+    const fingerprintNotLast = bindingRequest({ fingerprint: false, attrs: Buffer.concat([attr(0x8028, Buffer.alloc(4)), attr(0x8022, Buffer.from('abcd'))]) })
+    const username = bindingRequest({ attrs: attr(0x0006, Buffer.from('user:frag')) })
+    const changeRequest = bindingRequest({ attrs: attr(0x0003, Buffer.from([0, 0, 0, 6])) })
+    const oversized = bindingRequest({ fingerprint: false, attrs: attr(0x8022, Buffer.alloc(600)) })
+
+    const bad = [
+      Buffer.alloc(0),
+      Buffer.alloc(19),
+      valid.subarray(0, 19),
+      withType(0x0101), // a response
+      withType(0x0011), // a Binding indication
+      withType(0x0003), // an Allocate (TURN)
+      withType(0x4001), // first bits set: not STUN
+      lengthField,
+      overrun,
+      badFingerprint,
+      fingerprintNotLast,
+      username,
+      changeRequest,
+      oversized,
+      Buffer.alloc(65_000, 0xff),
+      ...Array.from({ length: 200 }, () => randomBytes(20 + Math.floor(Math.random() * 200)))
+    ]
+    const invalidBefore = relay.stun!.stats.invalid
+    const answers = collect(socket, 3000)
+
+    // paced, so the kernel drops none of them for a full receive buffer
+    for (const [i, packet] of bad.entries()) {
+      await promisify<Buffer, number, string>(socket.send.bind(socket))(packet, relay.stun!.port, '127.0.0.1')
+
+      if (i % 10 === 9) {
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+    }
+
+    expect(await answers).to.have.length(0)
+    expect(relay.stun!.stats.invalid - invalidBefore).to.equal(bad.length)
+
+    // still serving, and a CHANGE-REQUEST asking for nothing is fine
+    const request = bindingRequest({ attrs: attr(0x0003, Buffer.alloc(4)) })
+    const after = collect(socket, 1000)
+    socket.send(request, relay.stun!.port, '127.0.0.1')
+    expect(mappedAddress((await after)[0], request).port).to.equal(socket.address().port)
+  })
+
+  it('answers at most --rate per source IP per second: the port cannot flood a spoofed address', async () => {
+    const limited = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0, stun: { ratePerIp: 5 } })
+
+    try {
+      const answers = collect(socket, 1500)
+
+      for (let i = 0; i < 40; i++) {
+        socket.send(bindingRequest(), limited.stun!.port, '127.0.0.1')
+      }
+
+      // 5 per one-second window: the 40 fall into one window, or two if one ended mid-burst
+      const got = (await answers).length
+      expect(got).to.be.within(5, 10)
+      expect(limited.stun!.stats.limited).to.equal(40 - got)
+    } finally {
+      await limited.stop()
+    }
+  })
+})

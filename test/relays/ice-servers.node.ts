@@ -1,0 +1,163 @@
+import '../fixtures/datachannel-cleanup.ts'
+import { pbStream } from '@libp2p/utils'
+import { expect } from 'aegir/chai'
+import { pEvent } from 'p-event'
+import pWaitFor from 'p-wait-for'
+import { startRelayProgram } from '../../relay/relay.ts'
+import { createMeshNode } from '../../src/index.ts'
+import { RELAY_INFO_PROTOCOL, RelayInfo } from '../../src/relays/index.ts'
+import { stopNodes, testNodeInit, waitForWebRTCAddress } from '../fixtures/options.ts'
+import { tempKeyFile } from '../fixtures/relay-process.ts'
+import type { RelayProgram } from '../../relay/relay.ts'
+import type { MeshNodeInit, RelaymeshServices } from '../../src/index.ts'
+import type { IceServer } from '../../src/relays/index.ts'
+import type { Libp2p, Stream } from '@libp2p/interface'
+
+type MeshNode = Libp2p<RelaymeshServices>
+
+const TURN = { urls: ['turn:127.0.0.1:3478?transport=udp'], username: 'member', credential: 's3cret' }
+
+describe('ICE servers handed out by relays', function () {
+  this.timeout(120_000)
+  let relay: RelayProgram | undefined
+  let nodes: MeshNode[] = []
+
+  async function member (init: MeshNodeInit = {}): Promise<MeshNode> {
+    const node = await createMeshNode(testNodeInit({ bootstrap: relay!.multiaddrs, relays: { relayCount: 1, discovery: false }, ...init }))
+    nodes.push(node)
+    return node
+  }
+
+  /** makes the relay answer relay-info requests with `answer` instead */
+  async function hostile (answer: (stream: Stream) => Promise<void>): Promise<void> {
+    await relay!.node.unhandle(RELAY_INFO_PROTOCOL)
+    await relay!.node.handle(RELAY_INFO_PROTOCOL, async (stream) => {
+      await answer(stream)
+      await stream.close()
+    })
+  }
+
+  async function handOut (iceServers: IceServer[]): Promise<void> {
+    await hostile(async stream => { await pbStream(stream).pb(RelayInfo).write({ iceServers }) })
+  }
+
+  afterEach(async () => {
+    await stopNodes(nodes)
+    nodes = []
+    await relay?.stop()
+    relay = undefined
+  })
+
+  it('a member that reserves on the relay gets its STUN server and --ice-server TURN servers', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0, iceServers: [TURN] })
+    expect(relay.iceServers).to.deep.equal([{ urls: [`stun:127.0.0.1:${relay.stun!.port}`] }, TURN])
+
+    const node = await member()
+    const { detail }: CustomEvent<{ iceServers: RTCIceServer[] }> = await pEvent(node.services.relays, 'relays:ice-servers-received', { timeout: 30_000 }) as CustomEvent
+    expect(detail.iceServers).to.deep.equal(relay.iceServers)
+    expect(node.services.relays.iceServers).to.deep.equal(relay.iceServers)
+    expect(node.services.relays.selected[0].iceServers).to.deep.equal(relay.iceServers)
+  })
+
+  it('members\' ICE agents send Binding requests to the relay\'s STUN server during a WebRTC dial', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0 })
+    const a = await member()
+    const b = await member()
+    await Promise.all([a, b].map(async node => pWaitFor(() => node.services.relays.iceServers.length === 1, { timeout: 30_000 })))
+    const answered = relay.stun!.stats.answered
+
+    // two WebRTC peers in one process may fail a first DTLS handshake (see TOOLCHAIN.md); ICE has run by then
+    await b.dial(await waitForWebRTCAddress(a), { signal: AbortSignal.timeout(20_000) }).catch(() => {})
+    await pWaitFor(() => relay!.stun!.stats.answered - answered >= 2, { timeout: 10_000 })
+  })
+
+  it('adds the app\'s own iceServers to the handed-out ones', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0 })
+    const own = { urls: ['stun:127.0.0.1:9'] }
+    const node = await member({ rtcConfiguration: { bindAddress: '127.0.0.1', iceServers: [own] } })
+    await pWaitFor(() => node.services.relays.iceServers.length === 1, { timeout: 30_000 })
+
+    // the WebRTC transport reads the configuration for every connection
+    const webrtc = (node as any).components.transportManager.getTransports().find((t: any) => t[Symbol.toStringTag] === '@libp2p/webrtc')
+    const config = await webrtc.init.rtcConfiguration()
+    expect(config.iceServers).to.deep.equal([own, ...relay.iceServers])
+    expect(config.bindAddress).to.equal('127.0.0.1')
+  })
+
+  it('relayIceServers: false asks no relay: no STUN traffic to the relay during a WebRTC dial', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0 })
+    let asked = 0
+    await hostile(async stream => { asked++; await pbStream(stream).pb(RelayInfo).write({ iceServers: relay!.iceServers.map(s => ({ urls: [s.urls].flat() })) }) })
+    const a = await member({ relayIceServers: false })
+    const b = await member({ relayIceServers: false })
+    const addr = await waitForWebRTCAddress(a)
+    await waitForWebRTCAddress(b)
+
+    await b.dial(addr, { signal: AbortSignal.timeout(20_000) }).catch(() => {})
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    expect(asked).to.equal(0)
+    expect(a.services.relays.iceServers).to.deep.equal([])
+    expect(relay.stun!.stats.answered).to.equal(0)
+  })
+
+  describe('a hostile relay', () => {
+    async function refusal (init: MeshNodeInit = {}): Promise<{ node: MeshNode, error: Error }> {
+      const node = await member(init)
+      const { detail }: CustomEvent<{ error: Error }> = await pEvent(node.services.relays, 'relays:ice-servers-refused', { timeout: 30_000 }) as CustomEvent
+      return { node, error: detail.error }
+    }
+
+    beforeEach(async () => {
+      relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile() })
+    })
+
+    it('cannot send members\' STUN/TURN traffic to another host', async () => {
+      await handOut([{ urls: ['stun:127.0.0.1:3478'] }, { urls: ['turn:192.0.2.7:3478'], username: 'u', credential: 'p' }])
+      const { node, error } = await refusal()
+      expect(error.name).to.equal('InvalidIceServersError')
+      expect(error.message).to.include('192.0.2.7')
+      // refused whole: not even the server on the relay's host is used
+      expect(node.services.relays.iceServers).to.deep.equal([])
+      expect(node.services.relays.selected).to.have.length(1)
+    })
+
+    it('...unless the member allows it with relayIceServers: \'any-host\'', async () => {
+      const servers = [{ urls: ['stun:192.0.2.7:3478'] }]
+      await handOut(servers)
+      const node = await member({ relayIceServers: 'any-host' })
+      await pWaitFor(() => node.services.relays.iceServers.length === 1, { timeout: 30_000 })
+      expect(node.services.relays.iceServers).to.deep.equal(servers)
+    })
+
+    it('refuses an oversized answer', async () => {
+      await hostile(async stream => {
+        await pbStream(stream, { maxDataLength: 1024 * 1024 }).pb(RelayInfo).write({ iceServers: [{ urls: [`stun:${'a'.repeat(100_000)}`] }] })
+      })
+      const { node, error } = await refusal()
+      expect(error.name).to.equal('InvalidIceServersError')
+      expect(error.message).to.match(/too long/i)
+      expect(node.services.relays.iceServers).to.deep.equal([])
+    })
+
+    it('refuses too many servers, other schemes, long URLs and TURN without credentials', async () => {
+      const cases: Array<[IceServer[], RegExp]> = [
+        [Array.from({ length: 9 }, (_, i) => ({ urls: [`stun:127.0.0.1:${3000 + i}`] })), /9 ICE servers, at most 8/],
+        [[{ urls: ['http://127.0.0.1/'] }], /not a stun:/],
+        [[{ urls: ['stun:127.0.0.1:3478', 'stun:127.0.0.1:3479', 'stun:127.0.0.1:3480', 'stun:127.0.0.1:3481', 'stun:127.0.0.1:3482'] }], /5 URLs/],
+        [[{ urls: [`stun:127.0.0.1:3478?x=${'a'.repeat(300)}`] }], /not a stun:/],
+        [[{ urls: ['turn:127.0.0.1:3478'] }], /without a username/],
+        [[{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'p'.repeat(300) }], /longer than 256/]
+      ]
+
+      for (const [servers, message] of cases) {
+        await handOut(servers)
+        const { node, error } = await refusal()
+        expect(error.name).to.equal('InvalidIceServersError')
+        expect(error.message).to.match(message)
+        expect(node.services.relays.iceServers).to.deep.equal([])
+        await stopNodes([node])
+        nodes = nodes.filter(n => n !== node)
+      }
+    })
+  })
+})
