@@ -220,14 +220,18 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
 /**
  * The RTCConfiguration for every peer connection: `rtcConfiguration`, with
  * its `iceServers` (or else `init.iceServers`) followed by those the held
- * relays handed out, read anew for each connection.
+ * relays handed out that are not among them, read anew for each connection.
  */
 export function rtcConfiguration (init: MeshNodeInit<any>, relayIceServers: () => RTCIceServer[]): () => RTCConfiguration {
-  return () => ({
-    ...init.rtcConfiguration,
-    iceServers: [
-      ...(init.rtcConfiguration?.iceServers ?? init.iceServers ?? []),
-      ...relayIceServers()
-    ]
-  })
+  const own = init.rtcConfiguration?.iceServers ?? init.iceServers ?? []
+
+  return () => {
+    // the page's /relaymesh.json and the relay may give the same ones
+    const seen = new Set(own.map(server => JSON.stringify(server)))
+
+    return {
+      ...init.rtcConfiguration,
+      iceServers: [...own, ...relayIceServers().filter(server => !seen.has(JSON.stringify(server)))]
+    }
+  }
 }

@@ -18,16 +18,25 @@ const short = (id: { toString(): string }): string => id.toString().slice(-8)
 const params = new URLSearchParams(location.search)
 const roomName = params.get('room') ?? 'lobby'
 
-async function relayAddrs (): Promise<string[]> {
+/**
+ * The relays to bootstrap from and the ICE servers to use: `?relay=`, or the
+ * relay that served this page (`/relaymesh.json`: its addresses, its STUN
+ * server and TURN servers). The relays we reserve on hand out their ICE
+ * servers anyway; the page has them before the first reservation.
+ */
+async function relayInfo (): Promise<{ bootstrap: string[], iceServers: RTCIceServer[] }> {
   const given = params.getAll('relay')
 
   if (given.length > 0) {
-    return given
+    return { bootstrap: given, iceServers: [] }
   }
 
   const response = await fetch('/relaymesh.json')
   const info = await response.json()
-  return info.multiaddrs.filter((addr: string) => addr.includes('/ws'))
+  return {
+    bootstrap: info.multiaddrs.filter((addr: string) => addr.includes('/ws')),
+    iceServers: Array.isArray(info.iceServers) ? info.iceServers : []
+  }
 }
 
 function notice (text: string): void {
@@ -96,8 +105,10 @@ const privateKey = await tabKey()
 const datastore = new IDBDatastore(`relaymesh-chat-${privateKey.publicKey.toString()}`)
 await datastore.open()
 
+const { bootstrap, iceServers } = await relayInfo()
 const node = await createMeshNode({
-  bootstrap: await relayAddrs(),
+  bootstrap,
+  iceServers,
   privateKey,
   datastore,
   // the relay that served this page may be on 127.0.0.1 or a LAN address,
@@ -153,7 +164,8 @@ function render (): void {
 
   $('relays').replaceChildren(...node.services.relays.selected.map(r => {
     const li = document.createElement('li')
-    li.textContent = `${short(r.peerId)}: ${r.latency == null ? '?' : `${Math.round(r.latency)} ms`}`
+    const ice = (r.iceServers ?? []).flatMap(s => s.urls)
+    li.textContent = `${short(r.peerId)}: ${r.latency == null ? '?' : `${Math.round(r.latency)} ms`}${ice.length > 0 ? `, ICE ${ice.join(' ')}` : ''}`
     return li
   }))
 

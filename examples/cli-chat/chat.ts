@@ -125,6 +125,11 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
     throw new RelayUnreachableError(`cannot reach the relay: ${reasons.join('; ')}`)
   }
 
+  // the relays we reserve on hand out their STUN (and TURN) servers; WebRTC uses them from then on
+  node.services.relays.addEventListener('relays:ice-servers-received', (evt) => {
+    print(`* ICE servers from relay ${short(evt.detail.peerId)}: ${evt.detail.iceServers.flatMap(s => s.urls).join(' ')}`)
+  })
+
   const room = await node.services.mesh.join(options.room)
   const member = (verb: string) => (evt: CustomEvent<MemberInfo>) => {
     print(`* ${short(evt.detail.peerId)} ${verb}${verb === 'joined' ? ` (${evt.detail.route})` : ''}`)
