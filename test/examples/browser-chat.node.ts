@@ -17,12 +17,15 @@ describe('examples/browser-chat', function () {
   let relay: RelayProcess
   let browser: Browser
   let dir: string
+  let metricsPort: number
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'relaymesh-chat-'))
     await buildChat(dir)
     // the relay serves the page, which bootstraps from its /relaymesh.json
-    relay = await startRelayProcess(['--max-reservations-per-ip', '64', '--http-port', `${await freePort()}`, '--http-root', dir])
+    // with a STUN server, which the page gets from /relaymesh.json and the relay-info protocol
+    metricsPort = await freePort()
+    relay = await startRelayProcess(['--max-reservations-per-ip', '64', '--http-port', `${await freePort()}`, '--http-root', dir, '--stun-port', '0', '--metrics-port', `${metricsPort}`])
     browser = await launchChromium()
     await mkdir(SCREENSHOTS, { recursive: true })
   })
@@ -57,5 +60,11 @@ describe('examples/browser-chat', function () {
     await waitForMessage(second, 'sent while you were away', true)
     expect(await second.evaluate(() => (globalThis as any).chat.node.peerId.toString())).to.equal(ids[1])
     await second.screenshot({ path: join(SCREENSHOTS, 'second-after-reload.png') })
+
+    // the pages' WebRTC used the relay's STUN server, which each page lists with its relay
+    expect(await first.locator('#relays').textContent()).to.include(`ICE stun:127.0.0.1:${relay.stunPort}`)
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()
+    const answered = Number(/relaymesh_stun_requests_total\{result="answered"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+    expect(answered, metrics.split('\n').filter(l => l.includes('stun')).join('\n')).to.be.above(0)
   })
 })
