@@ -20,6 +20,14 @@
  * times, or a relay whose connection closes, is replaced by the next best
  * measured candidate at once.
  *
+ * ICE servers: after each reservation the relay is asked once, on
+ * `/relaymesh/relay-info/1.0.0`, for its STUN and TURN servers; they are
+ * listed in `iceServers` (and each `selected` relay's) while the relay is
+ * held, and `createMeshNode()` adds them to every WebRTC connection. A
+ * hand-out that breaks a bound, or names a host the relay is not known by, is
+ * refused whole (`relays:ice-servers-refused`, `InvalidIceServersError`);
+ * see the `iceServers` option.
+ *
  * `createMeshNode()` adds this service as `node.services.relays`.
  *
  * @example

@@ -200,3 +200,40 @@ describe('relay program: STUN server (--stun-port)', function () {
     }
   })
 })
+
+describe('relay program: STUN server on IPv6', function () {
+  this.timeout(60_000)
+
+  it('answers on ::1 with an IPv6 XOR-MAPPED-ADDRESS (XORed with the cookie and transaction id), 52 bytes', async function () {
+    const socket = createSocket('udp6')
+
+    try {
+      socket.bind(0, '::1')
+      await once(socket, 'listening')
+    } catch {
+      socket.close()
+      // no IPv6 loopback here
+      this.skip()
+    }
+
+    const relay = await startRelayProgram({ host: '::1', port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0 })
+
+    try {
+      expect(relay.iceServers).to.deep.equal([{ urls: [`stun:[::1]:${relay.stun!.port}`] }])
+      const request = bindingRequest()
+      const answers = collect(socket, 1000)
+      socket.send(request, relay.stun!.port, '::1')
+      const [response] = await answers
+
+      expect(response).to.have.length(52)
+      expect(response.readUInt16BE(20)).to.equal(0x0020)
+      expect(response.readUInt8(25)).to.equal(0x02)
+      expect(response.readUInt16BE(26) ^ (COOKIE >>> 16)).to.equal(socket.address().port)
+      const address = [...response.subarray(28, 44)].map((b, i) => b ^ response[4 + i])
+      expect(address).to.deep.equal([...Array(15).fill(0), 1])
+    } finally {
+      socket.close()
+      await relay.stop()
+    }
+  })
+})
