@@ -132,7 +132,7 @@ describe('relay program: STUN server (--stun-port)', function () {
     const valid = bindingRequest({ fingerprint: false })
     const withType = (type: number): Buffer => { const b = Buffer.from(valid); b.writeUInt16BE(type, 0); return b }
     const badFingerprint = bindingRequest()
-    badFingerprint.writeUInt32BE(badFingerprint.readUInt32BE(badFingerprint.length - 4) ^ 1, badFingerprint.length - 4)
+    badFingerprint.writeUInt32BE((badFingerprint.readUInt32BE(badFingerprint.length - 4) ^ 1) >>> 0, badFingerprint.length - 4)
     const lengthField = Buffer.from(valid)
     lengthField.writeUInt16BE(8, 2)
     const overrun = bindingRequest({ fingerprint: false, attrs: Buffer.from([0x80, 0x22, 0x00, 0x40, 0, 0, 0, 0]) })
