@@ -3,7 +3,7 @@ import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { DEFAULT_RELAY_OPTIONS } from './constants.ts'
 import { UsageError } from './errors.ts'
-import { parseIceServerFlag, parseStunAnnounce } from './ice.ts'
+import { needsTurnCredentials, parseIceServerFlag, parseStunAnnounce } from './ice.ts'
 import { trustedProxies } from './websockets/index.ts'
 import type { RelayProgramInit } from './relay.ts'
 
@@ -60,6 +60,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'stun-port': { type: 'string', description: 'UDP port of the STUN server, on --host (0 = any free port, off = no STUN server)', default: 'off' },
   'stun-announce': { type: 'string', description: 'host name or address clients reach the STUN server on (default: the host of the first --announce, else --host)' },
   'ice-server': { type: 'string', multiple: true, description: 'STUN/TURN server handed out to clients besides the relay\'s own STUN: stun:host[:port] or turn:user:password@host[:port][?transport=udp|tcp] (repeatable)' },
+  'turn-secret-file': { type: 'string', description: 'file holding coturn\'s static-auth-secret: --ice-server TURN URLs given without credentials get time-limited ones (use-auth-secret)' },
   config: { type: 'string', description: 'JSON file of flags, {"port": 443, "announce": ["..."]}; flags and RELAYMESH_RELAY_* variables override it' },
   help: { type: 'boolean', short: 'h', description: 'print this help and exit' }
 }
@@ -268,6 +269,12 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
   const MAX = Number.MAX_SAFE_INTEGER
 
 
+  const iceServers = ((values['ice-server'] as string[] | undefined) ?? []).map(value => parseIceServerFlag(label('ice-server'), value))
+
+  if (str('turn-secret-file') == null && iceServers.some(needsTurnCredentials)) {
+    throw new UsageError(`${label('ice-server')}: TURN server without a username and credential (turn:user:password@host, or --turn-secret-file)`)
+  }
+
   return {
     help: false,
     init: {
@@ -311,7 +318,8 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
       tlsKey: str('tls-key'),
       stunPort: (str('stun-port') ?? 'off') === 'off' ? -1 : num('stun-port', 0, 65535),
       stunAnnounce: str('stun-announce') != null ? parseStunAnnounce(label('stun-announce'), str('stun-announce') ?? '') : undefined,
-      iceServers: ((values['ice-server'] as string[] | undefined) ?? []).map(value => parseIceServerFlag(label('ice-server'), value))
+      iceServers,
+      turnSecretFile: str('turn-secret-file')
     }
   }
 }

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto'
 import { multiaddr } from '@multiformats/multiaddr'
 import { checkIceServers, hostsOf, MAX_ICE_SERVERS, parseIceUrl } from '../src/relays/index.ts'
 import { UsageError } from './errors.ts'
@@ -36,7 +37,8 @@ export function parseIceServerFlag (label: string, value: string): RTCIceServer 
   const server: RTCIceServer = { urls: [`${scheme}:${rest}`], ...(username != null ? { username, credential } : {}) }
 
   try {
-    checkIceServers([{ urls: server.urls as string[], username, credential }])
+    // TURN without credentials gets them from --turn-secret-file (checked by the caller)
+    checkIceServers([{ urls: server.urls as string[], username: username ?? (scheme.startsWith('turn') ? 'minted' : undefined), credential: credential ?? (scheme.startsWith('turn') ? 'minted' : undefined) }])
   } catch (err: any) {
     throw new UsageError(`${label}: ${err.message}`)
   }
@@ -113,4 +115,23 @@ export function parseStunAnnounce (label: string, value: string): string {
   } catch {
     throw new UsageError(`${label} must be a host name or an IP address, got "${value}"`)
   }
+}
+
+/** whether `server` is a TURN server given without credentials, which get minted from the TURN secret */
+export function needsTurnCredentials (server: RTCIceServer): boolean {
+  return server.username == null && [server.urls].flat().some(url => url.startsWith('turn'))
+}
+
+/**
+ * The servers with time-limited credentials for each TURN server given
+ * without them, as coturn's `use-auth-secret` (the "TURN REST API") checks
+ * them: the username is the expiry in seconds since the epoch, the
+ * credential the base64 HMAC-SHA1 of the username under the shared secret.
+ */
+export function mintTurnCredentials (servers: RTCIceServer[], secret: string, ttlSeconds: number, now = Date.now()): RTCIceServer[] {
+  // no `:relaymesh` suffix: node-datachannel puts the username in a URL, where a `:` ends it
+  const username = `${Math.floor(now / 1000) + ttlSeconds}`
+  const credential = createHmac('sha1', secret).update(username).digest('base64')
+
+  return servers.map(server => needsTurnCredentials(server) ? { ...server, username, credential } : server)
 }

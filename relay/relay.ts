@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -18,7 +19,7 @@ import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
-import { relayIceServers } from './ice.ts'
+import { mintTurnCredentials, needsTurnCredentials, relayIceServers } from './ice.ts'
 import { relayInfo } from './relay-info.ts'
 import { startStunServer } from './stun/index.ts'
 import { readTlsFiles, tlsRenewer } from './tls.ts'
@@ -113,6 +114,11 @@ export interface RelayProgramInit {
   stunAnnounce?: string
   /** STUN/TURN servers handed out besides the relay's own STUN server */
   iceServers: RTCIceServer[]
+  /**
+   * A file holding coturn's `static-auth-secret`: TURN servers in
+   * `iceServers` without credentials are handed out with time-limited ones
+   */
+  turnSecretFile?: string
   /** the STUN server's rate limits (no flag: tests lower them) */
   stun?: Pick<StunServerInit, 'ratePerIp' | 'rate' | 'maxSources'>
   /** kad-dht's re-provide settings, in ms (no flag: tests shorten them) */
@@ -197,6 +203,10 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   const init: RelayProgramInit = { ...DEFAULT_RELAY_OPTIONS, announce: [], bootstrap: [], trustProxy: [], namespaces: [DEFAULT_RELAY_OPTIONS.namespace], iceServers: [], ...options }
   // refuse a hand-out clients would refuse before anything listens
   let iceServers = relayIceServers(init, init.stunPort >= 0 ? 0 : undefined)
+  const turnSecret = await readTurnSecret(init)
+  // TURN credentials outlive the reservations members renew (and ask again) on
+  const turnTtl = Math.max(TURN_CREDENTIAL_TTL, 2 * init.reservationTtl)
+  const handOut = (): RTCIceServer[] => turnSecret != null ? mintTurnCredentials(iceServers, turnSecret, turnTtl) : iceServers
   const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
@@ -279,7 +289,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           defaultDurationLimit: init.circuitDuration * 1000,
           defaultDataLimit: BigInt(init.circuitData)
         }),
-        relayInfo: relayInfo({ iceServers: () => iceServers })
+        relayInfo: relayInfo({ iceServers: handOut })
       }
     })
   } catch (err: any) {
@@ -320,7 +330,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       pageServer = await startHttpServer(init.host, init.httpPort, 'page', pageRoute(root, () => ({
         peerId: node.peerId.toString(),
         multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
-        iceServers
+        iceServers: handOut()
       })), tls)
     }
 
@@ -374,6 +384,33 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       await node.stop()
     }
   }
+}
+
+/** How long minted TURN credentials last, in seconds (at least twice the reservation TTL) */
+const TURN_CREDENTIAL_TTL = 24 * 60 * 60
+
+async function readTurnSecret (init: RelayProgramInit): Promise<string | undefined> {
+  if (init.turnSecretFile == null) {
+    if (init.iceServers.some(needsTurnCredentials)) {
+      throw new UsageError('--ice-server: TURN server without a username and credential (turn:user:password@host, or --turn-secret-file)')
+    }
+
+    return undefined
+  }
+
+  let secret: string
+
+  try {
+    secret = (await readFile(init.turnSecretFile, 'utf8')).trim()
+  } catch (err: any) {
+    throw new UsageError(`--turn-secret-file: cannot read ${init.turnSecretFile}: ${err.code ?? err.message}`)
+  }
+
+  if (secret.length === 0 || secret.includes('\n')) {
+    throw new UsageError(`--turn-secret-file: ${init.turnSecretFile} must hold the secret on one line`)
+  }
+
+  return secret
 }
 
 function toListenError (err: any, init: RelayProgramInit): Error {

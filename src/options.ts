@@ -103,7 +103,7 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
 
   /**
    * Use the ICE servers of the relays the node holds reservations on: each
-   * relay is asked once per reservation (`/relaymesh/relay-info/1.0.0`), and
+   * relay is asked at each reservation and renewal (`/relaymesh/relay-info/1.0.0`), and
    * its servers (its own STUN server, TURN servers its operator configured)
    * are added to `iceServers` for every WebRTC connection while the relay is
    * held. `true` keeps a relay's servers only when each is on a host the

@@ -20,7 +20,7 @@
  * times, or a relay whose connection closes, is replaced by the next best
  * measured candidate at once.
  *
- * ICE servers: after each reservation the relay is asked once, on
+ * ICE servers: after each reservation and renewal the relay is asked, on
  * `/relaymesh/relay-info/1.0.0`, for its STUN and TURN servers; they are
  * listed in `iceServers` (and each `selected` relay's) while the relay is
  * held, and `createMeshNode()` adds them to every WebRTC connection. A

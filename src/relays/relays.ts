@@ -367,7 +367,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
   }
 
   /**
-   * Asks a relay just reserved on for its ICE servers (`iceServers` option);
+   * Asks a relay just reserved on (or renewed) for its ICE servers (`iceServers` option);
    * WebRTC connections use them while the relay is held. A stock relay does
    * not speak the protocol: nothing to use.
    */
@@ -393,6 +393,10 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       if (err.name === 'UnsupportedProtocolError' || this.shutdown.signal.aborted) {
         this.log.trace('relay %p hands out no ICE servers - %e', peerId, err)
         return
+      }
+
+      if (this.held.get(peerId) === held) {
+        held.iceServers = undefined
       }
 
       this.log.error('refused the ICE servers of relay %p - %e', peerId, err)
@@ -439,6 +443,8 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       this.log.trace('renewed reservation on %p, expires in %d ms', held.peerId, reservation.expiry - Date.now())
       this.safeDispatchEvent('relays:reservation-renewed', { detail: { peerId: held.peerId, expiry: held.expiry } })
       this.scheduleRenewal(held)
+      // TURN credentials the relay makes expire: fresh ones with each renewal
+      void this.askIceServers(held, connection, this.table.get(held.peerId)?.addrs ?? [])
     } catch (err: any) {
       held.renewFailures++
       this.log.error('renewing reservation on %p failed (%d of %d) - %e', held.peerId, held.renewFailures, this.init.renewAttempts, err)

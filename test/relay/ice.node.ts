@@ -62,6 +62,12 @@ describe('relay program: --stun-port, --stun-announce, --ice-server', function (
       iceServers: [{ urls: ['stun:a.example.com'] }, { urls: ['turn:b.example.com'], username: 'u', credential: 'p' }]
     })
 
+    // TURN without credentials: minted from --turn-secret-file
+    expect(init(['--ice-server', 'turn:turn.example.com:3478', '--turn-secret-file', '/etc/relaymesh/turn-secret'])).to.deep.include({
+      iceServers: [{ urls: ['turn:turn.example.com:3478'] }],
+      turnSecretFile: '/etc/relaymesh/turn-secret'
+    })
+
     const config = join(await mkdtemp(join(tmpdir(), 'relaymesh-config-')), 'relay.json')
     await writeFile(config, JSON.stringify({ 'stun-port': 3478, 'ice-server': ['turn:u:p@turn.example.com:3478'] }))
     expect(init(['--config', config])).to.deep.include({ stunPort: 3478, iceServers: [{ urls: ['turn:turn.example.com:3478'], username: 'u', credential: 'p' }] })
@@ -90,7 +96,8 @@ describe('relay program: --stun-port, --stun-announce, --ice-server', function (
     const started: Array<[string[], RegExp]> = [
       [['--stun-port', '0', ...Array.from({ length: 8 }, (_, i) => ['--ice-server', `stun:s${i}.example.com`]).flat()], /--ice-server: clients accept at most 8 ICE servers from a relay \(its STUN server included\), got 9/],
       [['--host', '0.0.0.0', '--stun-port', '0'], /--stun-port: clients cannot be told where the STUN server is .* pass --stun-announce/],
-      [['--ice-server', 'turn:turn.example.com:3478'], /--ice-server: TURN server without a username/]
+      [['--ice-server', 'turn:turn.example.com:3478'], /--ice-server: TURN server without a username/],
+      [['--ice-server', 'turn:turn.example.com:3478', '--turn-secret-file', '/nonexistent/secret'], /--turn-secret-file: cannot read \/nonexistent\/secret: ENOENT/]
     ]
 
     for (const [args, message] of started) {

@@ -71,6 +71,17 @@ describe('ICE servers handed out by relays', function () {
     await pWaitFor(() => relay!.stun!.stats.answered - answered >= 2, { timeout: 10_000 })
   })
 
+  it('asks again at every renewal (minted TURN credentials expire)', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0, reservationTtl: 4 })
+    const node = await member()
+    await pWaitFor(() => node.services.relays.iceServers.length === 1, { timeout: 30_000 })
+    let received = 0
+    node.services.relays.addEventListener('relays:ice-servers-received', () => { received++ })
+    await pEvent(node.services.relays, 'relays:reservation-renewed', { timeout: 30_000 })
+    await pWaitFor(() => received >= 1, { timeout: 10_000 })
+    expect(node.services.relays.iceServers).to.deep.equal(relay.iceServers)
+  })
+
   it('adds the app\'s own iceServers to the handed-out ones', async () => {
     relay = await startRelayProgram({ port: 0, tcpPort: -1, keyFile: await tempKeyFile(), stunPort: 0 })
     const own = { urls: ['stun:127.0.0.1:9'] }

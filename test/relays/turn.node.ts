@@ -1,5 +1,9 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { createHmac } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
@@ -30,22 +34,16 @@ describe('TURN (coturn) handed out by the relay', function () {
     await stopNodes(nodes)
     nodes = []
     await relay?.stop()
+    relay = undefined
     await coturn?.stop()
+    coturn = undefined
   })
 
-  it('two members that may only use relay candidates connect over WebRTC through the handed-out TURN server', async () => {
-    coturn = await startCoturn({ user: 'member', password: 'pw-123' })
-    relay = await startRelayProgram({
-      port: 0,
-      tcpPort: -1,
-      keyFile: await tempKeyFile(),
-      iceServers: [{ urls: [`turn:127.0.0.1:${coturn.port}?transport=udp`], username: 'member', credential: 'pw-123' }]
-    })
-
-    // iceTransportPolicy 'relay': no host or STUN candidates, so only TURN can connect them
+  /** two members limited to relay candidates (no host or STUN ones): only TURN can connect them */
+  async function connectThroughTurn (): Promise<void> {
     for (let i = 0; i < 2; i++) {
       nodes.push(await createMeshNode(testNodeInit({
-        bootstrap: relay.multiaddrs,
+        bootstrap: relay!.multiaddrs,
         relays: { relayCount: 1, discovery: false },
         rtcConfiguration: { bindAddress: '127.0.0.1', iceTransportPolicy: 'relay' }
       })))
@@ -66,8 +64,42 @@ describe('TURN (coturn) handed out by the relay', function () {
     expect(connection, errors.join('; ')).to.not.be.undefined()
     expect(WebRTC.matches(connection!.remoteAddr), connection!.remoteAddr.toString()).to.be.true()
     expect(connection!.limits, 'not the limited relayed connection').to.be.undefined()
-    // both allocated with the handed-out credentials, and the pair talks through a channel
+  }
+
+  it('two members that may only use relay candidates connect over WebRTC through the handed-out TURN server', async () => {
+    coturn = await startCoturn({ user: 'member', password: 'pw+1/2=' })
+    relay = await startRelayProgram({
+      port: 0,
+      tcpPort: -1,
+      keyFile: await tempKeyFile(),
+      iceServers: [{ urls: [`turn:127.0.0.1:${coturn.port}?transport=udp`], username: 'member', credential: 'pw+1/2=' }]
+    })
+
+    await connectThroughTurn()
+
+    // both allocated with the handed-out credentials and let the other's relayed address in
     expect(coturn.log().match(/user <member>: incoming packet ALLOCATE processed, success/g)).to.have.length.of.at.least(2)
-    expect(coturn.log()).to.match(/user <member>: incoming packet CHANNEL_BIND processed, success/)
+    await pWaitFor(() => /user <member>: incoming packet CREATE_PERMISSION processed, success/.test(coturn?.log() ?? ''), { timeout: 5000 })
+  })
+
+  it('with --turn-secret-file, the relay hands out time-limited credentials that coturn\'s use-auth-secret accepts', async () => {
+    const secret = 'relaymesh-test-secret'
+    const file = join(await mkdtemp(join(tmpdir(), 'relaymesh-turn-')), 'secret')
+    await writeFile(file, `${secret}\n`)
+    coturn = await startCoturn({ secret })
+    relay = await startRelayProgram({
+      port: 0,
+      tcpPort: -1,
+      keyFile: await tempKeyFile(),
+      iceServers: [{ urls: [`turn:127.0.0.1:${coturn.port}?transport=udp`] }],
+      turnSecretFile: file
+    })
+
+    await connectThroughTurn()
+    const [{ username, credential }] = nodes[0].services.relays.iceServers
+    expect(Number(username)).to.be.within(Date.now() / 1000 + 23 * 3600, Date.now() / 1000 + 25 * 3600)
+    expect(credential).to.equal(createHmac('sha1', secret).update(username ?? '').digest('base64'))
+    expect(coturn.log().match(/incoming packet ALLOCATE processed, success/g)).to.have.length.of.at.least(2)
+    await pWaitFor(() => /incoming packet CREATE_PERMISSION processed, success/.test(coturn?.log() ?? ''), { timeout: 5000 })
   })
 })
