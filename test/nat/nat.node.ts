@@ -1,8 +1,9 @@
 /**
- * Members behind real kernel NATs. Each case builds its own network
- * namespaces (see `test/fixtures/netns.ts`): a public one with the relay
- * program and coturn, two NAT routers and a member behind each. Needs root,
- * `ip`, `nft` and coturn's `turnserver`; skipped, saying why, without them.
+ * Members behind real kernel NATs, in network namespaces (see
+ * `test/fixtures/netns.ts`): a public one with the relay program, which serves
+ * STUN (`--stun-port`) and hands it out, two NAT routers and a member behind
+ * each. The members are given no ICE server: what the relay hands out must be
+ * enough. Needs root, `ip` and `nft`; skipped, saying why, without them.
  *
  * `NAT_DEBUG=<DEBUG value>` passes `DEBUG` to the members (their stderr is
  * printed when a case fails).
@@ -10,31 +11,19 @@
 import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
-import { hasCoturn, startCoturn } from '../fixtures/coturn-netns.ts'
 import { startMeshMember } from '../fixtures/mesh-member-process.ts'
 import { PUBLIC_ADDR, createNatNetwork, hostAddresses, hostNetworkSnapshot, listNamespaces, netnsUnavailable, removeStaleNamespaces } from '../fixtures/netns.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import type { TurnServer } from '../fixtures/coturn-netns.ts'
 import type { ConnectionJson, MemberJson, MeshMemberProcess } from '../fixtures/mesh-member-process.ts'
 import type { NatKind, NatNetwork } from '../fixtures/netns.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 
-/** what ICE servers the members get */
-type IceGiven = 'none' | 'stun'
+/** where the members' ICE servers come from: the relay's hand-out, or nowhere (`relayIceServers: false`) */
+type IceGiven = 'relay' | 'none'
 
-/**
- * The ICE servers given to the members. This is the one place to change once
- * the relay hands out its own (`--stun-port`, `--ice-server`): then the
- * relay gets those flags and this returns nothing, so that the members use
- * only what the relay hands out.
- */
-function iceServersFor (given: IceGiven, turn: TurnServer): RTCIceServer[] {
-  return given === 'none' ? [] : [turn.stun]
-}
-
-/** flags for the relay program in the public namespace */
+/** flags for the relay program in the public namespace: it serves STUN and hands it out */
 function relayArgs (): string[] {
-  return ['--host', PUBLIC_ADDR]
+  return ['--host', PUBLIC_ADDR, '--stun-port', '0']
 }
 
 /** how `member` sees `other`, and its connections to it */
@@ -93,13 +82,12 @@ describe('members behind real NATs (network namespaces)', function () {
   this.timeout(120_000)
   let hostBefore: string | undefined
   let network: NatNetwork | undefined
-  let turn: TurnServer | undefined
   let relay: RelayProcess | undefined
   let members: MeshMemberProcess[] = []
   let started = 0
 
   before(async function () {
-    const unavailable = await netnsUnavailable() ?? (await hasCoturn() ? undefined : 'no `turnserver` (Debian package coturn)')
+    const unavailable = await netnsUnavailable()
 
     if (unavailable != null) {
       // eslint-disable-next-line no-console
@@ -114,8 +102,6 @@ describe('members behind real NATs (network namespaces)', function () {
     const phase = (name: string): void => { phases.push(`${name} ${Date.now() - t} ms`); t = Date.now() }
     network = await createNatNetwork(['cone', 'cone'])
     phase('namespaces')
-    turn = await startCoturn(network.public, PUBLIC_ADDR)
-    phase('coturn')
     relay = await startRelayProcess(relayArgs(), undefined, { netns: network.public })
     phase('relay')
     // eslint-disable-next-line no-console
@@ -128,8 +114,6 @@ describe('members behind real NATs (network namespaces)', function () {
         // eslint-disable-next-line no-console
         console.warn(`member ${i + 1} stderr (last 3000):\n${m.stderr().slice(-3000)}`)
       }
-      // eslint-disable-next-line no-console
-      console.warn(`coturn (last 3000):\n${turn?.log().slice(-3000)}`)
     }
 
     await Promise.all(members.map(async m => m.stop()))
@@ -138,7 +122,6 @@ describe('members behind real NATs (network namespaces)', function () {
 
   after(async () => {
     await relay?.stop('SIGKILL')
-    await turn?.stop()
     await network?.destroy()
 
     for (const ns of network?.namespaces ?? []) {
@@ -164,7 +147,7 @@ describe('members behind real NATs (network namespaces)', function () {
       relay: relay!.wsAddr,
       room: `${room}-${process.pid}`,
       netns: side.member,
-      iceServers: iceServersFor(given, turn!),
+      relayIceServers: given === 'relay',
       bindAddress: 'any',
       messages: true,
       env: process.env.NAT_DEBUG != null ? { DEBUG: process.env.NAT_DEBUG } : undefined
@@ -189,8 +172,8 @@ describe('members behind real NATs (network namespaces)', function () {
     }
   })
 
-  it('cone NATs: the members go direct over STUN-learned addresses', async () => {
-    const [a, b] = await startMembers(['cone', 'cone'], 'stun', 'nat-cone')
+  it('cone NATs: the members go direct over addresses learned from the relay\'s STUN server', async () => {
+    const [a, b] = await startMembers(['cone', 'cone'], 'relay', 'nat-cone')
 
     await pWaitFor(async () => (await routes([a, b])).every(r => r === 'direct'), { timeout: 60_000, interval: 200 })
     const direct = Date.now() - started
@@ -207,7 +190,7 @@ describe('members behind real NATs (network namespaces)', function () {
     console.log(`      direct ${direct} ms after the members started`)
   })
 
-  it('cone NATs without a STUN server: the members stay relayed, and talk', async () => {
+  it('cone NATs without the relay\'s STUN server: the members stay relayed, and talk', async () => {
     const [a, b] = await startMembers(['cone', 'cone'], 'none', 'nat-cone-no-stun')
     await exchange([a, b], 50, 'cone-no-stun')
     // long enough for several WebRTC attempts (the cone case is direct in a few seconds)
@@ -218,7 +201,7 @@ describe('members behind real NATs (network namespaces)', function () {
 
   ;(['masquerade', 'symmetric'] as const).forEach(kind => {
     it(`${kind} NATs: the members talk through the relay, and say so`, async () => {
-      const [a, b] = await startMembers([kind, kind], 'stun', `nat-${kind}`)
+      const [a, b] = await startMembers([kind, kind], 'relay', `nat-${kind}`)
       await exchange([a, b], 50, kind)
       const took = Date.now() - started
       await new Promise(resolve => setTimeout(resolve, 5000))
