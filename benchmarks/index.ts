@@ -19,21 +19,28 @@
  * default 2500,5000,10000,20000), `LOAD_SECONDS` (default 4), `LOAD_FLAT_OUT`
  * (messages per member sent at once, default 2000; 0: none), `LOAD_SETTLE`
  * (ms, default 15000) and `LOAD_SETUPS` (default relaymesh,gossipsub) size
- * the load benchmark, one process per member.
+ * the load benchmark, one process per member; `CAPACITY_CLIENTS` (default
+ * 2000), `CAPACITY_PROCESSES` (client processes, default 4),
+ * `CAPACITY_CONCURRENCY` (reservations each makes at once, default 25),
+ * `CAPACITY_SETTLE` (ms after the last admission, default 5000) and
+ * `CAPACITY_RELAYS` (default relaymesh,stock) size the relay capacity
+ * benchmark.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRelayProcess } from '../test/fixtures/relay-process.ts'
+import { capacityTable, measureCapacity } from './capacity.ts'
 import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
 import { loadTable, measureLoad } from './message-load.ts'
 import { measureMessages, messageTables } from './messages.ts'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
 import { measureRelays } from './relays.ts'
+import type { CapacityRelay, CapacityResult } from './capacity.ts'
 import type { LoadSetup } from './message-load.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'relay-memory,relays,mesh,messages').split(',')
+const wanted = (process.env.BENCH ?? 'relay-memory,capacity,relays,mesh,messages').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
 
@@ -65,6 +72,22 @@ if (wanted.includes('relay-memory')) {
     '',
     `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}`
   ].join('\n'))
+}
+
+if (wanted.includes('capacity')) {
+  const capacity: CapacityResult[] = []
+
+  for (const kind of (process.env.CAPACITY_RELAYS ?? 'relaymesh,stock').split(',').filter(s => s !== '') as CapacityRelay[]) {
+    capacity.push(await measureCapacity(kind, {
+      clients: Number(process.env.CAPACITY_CLIENTS ?? 2000),
+      processes: Number(process.env.CAPACITY_PROCESSES ?? 4),
+      concurrency: Number(process.env.CAPACITY_CONCURRENCY ?? 25),
+      settle: Number(process.env.CAPACITY_SETTLE ?? 5000)
+    }))
+  }
+
+  results.capacity = capacity
+  tables.push(capacityTable(capacity))
 }
 
 if (wanted.includes('relays')) {

@@ -3,6 +3,7 @@
  * The `relaymesh-relay` command. See `relay/README.md`.
  */
 import { parseRelayArgs, usage } from './args.ts'
+import { installMemoryHook } from './debug.ts'
 import { startRelayProgram } from './relay.ts'
 import type { RelayProgram } from './relay.ts'
 
@@ -76,6 +77,16 @@ async function main (): Promise<void> {
     }, (err: Error) => {
       process.stderr.write(`relaymesh-relay: SIGHUP, kept the old TLS certificate: ${err.message}\n`)
     })
+  })
+
+  // benchmarks and profiling only (RELAYMESH_DEBUG_MEMORY=1): SIGUSR2 prints memory use after a full GC
+  installMemoryHook(() => {
+    const stats = (relay.node.services as any).relay?.stats
+    return {
+      reservations: stats?.reservations ?? 0,
+      connections: relay.node.getConnections().length,
+      ...Object.fromEntries(Object.entries(stats?.refusals ?? {}).filter(([, n]) => n !== 0).map(([reason, n]) => [`refused_${reason}`, n]))
+    }
   })
 
   // the handlers are in place before anyone can read the ready line

@@ -1,0 +1,88 @@
+/**
+ * Many light stock js-libp2p clients in one process, for the capacity
+ * benchmark (see `capacity.ts`): each is WebSockets + the circuit relay
+ * transport + Noise + Yamux + identify, listening on
+ * `<RELAY_ADDR>/p2p-circuit`, so starting it dials the relay and reserves.
+ *
+ * Prints JSON lines on stdout: `ready` once loaded; after `go` on stdin it
+ * starts `CLIENTS` nodes, `CONCURRENCY` at a time, prints `reserved` (with
+ * `at`, ms since the epoch) or `failed` for each, then `done` with the count
+ * still holding a relayed address (a client that got none within
+ * `RESERVE_TIMEOUT` ms is stopped). `count` prints that count again; SIGTERM,
+ * `stop` or the end of stdin end the process without stopping each node
+ * (the relay sees the connections drop all the same).
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { FaultTolerance } from '@libp2p/interface'
+import { webSockets } from '@libp2p/websockets'
+import { createLibp2p } from 'libp2p'
+import pWaitFor from 'p-wait-for'
+import { readCommands } from '../test/fixtures/json-lines.ts'
+import type { Libp2p } from '@libp2p/interface'
+
+const relayAddr = process.env.RELAY_ADDR ?? ''
+const clients = Number(process.env.CLIENTS ?? 100)
+const concurrency = Number(process.env.CONCURRENCY ?? 25)
+const timeout = Number(process.env.RESERVE_TIMEOUT ?? 120_000)
+const nodes: Libp2p[] = []
+
+function print (line: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...line, at: Date.now() })}\n`)
+}
+
+function holding (node: Libp2p): boolean {
+  return node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
+}
+
+async function client (): Promise<void> {
+  const start = Date.now()
+  const node = await createLibp2p({
+    addresses: { listen: [`${relayAddr}/p2p-circuit`] },
+    // a refused reservation leaves the node without a relayed address instead of failing start()
+    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    transports: [webSockets(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify() }
+  })
+  nodes.push(node)
+
+  try {
+    await pWaitFor(() => holding(node), { timeout, interval: 10 })
+    print({ event: 'reserved', ms: Date.now() - start })
+  } catch (err: any) {
+    print({ event: 'failed', error: err.message })
+    // a client without a reservation leaves, so the relay holds only reservations
+    nodes.splice(nodes.indexOf(node), 1)
+    await Promise.resolve(node.stop()).catch(() => {})
+  }
+}
+
+async function run (): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(concurrency, clients) }, async () => {
+    while (next < clients) {
+      next++
+      await client().catch((err: Error) => { print({ event: 'failed', error: err.message }) })
+    }
+  }))
+  print({ event: 'done', holding: nodes.filter(holding).length })
+}
+
+const stop = (): void => { process.exit(0) }
+process.on('SIGTERM', stop)
+
+readCommands((line) => {
+  if (line === 'go') {
+    void run()
+  } else if (line === 'count') {
+    print({ event: 'count', holding: nodes.filter(holding).length })
+  } else if (line === 'stop') {
+    stop()
+  }
+}, stop)
+
+print({ event: 'ready' })

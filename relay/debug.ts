@@ -1,0 +1,77 @@
+/**
+ * Memory hooks for benchmarks and profiling, off unless the environment turns
+ * them on. With `RELAYMESH_DEBUG_MEMORY=1`, SIGUSR2 makes the process collect
+ * garbage fully and print one JSON line on stdout:
+ * `{"event":"memory","rss":...,"heapUsed":...,"external":...,"arrayBuffers":...}`
+ * plus the counts `stats()` returns. With `RELAYMESH_DEBUG_HEAPSNAPSHOT_DIR`
+ * set as well, it first writes a heap snapshot there and names it in the line
+ * (`"snapshot"`).
+ *
+ * These variables do not start with `RELAYMESH_RELAY_`: they are not relay
+ * settings, and the settings parser rejects unknown names with that prefix.
+ */
+import { join } from 'node:path'
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+
+/**
+ * Turns the memory hook on
+ */
+export const DEBUG_MEMORY_ENV = 'RELAYMESH_DEBUG_MEMORY'
+
+/**
+ * A folder: the memory hook writes a heap snapshot there each time
+ */
+export const DEBUG_HEAPSNAPSHOT_ENV = 'RELAYMESH_DEBUG_HEAPSNAPSHOT_DIR'
+
+/** V8's collector, exposed at run time (no `--expose-gc` needed) */
+function exposeGc (): () => void {
+  setFlagsFromString('--expose_gc')
+  return runInNewContext('gc')
+}
+
+/**
+ * Collects garbage until freed array buffers are released too (V8 frees
+ * their backing stores in the background), then reads the memory usage.
+ */
+export async function settledMemory (gc: () => void): Promise<NodeJS.MemoryUsage> {
+  for (let i = 0; i < 4; i++) {
+    gc()
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+
+  return process.memoryUsage()
+}
+
+/**
+ * Installs the SIGUSR2 memory hook when `env` asks for it; returns whether it
+ * did.
+ */
+export function installMemoryHook (stats: () => Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (env[DEBUG_MEMORY_ENV] !== '1') {
+    return false
+  }
+
+  const gc = exposeGc()
+  const dir = env[DEBUG_HEAPSNAPSHOT_ENV]
+  let busy = false
+
+  process.on('SIGUSR2', () => {
+    if (busy) {
+      return
+    }
+
+    busy = true
+    settledMemory(gc).then(usage => {
+      const snapshot = dir != null && dir !== '' ? writeHeapSnapshot(join(dir, `relay-${process.pid}-${Date.now()}.heapsnapshot`)) : undefined
+      const line = { event: 'memory', ...usage, ...stats(), ...(snapshot != null ? { snapshot } : {}) }
+      process.stdout.write(`${JSON.stringify(line)}\n`)
+    }).catch((err: Error) => {
+      process.stderr.write(`memory hook: ${err.message}\n`)
+    }).finally(() => {
+      busy = false
+    })
+  })
+
+  return true
+}
