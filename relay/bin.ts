@@ -2,6 +2,8 @@
 /**
  * The `relaymesh-relay` command. See `relay/README.md`.
  */
+// first: sets DEBUG_COLORS before libp2p's logger loads
+import './log-colors.ts'
 import { parseRelayArgs, usage } from './args.ts'
 import { installMemoryHook } from './debug.ts'
 import { startRelayProgram } from './relay.ts'
