@@ -28,6 +28,7 @@ const clients = Number(process.env.CLIENTS ?? 100)
 const concurrency = Number(process.env.CONCURRENCY ?? 25)
 const timeout = Number(process.env.RESERVE_TIMEOUT ?? 120_000)
 const nodes: Libp2p[] = []
+const reservedAt = new WeakMap<Libp2p, number>()
 
 function print (line: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify({ ...line, at: Date.now() })}\n`)
@@ -49,9 +50,16 @@ async function client (): Promise<void> {
     services: { identify: identify() }
   })
   nodes.push(node)
+  // a client whose relay connection closes after its reservation has lost it
+  node.addEventListener('connection:close', () => {
+    if (holding(node) || reservedAt.has(node)) {
+      print({ event: 'dropped', afterMs: Date.now() - (reservedAt.get(node) ?? start) })
+    }
+  })
 
   try {
     await pWaitFor(() => holding(node), { timeout, interval: 10 })
+    reservedAt.set(node, Date.now())
     print({ event: 'reserved', ms: Date.now() - start })
   } catch (err: any) {
     print({ event: 'failed', error: err.message })

@@ -50,6 +50,8 @@ export interface CapacityResult {
   failed: number
   /** the most common failure messages, with their counts */
   errors: Record<string, number>
+  /** clients whose relay connection closed after they were admitted */
+  dropped: number
   /** reservations the relay held after the settle */
   held: number
   /** connections the relay had open after the settle */
@@ -186,6 +188,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       processes: options.processes,
       admitted: reserved.length,
       failed: failed.length,
+      dropped: lines.filter(line => line.event === 'dropped').length,
       errors: failed.reduce<Record<string, number>>((acc, line) => { const key = String(line.error).slice(0, 120); acc[key] = (acc[key] ?? 0) + 1; return acc }, {}),
       held,
       connections: after.connections ?? 0,
