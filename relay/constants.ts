@@ -45,8 +45,13 @@ export const DEFAULT_RELAY_OPTIONS = {
   wsIdleTimeout: 60 * second,
   /** sockets not yet upgraded to WebSocket, at once */
   wsMaxUnupgraded: 512,
-  /** sockets not yet upgraded to WebSocket from one client address, at once */
-  wsMaxUnupgradedPerIp: 32,
+  /**
+   * sockets not yet upgraded to WebSocket from one client address, at once: as
+   * many as `inboundPerIp`, so the clients behind one NAT that arrive together
+   * are not refused here before libp2p's own per-IP limit (32 refused 13 of
+   * 100 such clients on a busy machine)
+   */
+  wsMaxUnupgradedPerIp: 128,
   /** provider records kept for other peers: ~0.5 KiB each with their index and peer store entry */
   dhtMaxProviders: 10_000,
   /** a member provides one CID per room it is in, a relay its namespaces */
