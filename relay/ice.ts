@@ -7,8 +7,9 @@ const WILDCARDS = new Set(['0.0.0.0', '::', ''])
 
 /**
  * Parses an `--ice-server` value: a `stun:`, `stuns:`, `turn:` or `turns:`
- * URL, TURN ones with the credentials in front of the host, percent-encoded
- * where they hold `:` or `@`: `turn:user:pass@turn.example.com:3478?transport=udp`.
+ * URL, TURN ones with the credentials in front of the host:
+ * `turn:user:pass@turn.example.com:3478?transport=udp` (percent-decoded; the
+ * credentials may hold only the characters `checkIceServers` allows).
  *
  * @throws {UsageError} naming `label`
  */

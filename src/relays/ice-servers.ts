@@ -14,6 +14,14 @@ export interface IceUrl {
   transport?: 'udp' | 'tcp'
 }
 
+/**
+ * What a TURN username or credential may hold: RFC 3986 unreserved characters
+ * plus base64's `+`, `/` and `=`. node-datachannel puts both into a URL
+ * (`turn:user:credential@host`), where `@`, `:`, `?` or `#` from a hostile
+ * relay would change the TURN server's host or break every connection.
+ */
+const ICE_CREDENTIAL = /^[A-Za-z0-9\-._~+/=]+$/
+
 const ICE_URL = /^(stuns?|turns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?(?:\?transport=(udp|tcp))?$/
 
 /**
@@ -52,9 +60,9 @@ export function parseIceUrl (url: string): IceUrl {
  * Checks a list of ICE servers against relaymesh's bounds: at most
  * {@link MAX_ICE_SERVERS} servers of at most {@link MAX_ICE_URLS} URLs each,
  * every URL valid for {@link parseIceUrl}, TURN URLs with a username and a
- * credential, each at most {@link MAX_ICE_CREDENTIAL_LENGTH} characters. With
- * `hosts`, every URL must name one of them (lower case, IPv6 without
- * brackets). Returns the servers as `RTCIceServer`s.
+ * credential, each of 1 to {@link MAX_ICE_CREDENTIAL_LENGTH} characters among
+ * `A-Z a-z 0-9 - . _ ~ + / =`. With `hosts`, every URL must name one of them
+ * (lower case, IPv6 without brackets). Returns the servers as `RTCIceServer`s.
  *
  * @throws {InvalidIceServersError} naming the first problem
  */
@@ -71,6 +79,10 @@ export function checkIceServers (servers: IceServer[], hosts?: Set<string>): RTC
     for (const field of [server.username, server.credential]) {
       if (field != null && field.length > MAX_ICE_CREDENTIAL_LENGTH) {
         throw new InvalidIceServersError(`a TURN username or credential is longer than ${MAX_ICE_CREDENTIAL_LENGTH} characters`)
+      }
+
+      if (field != null && !ICE_CREDENTIAL.test(field)) {
+        throw new InvalidIceServersError('a TURN username or credential is empty or holds a character other than A-Z a-z 0-9 - . _ ~ + / =')
       }
     }
 

@@ -83,6 +83,7 @@ describe('relay program: --stun-port, --stun-announce, --ice-server', function (
       [['--ice-server', 'turn:u:p@turn.example.com:99999'], /--ice-server: bad port/],
       [['--stun-port', '0', '--ice-server', 'stun:a', '--ice-server', 'nonsense'], /--ice-server must be stun:/],
       [['--ice-server', 'turn:u:%zz@turn.example.com'], /--ice-server: bad percent-encoding/],
+      [['--ice-server', 'turn:u:p%40q@turn.example.com'], /--ice-server: a TURN username or credential is empty or holds a character other than/],
       [['--ice-server', 'stun:a.example.com?transport=udp'], /--ice-server: \?transport is for TURN only/],
       [['--ice-server', `stun:${'a'.repeat(300)}.example.com`], /--ice-server: not a stun:.* of at most 256 characters/],
       [['--stun-announce', 'relay example'], /--stun-announce must be a host name or an IP address/]

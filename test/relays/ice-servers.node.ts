@@ -140,6 +140,28 @@ describe('ICE servers handed out by relays', function () {
       expect(node.services.relays.iceServers).to.deep.equal(servers)
     })
 
+    it('cannot rewrite Node members\' TURN URLs with characters in the credentials', async () => {
+      // node-datachannel builds `turn:${username}:${credential}@${host}`: these would send the
+      // TURN Allocates to 192.0.2.7, or make every new RTCPeerConnection throw
+      const cases: Array<Pick<IceServer, 'username' | 'credential'>> = [
+        { username: 'u', credential: 'b@192.0.2.7:3478?transport=udp#' },
+        { username: 'u', credential: 'b@h:abc' },
+        { username: 'u:x@192.0.2.7', credential: 'p' },
+        { username: 'u', credential: 'p%40q' },
+        { username: 'u', credential: 'p q' }
+      ]
+
+      for (const credentials of cases) {
+        await handOut([{ urls: ['turn:127.0.0.1:3478?transport=udp'], ...credentials }])
+        const { node, error } = await refusal()
+        expect(error.name, JSON.stringify(credentials)).to.equal('InvalidIceServersError')
+        expect(error.message).to.match(/holds a character other than/)
+        expect(node.services.relays.iceServers).to.deep.equal([])
+        await stopNodes([node])
+        nodes = nodes.filter(n => n !== node)
+      }
+    })
+
     it('refuses an oversized answer', async () => {
       await hostile(async stream => {
         await pbStream(stream, { maxDataLength: 1024 * 1024 }).pb(RelayInfo).write({ iceServers: [{ urls: [`stun:${'a'.repeat(100_000)}`] }] })
@@ -157,7 +179,8 @@ describe('ICE servers handed out by relays', function () {
         [[{ urls: ['stun:127.0.0.1:3478', 'stun:127.0.0.1:3479', 'stun:127.0.0.1:3480', 'stun:127.0.0.1:3481', 'stun:127.0.0.1:3482'] }], /5 URLs/],
         [[{ urls: [`stun:127.0.0.1:3478?x=${'a'.repeat(300)}`] }], /not a stun:/],
         [[{ urls: ['turn:127.0.0.1:3478'] }], /without a username/],
-        [[{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'p'.repeat(300) }], /longer than 256/]
+        [[{ urls: ['turn:127.0.0.1:3478'], username: 'u', credential: 'p'.repeat(300) }], /longer than 256/],
+        [[{ urls: ['turn:127.0.0.1:3478'], username: '', credential: 'p' }], /empty or holds a character/]
       ]
 
       for (const [servers, message] of cases) {
