@@ -106,8 +106,10 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
    * relay is asked at each reservation and renewal (`/relaymesh/relay-info/1.0.0`), and
    * its servers (its own STUN server, TURN servers its operator configured)
    * are added to `iceServers` for every WebRTC connection while the relay is
-   * held. `true` keeps a relay's servers only when each is on a host the
-   * relay is known by; `'any-host'` also takes servers on other hosts;
+   * held. `true` keeps a relay's servers only when each is on the host the
+   * node is connected to the relay on or that of a `bootstrap` address of
+   * the relay (never one the relay announces in the DHT); `'any-host'` also
+   * takes servers on other hosts;
    * `false` asks no relay. See `iceServers` in the `relays` options for the
    * bounds.
    *

@@ -63,7 +63,7 @@ export { checkIceServers, parseIceUrl } from './ice-servers.ts'
 export type { IceUrl } from './ice-servers.ts'
 export { RELAY_INFO_PROTOCOL, MAX_RELAY_INFO_SIZE, MAX_ICE_SERVERS, MAX_ICE_URLS, MAX_ICE_URL_LENGTH, MAX_ICE_CREDENTIAL_LENGTH } from './constants.ts'
 export { RelayInfo, IceServer } from './pb/relay-info.ts'
-export { hostsOf } from './relay-info.ts'
+export { hostsOf, iceServerHosts } from './relay-info.ts'
 
 /**
  * Options of the `relays` service. Times are in ms.
@@ -179,9 +179,10 @@ export interface RelaysInit {
    * (`/relaymesh/relay-info/1.0.0`: its STUN server, TURN servers its
    * operator runs) and list them in {@link Relays.iceServers}, which
    * `createMeshNode` adds to every WebRTC connection's `iceServers`. `true`
-   * keeps a relay's servers only if every one is on a host the relay is known
-   * by (an address we dialed it on, or one it was found with), so a hostile
-   * relay cannot make members send STUN/TURN traffic to third parties;
+   * keeps a relay's servers only if every one is on the host we are connected
+   * to it on or the host of a `bootstrap` address with its peer id (never
+   * one it announces in the DHT), so a hostile relay cannot make members send
+   * STUN/TURN traffic to third parties;
    * `'any-host'` lifts that rule (TURN on another machine); `false` does not
    * ask. A hand-out that breaks a rule (more than 8 servers, 4 URLs each, URLs
    * over 256 characters, other schemes than stun:, stuns:, turn:, turns:,

@@ -3,7 +3,7 @@ import { MAX_RELAY_INFO_SIZE, RELAY_INFO_PROTOCOL } from './constants.ts'
 import { InvalidIceServersError } from './errors.ts'
 import { checkIceServers } from './ice-servers.ts'
 import { RelayInfo } from './pb/relay-info.ts'
-import type { AbortOptions, Connection } from '@libp2p/interface'
+import type { AbortOptions, Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const HOST_PROTOCOLS = new Set(['ip4', 'ip6', 'dns', 'dns4', 'dns6'])
@@ -24,6 +24,18 @@ export function hostsOf (addrs: Multiaddr[]): Set<string> {
   }
 
   return hosts
+}
+
+/**
+ * The hosts a relay's ICE servers may be on (lower case, IPv6 without
+ * brackets): that of the address we are connected to it on, and those of the
+ * app's bootstrap addresses with its peer id. Never addresses learned from the
+ * network (DHT provider records, identify): a hostile relay lists whatever it
+ * likes there, such as a victim's address for members to send STUN/TURN to.
+ */
+export function iceServerHosts (remoteAddr: Multiaddr, peer: PeerId, bootstrap: Multiaddr[]): Set<string> {
+  const own = bootstrap.filter(addr => addr.getComponents().findLast(c => c.name === 'p2p')?.value === peer.toString())
+  return hostsOf([remoteAddr, ...own])
 }
 
 /**

@@ -10,7 +10,7 @@ import { RETRY_SLACK, resolveRelaysInit } from './constants.ts'
 import { findRelays } from './discovery.ts'
 import { InvalidRelayError } from './errors.ts'
 import { connectToRelay, directConnection, medianRoundTrip } from './probe.ts'
-import { fetchRelayIceServers, hostsOf } from './relay-info.ts'
+import { fetchRelayIceServers, iceServerHosts } from './relay-info.ts'
 import { listenThroughRelay, requestReservation } from './reserve.ts'
 import { chooseRelays } from './selection.ts'
 import type { RelayCandidate } from './candidates.ts'
@@ -353,7 +353,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
         this.scheduleRenewal(held)
         this.log('reserved on relay %p in %d ms, expires in %d ms', peer, Date.now() - start, reservation.expiry - Date.now())
         this.safeDispatchEvent('relays:relay-selected', { detail: this.selected.find(s => s.peerId.equals(peer))! })
-        void this.askIceServers(held, connection, candidate.addrs)
+        void this.askIceServers(held, connection)
       } catch (err: any) {
         this.log.error('reservation on relay %p failed after %d ms - %e', peer, Date.now() - start, err)
         this.markDown(peer, err)
@@ -371,13 +371,13 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
    * WebRTC connections use them while the relay is held. A stock relay does
    * not speak the protocol: nothing to use.
    */
-  private async askIceServers (held: Held, connection: Connection, addrs: Multiaddr[]): Promise<void> {
+  private async askIceServers (held: Held, connection: Connection): Promise<void> {
     if (this.init.iceServers === false) {
       return
     }
 
     const peerId = held.peerId
-    const hosts = this.init.iceServers === 'any-host' ? undefined : hostsOf([connection.remoteAddr, ...addrs])
+    const hosts = this.init.iceServers === 'any-host' ? undefined : iceServerHosts(connection.remoteAddr, held.peerId, this.bootstrap)
 
     try {
       const iceServers = await fetchRelayIceServers(connection, hosts, { signal: AbortSignal.any([this.shutdown.signal, AbortSignal.timeout(this.init.probeTimeout)]) })
@@ -444,7 +444,7 @@ export class RelaysService extends TypedEventEmitter<RelaysEvents> implements Re
       this.safeDispatchEvent('relays:reservation-renewed', { detail: { peerId: held.peerId, expiry: held.expiry } })
       this.scheduleRenewal(held)
       // TURN credentials the relay makes expire: fresh ones with each renewal
-      void this.askIceServers(held, connection, this.table.get(held.peerId)?.addrs ?? [])
+      void this.askIceServers(held, connection)
     } catch (err: any) {
       held.renewFailures++
       this.log.error('renewing reservation on %p failed (%d of %d) - %e', held.peerId, held.renewFailures, this.init.renewAttempts, err)

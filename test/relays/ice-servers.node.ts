@@ -1,11 +1,14 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { startRelayProgram } from '../../relay/relay.ts'
 import { createMeshNode } from '../../src/index.ts'
-import { RELAY_INFO_PROTOCOL, RelayInfo } from '../../src/relays/index.ts'
+import { RELAY_INFO_PROTOCOL, RelayInfo, iceServerHosts } from '../../src/relays/index.ts'
+import { freePort } from '../fixtures/delay-proxy.ts'
 import { stopNodes, testNodeInit, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { tempKeyFile } from '../fixtures/relay-process.ts'
 import type { RelayProgram } from '../../relay/relay.ts'
@@ -20,6 +23,7 @@ const TURN = { urls: ['turn:127.0.0.1:3478?transport=udp'], username: 'member', 
 describe('ICE servers handed out by relays', function () {
   this.timeout(120_000)
   let relay: RelayProgram | undefined
+  let others: RelayProgram[] = []
   let nodes: MeshNode[] = []
 
   async function member (init: MeshNodeInit = {}): Promise<MeshNode> {
@@ -29,9 +33,9 @@ describe('ICE servers handed out by relays', function () {
   }
 
   /** makes the relay answer relay-info requests with `answer` instead */
-  async function hostile (answer: (stream: Stream) => Promise<void>): Promise<void> {
-    await relay!.node.unhandle(RELAY_INFO_PROTOCOL)
-    await relay!.node.handle(RELAY_INFO_PROTOCOL, async (stream) => {
+  async function hostile (answer: (stream: Stream) => Promise<void>, on: RelayProgram = relay!): Promise<void> {
+    await on.node.unhandle(RELAY_INFO_PROTOCOL)
+    await on.node.handle(RELAY_INFO_PROTOCOL, async (stream) => {
       await answer(stream)
       await stream.close()
     })
@@ -44,6 +48,8 @@ describe('ICE servers handed out by relays', function () {
   afterEach(async () => {
     await stopNodes(nodes)
     nodes = []
+    await Promise.all(others.map(async other => other.stop()))
+    others = []
     await relay?.stop()
     relay = undefined
   })
@@ -130,6 +136,45 @@ describe('ICE servers handed out by relays', function () {
       // refused whole: not even the server on the relay's host is used
       expect(node.services.relays.iceServers).to.deep.equal([])
       expect(node.services.relays.selected).to.have.length(1)
+    })
+
+    it('cannot widen the allowed hosts with addresses it announces in the DHT', async () => {
+      // a second relay, found through the DHT only, whose provider record also lists 127.0.0.2
+      // (a loopback stand-in for a victim's address; nothing listens on port 1 there)
+      const port = await freePort()
+      const other = await startRelayProgram({
+        port,
+        tcpPort: -1,
+        keyFile: await tempKeyFile(),
+        bootstrap: relay!.multiaddrs.map(String),
+        announce: [`/ip4/127.0.0.1/tcp/${port}/ws`, '/ip4/127.0.0.2/tcp/1/ws']
+      })
+      others.push(other)
+      await hostile(async stream => { await pbStream(stream).pb(RelayInfo).write({ iceServers: [{ urls: ['stun:127.0.0.2:3478'] }] }) }, other)
+
+      const node = await member({ relays: { relayCount: 2, reevaluateInterval: 3000, backoffInitial: 500, backoffMax: 5000 } })
+      const { detail }: CustomEvent<{ peerId: { toString(): string }, error: Error }> = await pEvent(node.services.relays, 'relays:ice-servers-refused', {
+        timeout: 90_000,
+        filter: (evt: CustomEvent<{ peerId: { toString(): string } }>) => evt.detail.peerId.toString() === other.node.peerId.toString()
+      }) as CustomEvent
+      const candidate = node.services.relays.candidates.find(c => c.peerId.equals(other.node.peerId))
+      expect(candidate?.source).to.equal('dht')
+      expect(candidate?.addrs.some(a => a.toString().startsWith('/ip4/127.0.0.2/')), candidate?.addrs.join(' ')).to.be.true()
+      expect(detail.error.name).to.equal('InvalidIceServersError')
+      expect(detail.error.message).to.include('127.0.0.2')
+      expect(node.services.relays.iceServers.flatMap(s => s.urls)).to.not.include('stun:127.0.0.2:3478')
+    })
+
+    it('...only the connection\'s host and the app\'s bootstrap addresses for that relay are allowed', () => {
+      const peer = peerIdFromString('12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA')
+      const other = peerIdFromString('12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq')
+      const hosts = iceServerHosts(multiaddr(`/ip4/127.0.0.1/tcp/4001/ws/p2p/${peer}`), peer, [
+        multiaddr(`/dns4/Relay.Example.com/tcp/443/wss/p2p/${peer}`),
+        multiaddr(`/ip6/2001:db8::1/tcp/443/wss/p2p/${peer}`),
+        multiaddr(`/ip4/192.0.2.7/tcp/443/wss/p2p/${other}`),
+        multiaddr('/ip4/192.0.2.8/tcp/443/wss')
+      ])
+      expect([...hosts].sort()).to.deep.equal(['127.0.0.1', '2001:db8::1', 'relay.example.com'])
     })
 
     it('...unless the member allows it with relayIceServers: \'any-host\'', async () => {
