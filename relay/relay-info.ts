@@ -2,7 +2,7 @@ import { pbStream } from '@libp2p/utils'
 import { RELAY_INFO_PROTOCOL, MAX_RELAY_INFO_SIZE } from '../src/relays/index.ts'
 import { RelayInfo } from '../src/relays/index.ts'
 import type { IceServer } from '../src/relays/index.ts'
-import type { AbortOptions, ComponentLogger, Connection, Logger, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, Connection, Logger, PeerId, Startable, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 
 /** How long a client may take to read the answer, in ms */
 const ANSWER_TIMEOUT = 10_000
@@ -14,8 +14,11 @@ const MAX_INBOUND_STREAMS = 2
  * Options of {@link relayInfo}.
  */
 export interface RelayInfoInit {
-  /** the ICE servers to hand out, read for each request */
-  iceServers(): RTCIceServer[]
+  /**
+   * The ICE servers to hand out to `peer`, read for each request (the relay
+   * program mints TURN credentials only for peers holding a reservation)
+   */
+  iceServers(peer: PeerId): RTCIceServer[]
 }
 
 /**
@@ -54,9 +57,10 @@ class RelayInfoService implements Startable {
     const signal = AbortSignal.timeout(ANSWER_TIMEOUT)
 
     try {
-      await pbStream(stream, { maxDataLength: MAX_RELAY_INFO_SIZE }).pb(RelayInfo).write({ iceServers: this.init.iceServers().map(toIceServer) }, { signal })
+      const iceServers = this.init.iceServers(connection.remotePeer).map(toIceServer)
+      await pbStream(stream, { maxDataLength: MAX_RELAY_INFO_SIZE }).pb(RelayInfo).write({ iceServers }, { signal })
       await stream.close({ signal })
-      this.log.trace('sent ICE servers to %p', connection.remotePeer)
+      this.log.trace('sent %d ICE servers to %p', iceServers.length, connection.remotePeer)
     } catch (err: any) {
       this.log.error('could not send ICE servers to %p - %e', connection.remotePeer, err)
       stream.abort(err)
@@ -66,8 +70,8 @@ class RelayInfoService implements Startable {
 
 /**
  * The relay side of `/relaymesh/relay-info/1.0.0`: to each stream, one
- * `RelayInfo` with the relay's ICE servers, then close. The same servers are
- * in the page's `/relaymesh.json`: they are public.
+ * `RelayInfo` with the ICE servers `init.iceServers` gives for the peer, then
+ * close.
  */
 export function relayInfo (init: RelayInfoInit): (components: RelayInfoComponents) => Startable {
   return (components) => new RelayInfoService(components, init)

@@ -19,6 +19,7 @@ import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
+import type { RelayServer } from './server/index.ts'
 import { mintTurnCredentials, needsTurnCredentials, relayIceServers } from './ice.ts'
 import { relayInfo } from './relay-info.ts'
 import { startStunServer } from './stun/index.ts'
@@ -27,7 +28,7 @@ import { relayWebSockets } from './websockets/index.ts'
 import type { HttpServer } from './http-server.ts'
 import type { StunServer, StunServerInit } from './stun/index.ts'
 import type { TlsRenewer } from './tls.ts'
-import type { Libp2p } from '@libp2p/interface'
+import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
@@ -204,9 +205,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   // refuse a hand-out clients would refuse before anything listens
   let iceServers = relayIceServers(init, init.stunPort >= 0 ? 0 : undefined)
   const turnSecret = await readTurnSecret(init)
-  // TURN credentials outlive the reservations members renew (and ask again) on
-  const turnTtl = Math.max(TURN_CREDENTIAL_TTL, 2 * init.reservationTtl)
-  const handOut = (): RTCIceServer[] => turnSecret != null ? mintTurnCredentials(iceServers, turnSecret, turnTtl) : iceServers
+  // what anyone may see (the page's /relaymesh.json): no minted TURN credentials
+  const publicIceServers = (): RTCIceServer[] => iceServers.filter(server => !needsTurnCredentials(server))
   const root = init.httpPort > 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
@@ -223,7 +223,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   }
 
   const bootstrap = init.bootstrap.map(addr => multiaddr(addr))
-  let node: Libp2p<{ dht: KadDHT, tls: TlsRenewer }>
+  let node: Libp2p<{ dht: KadDHT, tls: TlsRenewer, relay: RelayServer }>
 
   try {
     node = await createLibp2p({
@@ -289,7 +289,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           defaultDurationLimit: init.circuitDuration * 1000,
           defaultDataLimit: BigInt(init.circuitData)
         }),
-        relayInfo: relayInfo({ iceServers: handOut })
+        relayInfo: relayInfo({ iceServers: peer => handOut(peer) })
       }
     })
   } catch (err: any) {
@@ -312,6 +312,29 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   }
 
   const log = node.logger.forComponent('relaymesh:relay')
+  const iceLog = node.logger.forComponent('relaymesh:relay:ice')
+
+  /**
+   * The ICE servers for `peer` on relay-info: TURN credentials are minted
+   * only for a peer holding a reservation, valid until the reservation
+   * expires plus TURN_CREDENTIAL_GRACE (members ask again at each renewal);
+   * other peers get the public servers only
+   */
+  function handOut (peer: PeerId): RTCIceServer[] {
+    if (turnSecret == null) {
+      return iceServers
+    }
+
+    const reservation = node.services.relay.getReservation(peer)
+    const now = Date.now()
+
+    if (reservation == null || reservation.expiry.getTime() <= now) {
+      iceLog.trace('%p holds no reservation: no minted TURN credentials', peer)
+      return publicIceServers()
+    }
+
+    return mintTurnCredentials(iceServers, turnSecret, Math.ceil((reservation.expiry.getTime() - now) / 1000) + TURN_CREDENTIAL_GRACE, now)
+  }
   let running = true
   let metricsServer: HttpServer | undefined
   let pageServer: HttpServer | undefined
@@ -330,7 +353,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
       pageServer = await startHttpServer(init.host, init.httpPort, 'page', pageRoute(root, () => ({
         peerId: node.peerId.toString(),
         multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
-        iceServers: handOut()
+        iceServers: publicIceServers()
       })), tls)
     }
 
@@ -386,8 +409,12 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   }
 }
 
-/** How long minted TURN credentials last, in seconds (at least twice the reservation TTL) */
-const TURN_CREDENTIAL_TTL = 24 * 60 * 60
+/**
+ * How long minted TURN credentials outlive the reservation they were minted
+ * for, in seconds: coturn's default allocation lifetime, so an allocation made
+ * just before the reservation's end can be refreshed once
+ */
+const TURN_CREDENTIAL_GRACE = 10 * 60
 
 async function readTurnSecret (init: RelayProgramInit): Promise<string | undefined> {
   if (init.turnSecretFile == null) {

@@ -1,4 +1,8 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { createHmac } from 'node:crypto'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -86,6 +90,47 @@ describe('ICE servers handed out by relays', function () {
     await pEvent(node.services.relays, 'relays:reservation-renewed', { timeout: 30_000 })
     await pWaitFor(() => received >= 1, { timeout: 10_000 })
     expect(node.services.relays.iceServers).to.deep.equal(relay.iceServers)
+  })
+
+  it('mints TURN credentials only for peers holding a reservation, lasting about as long as it; none in /relaymesh.json', async () => {
+    const secret = 'relaymesh-test-secret'
+    const dir = await mkdtemp(join(tmpdir(), 'relaymesh-turn-'))
+    await writeFile(join(dir, 'secret'), `${secret}\n`)
+    await writeFile(join(dir, 'index.html'), '<!doctype html><title>page</title>\n')
+    const httpPort = await freePort()
+    relay = await startRelayProgram({
+      port: 0,
+      tcpPort: -1,
+      keyFile: await tempKeyFile(),
+      stunPort: 0,
+      httpPort,
+      httpRoot: dir,
+      reservationTtl: 600,
+      iceServers: [{ urls: ['turn:127.0.0.1:3478?transport=udp'] }],
+      turnSecretFile: join(dir, 'secret')
+    })
+    const stun = { urls: [`stun:127.0.0.1:${relay.stun!.port}`] }
+
+    // anyone: the page's JSON has no minted credentials
+    const info = await (await fetch(`http://127.0.0.1:${httpPort}/relaymesh.json`)).json()
+    expect(info.iceServers).to.deep.equal([stun])
+
+    // a peer without a reservation asking on relay-info: none either
+    const stranger = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    nodes.push(stranger)
+    const stream = await stranger.dialProtocol(relay.multiaddrs[0], RELAY_INFO_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    const answer = await pbStream(stream).pb(RelayInfo).read()
+    await stream.close()
+    expect(answer.iceServers.map(s => ({ urls: s.urls, username: s.username, credential: s.credential }))).to.deep.equal([{ ...stun, username: undefined, credential: undefined }])
+
+    // a member holding a reservation: credentials until the reservation's end plus 10 minutes
+    const node = await member()
+    await pWaitFor(() => node.services.relays.iceServers.length === 2, { timeout: 30_000 })
+    const [, turn] = node.services.relays.iceServers
+    const expiry = node.services.relays.selected[0].expiry / 1000
+    expect(turn.urls).to.deep.equal(['turn:127.0.0.1:3478?transport=udp'])
+    expect(Number(turn.username)).to.be.within(expiry + 600 - 30, expiry + 600 + 30)
+    expect(turn.credential).to.equal(createHmac('sha1', secret).update(turn.username ?? '').digest('base64'))
   })
 
   it('adds the app\'s own iceServers to the handed-out ones', async () => {

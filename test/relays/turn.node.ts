@@ -97,7 +97,9 @@ describe('TURN (coturn) handed out by the relay', function () {
 
     await connectThroughTurn()
     const [{ username, credential }] = nodes[0].services.relays.iceServers
-    expect(Number(username)).to.be.within(Date.now() / 1000 + 23 * 3600, Date.now() / 1000 + 25 * 3600)
+    // valid until the reservation's end plus 10 minutes
+    const expiry = nodes[0].services.relays.selected[0].expiry / 1000
+    expect(Number(username)).to.be.within(expiry + 600 - 30, expiry + 600 + 30)
     expect(credential).to.equal(createHmac('sha1', secret).update(username ?? '').digest('base64'))
     expect(coturn.log().match(/incoming packet ALLOCATE processed, success/g)).to.have.length.of.at.least(2)
     await pWaitFor(() => /incoming packet CREATE_PERMISSION processed, success/.test(coturn?.log() ?? ''), { timeout: 5000 })
