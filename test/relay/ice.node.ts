@@ -50,11 +50,11 @@ describe('relay program: --stun-port, --stun-announce, --ice-server', function (
     expect(init(['--stun-announce', '2001:db8::1'])).to.include({ stunAnnounce: '2001:db8::1' })
     expect(init([
       '--ice-server', 'stun:stun.example.com',
-      '--ice-server', 'turn:alice:p%40ss%3Aword@turn.example.com:3478?transport=udp',
+      '--ice-server', 'turn:alice:p%2Bss%2Fword@turn.example.com:3478?transport=udp',
       '--ice-server', 'turns:bob:pw@[2001:db8::2]:5349?transport=tcp'
     ]).iceServers).to.deep.equal([
       { urls: ['stun:stun.example.com'] },
-      { urls: ['turn:turn.example.com:3478?transport=udp'], username: 'alice', credential: 'p@ss:word' },
+      { urls: ['turn:turn.example.com:3478?transport=udp'], username: 'alice', credential: 'p+ss/word' },
       { urls: ['turns:[2001:db8::2]:5349?transport=tcp'], username: 'bob', credential: 'pw' }
     ])
     expect(init([], { RELAYMESH_RELAY_ICE_SERVER: 'stun:a.example.com,turn:u:p@b.example.com', RELAYMESH_RELAY_STUN_PORT: '3478' })).to.deep.include({
