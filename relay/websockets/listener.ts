@@ -304,9 +304,21 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
       websocket.terminate()
     })
 
+    let remoteAddr: Multiaddr
+
+    try {
+      remoteAddr = ipPortToMultiaddr(client.address, client.port).encapsulate('/ws')
+    } catch (err: any) {
+      // an address a multiaddr cannot hold: never let a client's address end the process
+      this.log.error('WebSocket from %s:%d has no multiaddr - %e', client.address, client.port, err)
+      this.count('bad_address')
+      websocket.terminate()
+      return
+    }
+
     const maConn = webSocketToMaConn({
       websocket,
-      remoteAddr: ipPortToMultiaddr(client.address, client.port).encapsulate('/ws'),
+      remoteAddr,
       log: this.components.logger.forComponent('relaymesh:relay:websockets:connection'),
       maxBufferedAmount: this.init.maxBufferedAmount,
       bufferedAmountPollInterval: this.init.bufferedAmountPollInterval

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { Command, IPv4ProxyAddress, IPv6ProxyAddress, V1ProxyProtocol, V2ProxyProtocol } from 'proxy-protocol-js'
 import { ProxyHeaderError } from './errors.ts'
+import { plainAddress } from './trust.ts'
 
 /** `PROXY ` starts a v1 (text) header */
 const V1_SIGNATURE = Buffer.from('PROXY ')
@@ -132,7 +133,13 @@ function v2Address (header: Buffer): { address?: string, port?: number } {
   return {}
 }
 
-function checked (address: string, port: number): { address: string, port: number } {
+/**
+ * The source as the listener uses it: a link-local address's `%zone` (which
+ * names an interface of the proxy's host) dropped
+ */
+function checked (source: string, port: number): { address: string, port: number } {
+  const address = plainAddress(source)
+
   if (isIP(address) === 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ProxyHeaderError(`PROXY header with an unusable source ${address} port ${port}`)
   }

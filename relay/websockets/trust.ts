@@ -13,10 +13,14 @@ export interface TrustedProxies {
 
 /**
  * The address without the `::ffff:` of an IPv4 address on a dual-stack
- * socket, so both spellings match an IPv4 CIDR and count as one client.
+ * socket, so both spellings match an IPv4 CIDR and count as one client, and
+ * without the `%zone` of a link-local IPv6 address (`fe80::1%eth0`: the zone
+ * names one of our interfaces, not the client, and multiaddrs refuse it).
  */
 export function plainAddress (address: string): string {
-  return address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address
+  const zone = address.indexOf('%')
+  const bare = zone >= 0 && address.includes(':') ? address.slice(0, zone) : address
+  return bare.startsWith('::ffff:') && isIP(bare.slice(7)) === 4 ? bare.slice(7) : bare
 }
 
 /**
