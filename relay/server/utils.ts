@@ -26,7 +26,8 @@ export function ipOf (addr: Multiaddr): string | undefined {
  * The key per-IP limits count an address under: an IPv4 address as it is,
  * an IPv6 address by its /64 prefix (`2001:db8:1:2::/64`), since one host or
  * home network commonly gets a whole /64 and can use any address in it; an
- * IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) as its IPv4 address
+ * IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, also spelt `::ffff:c000:201`) as its
+ * IPv4 address
  */
 export function ipGroupOf (ip: string | undefined): string | undefined {
   if (ip == null || !ip.includes(':')) {
@@ -44,6 +45,13 @@ export function ipGroupOf (ip: string | undefined): string | undefined {
   const left = head === '' ? [] : head.split(':')
   const right = tail == null || tail === '' ? [] : tail.split(':')
   const groups = tail == null ? left : [...left, ...new Array(Math.max(8 - left.length - right.length, 0)).fill('0'), ...right]
+
+  if (groups.length === 8 && groups.slice(0, 5).every(g => parseInt(g, 16) === 0) && /^ffff$/i.test(groups[5]) && !groups[7].includes('.')) {
+    // IPv4-mapped in hex (`::ffff:c000:201`, `0:0:0:0:0:ffff:c000:201`): the IPv4 address
+    const [hi, lo] = [parseInt(groups[6], 16), parseInt(groups[7], 16)]
+    return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.')
+  }
+
   const prefix = groups.slice(0, 4).map(g => (parseInt(g, 16) || 0).toString(16))
 
   while (prefix.length < 4) {

@@ -120,6 +120,12 @@ function v2Address (header: Buffer): { address?: string, port?: number } {
 
   if (proxied instanceof IPv6ProxyAddress) {
     const bytes = proxied.sourceAddress.address
+
+    if (bytes.slice(0, 10).every(b => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+      // IPv4-mapped (`::ffff:a.b.c.d`, a dual-stack proxy's IPv4 client): the IPv4 address, as a socket gives it
+      return checked(bytes.slice(12, 16).join('.'), proxied.sourcePort)
+    }
+
     const groups = []
 
     for (let i = 0; i < 16; i += 2) {
