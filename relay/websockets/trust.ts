@@ -73,10 +73,10 @@ export function forwardedFor (header: string | string[] | undefined, trusted: Tr
   const hops = [header].flat().join(',').split(',').map(hop => hop.trim()).filter(hop => hop.length > 0)
 
   for (let i = hops.length - 1; i >= 0; i--) {
-    const hop = plainAddress(hops[i])
+    const hop = hopAddress(hops[i])
 
-    if (isIP(hop) === 0) {
-      // a port, brackets or a name: nothing we can count on
+    if (hop == null) {
+      // a name, `unknown` or garbage: nothing we can count on
       return undefined
     }
 
@@ -86,4 +86,22 @@ export function forwardedFor (header: string | string[] | undefined, trusted: Tr
   }
 
   return undefined
+}
+
+/**
+ * The address of one `X-Forwarded-For` entry, which proxies write as
+ * `192.0.2.1`, `192.0.2.1:5678`, `2001:db8::1`, `[2001:db8::1]` or
+ * `[2001:db8::1]:443` (a zone dropped, see {@link plainAddress}); undefined
+ * when it is none of these
+ */
+function hopAddress (hop: string): string | undefined {
+  const match = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(hop) ?? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(hop)
+  const [address, port] = match == null ? [hop, undefined] : [match[1], match[2]]
+
+  if (port != null && Number(port) > 65535) {
+    return undefined
+  }
+
+  const plain = plainAddress(address)
+  return isIP(plain) === 0 ? undefined : plain
 }

@@ -48,4 +48,30 @@ describe('relay websockets: client addresses from PROXY headers and X-Forwarded-
     expect(plainAddress('::ffff:192.0.2.1')).to.equal('192.0.2.1')
     expect(readPrelude(Buffer.from('PROXY TCP6 fe80::7%eth0 ::1 5555 443\r\n'))).to.include({ address: 'fe80::7' })
   })
+
+  it('reads X-Forwarded-For entries with a port, brackets or a zone (the right-most untrusted one)', () => {
+    const trusted = trustedProxies(['10.0.0.0/8'])
+    const cases: Array<[string, string | undefined]> = [
+      ['192.0.2.1:5678', '192.0.2.1'],
+      ['[2001:db8::1]:443', '2001:db8::1'],
+      ['[2001:db8::1]', '2001:db8::1'],
+      ['2001:db8::1', '2001:db8::1'],
+      ['fe80::1%eth0', 'fe80::1'],
+      ['[fe80::1%25eth0]:80', 'fe80::1'],
+      ['198.51.100.9, 192.0.2.1:5678, 10.0.0.2:80', '192.0.2.1'],
+      ['::ffff:192.0.2.1', '192.0.2.1'],
+      // not addresses: nothing to count on
+      ['192.0.2.1:http', undefined],
+      ['[2001:db8::1]:', undefined],
+      ['[2001:db8::1', undefined],
+      ['2001:db8::1]:443', undefined],
+      ['192.0.2.1:99999', undefined],
+      ['relay.example.com:443', undefined],
+      ['unknown', undefined]
+    ]
+
+    for (const [header, address] of cases) {
+      expect(forwardedFor(header, trusted), header).to.equal(address)
+    }
+  })
 })
