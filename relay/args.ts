@@ -41,7 +41,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'ws-upgrade-timeout': { type: 'string', description: 'seconds from accept to a completed WebSocket upgrade (TLS and PROXY header included)', default: `${DEFAULT_RELAY_OPTIONS.wsUpgradeTimeout}` },
   'ws-idle-timeout': { type: 'string', description: 'seconds without a byte either way after which a WebSocket port socket is closed', default: `${DEFAULT_RELAY_OPTIONS.wsIdleTimeout}` },
   'ws-max-unupgraded': { type: 'string', description: 'sockets on the WebSocket port not yet upgraded, at once', default: `${DEFAULT_RELAY_OPTIONS.wsMaxUnupgraded}` },
-  'ws-max-unupgraded-per-ip': { type: 'string', description: 'sockets on the WebSocket port not yet upgraded from one client address, at once', default: `${DEFAULT_RELAY_OPTIONS.wsMaxUnupgradedPerIp}` },
+  'ws-max-unupgraded-per-ip': { type: 'string', description: 'sockets on the WebSocket port not yet upgraded from one client address (IPv6: one /64), at once', default: `${DEFAULT_RELAY_OPTIONS.wsMaxUnupgradedPerIp}` },
   'trust-proxy': { type: 'string', multiple: true, description: 'CIDR of a reverse proxy whose PROXY protocol header (v1/v2) or X-Forwarded-For gives the client address (repeatable)' },
   bootstrap: { type: 'string', multiple: true, description: 'another relay to join the DHT with (repeatable)' },
   'dht-max-providers': { type: 'string', description: 'DHT provider records kept for other peers, in all', default: `${DEFAULT_RELAY_OPTIONS.dhtMaxProviders}` },

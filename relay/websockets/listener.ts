@@ -6,6 +6,7 @@ import { getNetConfig, getThinWaistAddresses, ipPortToMultiaddr } from '@libp2p/
 import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { TypedEventEmitter, setMaxListeners } from 'main-event'
 import { WebSocketServer } from 'ws'
+import { ipGroupOf } from '../server/utils.ts'
 import { webSocketToMaConn } from './connection.ts'
 import * as C from './constants.ts'
 import { ProxyHeaderError, TooManyPendingSocketsError, UntrustedProxyError } from './errors.ts'
@@ -26,7 +27,7 @@ interface Client {
   /** the client's address: the socket's, or what a trusted proxy said */
   address: string
   port: number
-  /** the address its pending-socket count is kept under, if any */
+  /** the address group (see `ipGroupOf`) its pending-socket count is kept under, if any */
   countedAs?: string
   /** whether the socket's peer is a trusted proxy */
   viaTrusted: boolean
@@ -162,17 +163,21 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
     return this.init.upgradeTimeout ?? C.DEFAULT_UPGRADE_TIMEOUT
   }
 
-  /** counts a pending socket under `address`, or refuses it past the per-IP cap */
+  /**
+   * Counts a pending socket under the group of `address` (an IPv6 address by
+   * its /64, as every per-IP limit), or refuses it past the per-IP cap
+   */
   private countPending (client: Client, address: string): boolean {
-    const count = this.pendingPerIp.get(address) ?? 0
+    const group = ipGroupOf(address) ?? address
+    const count = this.pendingPerIp.get(group) ?? 0
 
     if (count >= this.maxPendingPerIp) {
-      this.refuse(client.socket, 'refused_pending_per_ip', new TooManyPendingSocketsError(`${count} sockets from ${address} are not yet upgraded`))
+      this.refuse(client.socket, 'refused_pending_per_ip', new TooManyPendingSocketsError(`${count} sockets from ${group} are not yet upgraded`))
       return false
     }
 
-    this.pendingPerIp.set(address, count + 1)
-    client.countedAs = address
+    this.pendingPerIp.set(group, count + 1)
+    client.countedAs = group
     return true
   }
 
@@ -285,6 +290,11 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
       if (forwarded != null) {
         client.address = forwarded
         client.port = 0
+
+        // counted like a PROXY header's client, now that its address is known
+        if (!this.countPending(client, forwarded)) {
+          return
+        }
       }
     }
 
