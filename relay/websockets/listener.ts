@@ -95,11 +95,13 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
       calculate: () => ({ open: this.sockets.size, pending: this.pending })
     })
 
-    components.events.addEventListener('certificate:renew', (evt) => {
-      // new TLS connections use the renewed certificate, open ones keep theirs
-      this.https?.setSecureContext(evt.detail as TlsOptions)
-      this.log('TLS certificate renewed')
-    })
+    components.events.addEventListener('certificate:renew', this.onCertificateRenew)
+  }
+
+  private readonly onCertificateRenew = (evt: CustomEvent): void => {
+    // new TLS connections use the renewed certificate, open ones keep theirs
+    this.https?.setSecureContext(evt.detail as TlsOptions)
+    this.log('TLS certificate renewed')
   }
 
   private count (event: string): void {
@@ -369,6 +371,7 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
   }
 
   async close (): Promise<void> {
+    this.components.events.removeEventListener('certificate:renew', this.onCertificateRenew)
     const closed = once(this.server, 'close')
     this.server.close()
     this.wsServer.close()
