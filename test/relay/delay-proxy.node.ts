@@ -19,30 +19,6 @@ function median (values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]
 }
 
-/**
- * Counts of the handles and timers that keep the process alive
- */
-/**
- * The process's active resources by type, leaving out `Immediate`: a pending
- * setImmediate of whatever else runs in the test process (a fresh-clone run
- * caught one in the "before" snapshot and failed) says nothing of the proxy
- */
-function handles (): Record<string, number> {
-  const counts: Record<string, number> = {}
-
-  for (const type of process.getActiveResourcesInfo()) {
-    if (type !== 'Immediate') {
-      counts[type] = (counts[type] ?? 0) + 1
-    }
-  }
-
-  return counts
-}
-
-function sameCounts (a: Record<string, number>, b: Record<string, number>): boolean {
-  return Object.keys({ ...a, ...b }).every(key => a[key] === b[key])
-}
-
 async function listen (onConnection: (socket: Socket) => void): Promise<{ server: Server, port: number }> {
   const server = createServer({ allowHalfOpen: true }, onConnection)
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -252,17 +228,17 @@ describe('delaying TCP proxy', function () {
     expect(await closed(second)).to.have.property('code', 'ECONNRESET')
   })
 
-  it('stop() destroys every connection and leaves no open handles', async () => {
+  it('stop() destroys every connection and leaves no timer, socket or listener of its own', async () => {
     const port = await target(socket => socket.pipe(socket))
-    const before = handles()
     const proxy = await startDelayProxy({ targetPort: port, delay: 400 })
     // clients that close when the proxy does
     const open = await Promise.all([client(proxy.port, false), client(proxy.port, false), client(proxy.port, false)])
 
-    // data in flight: each connection has a delay timer armed
+    // data in flight: each connection has a delay timer armed (the proxy's own
+    // state: counts of the whole process's handles also see whatever else runs)
     open.forEach(socket => socket.write(Buffer.alloc(1024)))
-    await new Promise(resolve => setTimeout(resolve, 50))
-    expect(handles().Timeout ?? 0).to.be.greaterThan(before.Timeout ?? 0)
+    await pWaitFor(() => proxy.state().timers >= 3, { timeout: 5000, interval: 10 })
+    expect(proxy.state()).to.include({ listening: true, sockets: 6, pipes: 6 })
 
     await proxy.stop()
     await Promise.all(open.map(async socket => closed(socket)))
@@ -270,10 +246,9 @@ describe('delaying TCP proxy', function () {
       servers[0].getConnections((_, count) => { resolve(count === 0) })
     }), { timeout: 5000 })
 
-    // the listener's handle is released on the loop's next close phase
-    await pWaitFor(() => sameCounts(handles(), before), { timeout: 1000, interval: 10 })
-      .catch(() => {})
-    expect(handles()).to.deep.equal(before)
+    // the pipes go when both of their sockets' close events have run
+    await pWaitFor(() => proxy.state().pipes === 0, { timeout: 5000, interval: 10 })
+    expect(proxy.state()).to.deep.equal({ listening: false, sockets: 0, pipes: 0, timers: 0 })
     const refused = connect({ host: '127.0.0.1', port: proxy.port })
     expect(await closed(refused)).to.have.property('code', 'ECONNREFUSED')
   })
