@@ -147,7 +147,7 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
     this.pending++
     const key = keyOf(socket)
     this.clients.set(key, client)
-    socket.setTimeout(this.init.idleTimeout ?? C.DEFAULT_IDLE_TIMEOUT)
+    socket.setTimeout(this.idleTimeout)
     socket.on('timeout', () => {
       this.log('%s:%d idle for %d ms', client.address, client.port, socket.timeout)
       this.count('idle_timeout')
@@ -159,6 +159,10 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
     })
 
     this.readPrelude(client, Buffer.alloc(0))
+  }
+
+  private get idleTimeout (): number {
+    return this.init.idleTimeout ?? C.DEFAULT_IDLE_TIMEOUT
   }
 
   private get upgradeTimeout (): number {
@@ -305,6 +309,10 @@ export class RelayWebSocketListener extends TypedEventEmitter<ListenerEvents> im
 
   private onWebSocket (websocket: WebSocket, client: Client): void {
     this.settle(client)
+    // ws turns the timeout of the socket it is given off (setTimeout(0)): on
+    // /ws that is our raw socket, on /tls/ws the TLS socket above it; re-armed
+    // so the idle timeout applies after the upgrade on both
+    client.socket.setTimeout(this.idleTimeout)
     this.count('upgraded')
     websocket.on('error', (err: Error & { code?: string }) => {
       this.log('WebSocket from %s:%d failed - %e', client.address, client.port, err)

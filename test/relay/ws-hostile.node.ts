@@ -81,6 +81,16 @@ describe('relay program: hostile WebSocket clients', function () {
     await honestReserve(relay)
   })
 
+  it('closes an upgraded WebSocket that goes silent after --ws-idle-timeout too', async () => {
+    const relay = await startHostileRelay(['--ws-idle-timeout', '1', '--ws-upgrade-timeout', '60'], relays)
+    const socket = await open(relay.port)
+    expect(await upgrade(socket)).to.equal('HTTP/1.1 101 Switching Protocols')
+    const closedIn = await closedWithin(socket, 15_000)
+
+    expect(closedIn, 'closed').to.be.within(500, 15_000)
+    expect(await relay.metric('relaymesh_relay_websocket_events_total', 'event="idle_timeout"')).to.equal(1)
+  })
+
   it('closes a half-sent HTTP request after --ws-upgrade-timeout, even while it trickles in', async () => {
     const relay = await startHostileRelay(['--ws-upgrade-timeout', '2', '--ws-idle-timeout', '60'], relays)
     const socket = await open(relay.port)
