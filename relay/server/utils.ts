@@ -34,7 +34,7 @@ export function ipGroupOf (ip: string | undefined): string | undefined {
     return ip
   }
 
-  const mapped = ip.match(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i)
+  const mapped = ip.match(/^(?:::|(?:0{1,4}:){5})ffff:(\d+\.\d+\.\d+\.\d+)$/i)
 
   if (mapped != null) {
     return mapped[1]

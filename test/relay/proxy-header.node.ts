@@ -38,6 +38,7 @@ describe('relay websockets: client addresses from PROXY headers and X-Forwarded-
     expect(ipGroupOf('::ffff:c000:201')).to.equal('192.0.2.1')
     expect(ipGroupOf('::FFFF:C633:6407')).to.equal('198.51.100.7')
     expect(ipGroupOf('::ffff:192.0.2.1')).to.equal('192.0.2.1')
+    expect(ipGroupOf('0:0:0:0:0:ffff:192.0.2.1')).to.equal('192.0.2.1')
     // not mapped: ::ffff itself, and an address merely ending in ffff:x:y
     expect(ipGroupOf('::ffff')).to.equal('0:0:0:0::/64')
     expect(ipGroupOf('2001:db8::ffff:c000:201')).to.equal('2001:db8:0:0::/64')
