@@ -110,6 +110,18 @@ export const QUICK_RETRIES = 10
 export const QUICK_RETRY_DELAY = 200
 
 /**
+ * The shortest time the relay's connection monitor waits for a ping answer
+ * before it aborts the connection (libp2p's default: 5 s). A relay busy
+ * admitting clients stalls its event loop (or its clients theirs) for longer
+ * than 5 s; every connection whose ping was in flight was then aborted with
+ * its reservation, and the clients' redials added load (the capacity
+ * benchmark at 2,000 clients held ~200). Dead connections still go: the
+ * ping fails at once when the socket has closed, and the WebSocket idle
+ * timeout closes a silent one.
+ */
+export const CONNECTION_MONITOR_MIN_PING_TIMEOUT = 30 * secondInMs
+
+/**
  * The most connections the page and metrics servers hold open at once; more
  * are closed as they arrive
  */

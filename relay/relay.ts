@@ -14,7 +14,7 @@ import { Registry } from 'prom-client'
 import { DEFAULT_DHT_PROTOCOL, relaymeshDHT } from '../src/relays/index.ts'
 import { RelayAdvertiser } from './advertise.ts'
 import { withProviderQuotas } from './dht-quotas.ts'
-import { DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
+import { CONNECTION_MONITOR_MIN_PING_TIMEOUT, DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
@@ -250,6 +250,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         inboundConnectionThreshold: init.inboundPerIp,
         maxIncomingPendingConnections: init.maxPending
       },
+      connectionMonitor: { pingTimeout: { minTimeout: CONNECTION_MONITOR_MIN_PING_TIMEOUT } },
       metrics: registry != null ? prometheusMetrics({ registry, preserveExistingMetrics: true }) : undefined,
       services: {
         identify: identify(),
