@@ -12,6 +12,7 @@
  * `stop` or the end of stdin end the process without stopping each node
  * (the relay sees the connections drop all the same).
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
@@ -27,6 +28,10 @@ const relayAddr = process.env.RELAY_ADDR ?? ''
 const clients = Number(process.env.CLIENTS ?? 100)
 const concurrency = Number(process.env.CONCURRENCY ?? 25)
 const timeout = Number(process.env.RESERVE_TIMEOUT ?? 120_000)
+/** the clients' connection monitor's shortest ping timeout in ms (libp2p's default when unset: 5 s) */
+const pingMinTimeout = process.env.PING_MIN_TIMEOUT != null ? Number(process.env.PING_MIN_TIMEOUT) : undefined
+const loopDelay = monitorEventLoopDelay({ resolution: 20 })
+let maxLagMs = 0
 const nodes: Libp2p[] = []
 const reservedAt = new WeakMap<Libp2p, number>()
 
@@ -44,6 +49,7 @@ async function client (): Promise<void> {
     addresses: { listen: [`${relayAddr}/p2p-circuit`] },
     // a refused reservation leaves the node without a relayed address instead of failing start()
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    ...(pingMinTimeout != null ? { connectionMonitor: { pingTimeout: { minTimeout: pingMinTimeout } } } : {}),
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -77,7 +83,7 @@ async function run (): Promise<void> {
       await client().catch((err: Error) => { print({ event: 'failed', error: err.message }) })
     }
   }))
-  print({ event: 'done', holding: nodes.filter(holding).length })
+  print({ event: 'done', holding: nodes.filter(holding).length, maxLagMs })
 }
 
 const stop = (): void => { process.exit(0) }
@@ -85,9 +91,17 @@ process.on('SIGTERM', stop)
 
 readCommands((line) => {
   if (line === 'go') {
+    // the event loop's delay: a loop stalled past the monitor's ping timeout makes its pings time out
+    loopDelay.enable()
+    setInterval(() => {
+      const ms = Math.round(loopDelay.max / 1e6)
+      maxLagMs = Math.max(maxLagMs, ms)
+      if (ms > 1000) { print({ event: 'lag', maxMs: ms }) }
+      loopDelay.reset()
+    }, 1000).unref()
     void run()
   } else if (line === 'count') {
-    print({ event: 'count', holding: nodes.filter(holding).length })
+    print({ event: 'count', holding: nodes.filter(holding).length, maxLagMs })
   } else if (line === 'stop') {
     stop()
   }

@@ -8,6 +8,7 @@
  * itself after a full GC (`RELAYMESH_DEBUG_MEMORY`, see `relay/debug.ts`).
  */
 import { spawn } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -33,6 +34,11 @@ export interface CapacityOptions {
   concurrency: number
   /** how long to wait after the last admission before measuring, in ms */
   settle: number
+  /**
+   * the clients' connection monitor's shortest ping timeout in ms (libp2p's
+   * default when unset: 5 s)
+   */
+  pingMinTimeout?: number
   /** extra relay program flags */
   relayArgs?: string[]
   /** extra environment for the relay process (e.g. a heap snapshot folder) */
@@ -52,6 +58,8 @@ export interface CapacityResult {
   errors: Record<string, number>
   /** clients whose relay connection closed after they were admitted */
   dropped: number
+  /** the longest event loop stall of any client process, in ms */
+  clientMaxLagMs: number
   /** reservations the relay held after the settle */
   held: number
   /** connections the relay had open after the settle */
@@ -81,6 +89,7 @@ interface Line {
   at?: number
   ms?: number
   holding?: number
+  maxLagMs?: number
   rss?: number
   heapUsed?: number
   heapTotal?: number
@@ -101,6 +110,10 @@ async function cpuSeconds (pid: number): Promise<number> {
 function spawnJson (args: string[], env: NodeJS.ProcessEnv, name: string): JsonLineChild<Line> & { pid: number, kill(signal?: NodeJS.Signals): void } {
   const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), ...env } })
   track(proc)
+  // CAPACITY_LOG_DIR keeps each child's stderr (DEBUG logs) as <dir>/<name>-<pid>.log
+  if (process.env.CAPACITY_LOG_DIR != null) {
+    proc.stderr.pipe(createWriteStream(join(process.env.CAPACITY_LOG_DIR, `${name}-${proc.pid ?? 0}.log`)))
+  }
   return Object.assign(jsonLineChild<Line>(proc, name), {
     pid: proc.pid ?? 0,
     kill: (signal: NodeJS.Signals = 'SIGTERM') => { proc.kill(signal) }
@@ -131,7 +144,9 @@ export function capacityRelayArgs (clients: number): string[] {
     '--max-reservations', String(clients),
     '--max-reservations-per-ip', String(clients),
     '--max-connections', String(clients + 256),
-    '--inbound-per-ip', String(Math.max(clients, 128))
+    '--inbound-per-ip', String(Math.max(clients, 128)),
+    // every client process handshakes CAPACITY_CONCURRENCY at once, all from 127.0.0.1
+    '--ws-max-unupgraded-per-ip', String(Math.max(clients, 32))
   ]
 }
 
@@ -155,7 +170,8 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       clients.push(spawnJson([...TS_NODE_ARGS, join(HERE, 'capacity-client.ts')], {
         RELAY_ADDR: addr,
         CLIENTS: String(share),
-        CONCURRENCY: String(options.concurrency)
+        CONCURRENCY: String(options.concurrency),
+        ...(options.pingMinTimeout != null ? { PING_MIN_TIMEOUT: String(options.pingMinTimeout) } : {})
       }, `clients-${i}`))
     }
 
@@ -189,6 +205,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       admitted: reserved.length,
       failed: failed.length,
       dropped: lines.filter(line => line.event === 'dropped').length,
+      clientMaxLagMs: Math.max(0, ...lines.map(line => line.event === 'done' ? Number(line.maxLagMs ?? 0) : 0)),
       errors: failed.reduce<Record<string, number>>((acc, line) => { const key = String(line.error).slice(0, 120); acc[key] = (acc[key] ?? 0) + 1; return acc }, {}),
       held,
       connections: after.connections ?? 0,
