@@ -7,11 +7,13 @@
  *
  * Hostile input: a packet that is not a well-formed Binding request gets no
  * answer; an answer is 40 bytes (52 for IPv6) to a request of at least 20;
- * answers are rate-limited per source IP and in total, so the port cannot be
+ * answers are rate-limited per source IP (an IPv6 /64 counting as one) and in
+ * total, so the port cannot be
  * used to flood a spoofed address.
  */
 import { createSocket } from 'node:dgram'
 import { ListenError } from '../errors.ts'
+import { StunRateLimits } from './limits.ts'
 import { bindingResponse, parseBindingRequest } from './message.ts'
 import type { ComponentLogger, CounterGroup, Metrics } from '@libp2p/interface'
 import type { Socket } from 'node:dgram'
@@ -19,13 +21,13 @@ import type { Socket } from 'node:dgram'
 export { parseBindingRequest, bindingResponse, MAX_REQUEST_SIZE } from './message.ts'
 export { InvalidStunMessageError } from './errors.ts'
 
-/** Answers per second to one source IP */
+/** Answers per second to one source IP (an IPv6 /64 counting as one) */
 export const DEFAULT_STUN_RATE_PER_IP = 20
 
 /** Answers per second in total */
 export const DEFAULT_STUN_RATE = 2000
 
-/** Source IPs counted per second; requests from more are not answered */
+/** Source IPs (IPv6 /64s) counted per second; requests from more are not answered */
 export const DEFAULT_STUN_MAX_SOURCES = 10_000
 
 const WINDOW_MS = 1000
@@ -38,7 +40,7 @@ export interface StunServerInit {
   host: string
   /** the UDP port; 0 = any free port */
   port: number
-  /** answers per second to one source IP (default {@link DEFAULT_STUN_RATE_PER_IP}) */
+  /** answers per second to one source IP, an IPv6 /64 counting as one (default {@link DEFAULT_STUN_RATE_PER_IP}) */
   ratePerIp?: number
   /** answers per second in total (default {@link DEFAULT_STUN_RATE}) */
   rate?: number
@@ -91,12 +93,10 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
     counter?.increment({ [result]: true })
   }
 
-  // answers in the current one-second window, per source IP and in total
-  let perIp = new Map<string, number>()
-  let total = 0
+  // answers in the current one-second window, per source and in total
+  const limits = new StunRateLimits(ratePerIp, rate, maxSources)
   const window = setInterval(() => {
-    perIp = new Map()
-    total = 0
+    limits.reset()
   }, WINDOW_MS)
   window.unref()
 
@@ -113,16 +113,12 @@ export async function startStunServer (init: StunServerInit): Promise<StunServer
       return
     }
 
-    const seen = perIp.get(rinfo.address) ?? 0
-
-    if (seen >= ratePerIp || total >= rate || (seen === 0 && perIp.size >= maxSources)) {
+    if (!limits.admit(rinfo.address)) {
       count('limited')
       log.trace('rate limit: not answering %s:%d', rinfo.address, rinfo.port)
       return
     }
 
-    perIp.set(rinfo.address, seen + 1)
-    total++
     count('answered')
     socket.send(response, rinfo.port, rinfo.address, (err) => {
       if (err != null) {
