@@ -60,6 +60,8 @@ export const DEFAULT_RELAY_OPTIONS = {
   dhtMaxProvidersPerIp: 1000,
   /** as many as a room has members (`maxMembers`) */
   dhtMaxProvidersPerKey: 256,
+  /** one host with made-up peer ids cannot fill a room's key; members behind one NAT find each other through the first 8 */
+  dhtMaxProvidersPerKeyPerIp: 8,
   /** kad-dht clients provide again every 24 to 25 hours; stock servers keep records 48 h */
   dhtProviderTtl: 30 * 60 * 60 * second,
   /** per peer per minute, new or renewed */

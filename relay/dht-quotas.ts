@@ -56,6 +56,15 @@ export interface ProviderQuotasInit {
   maxProvidersPerKey?: number
 
   /**
+   * Providers kept for one key whose connections come from one IP address
+   * (an IPv6 /64 counting as one), so one host with made-up peer ids cannot
+   * fill a room's key
+   *
+   * @default 8
+   */
+  maxProvidersPerKeyPerIp?: number
+
+  /**
    * How long a record is kept after it was last received, in ms; kad-dht
    * clients provide again every 24 to 25 hours
    *
@@ -90,7 +99,7 @@ export interface ProviderQuotasInit {
  * Why a provider record was refused; also the `reason` label of
  * `relaymesh_dht_provider_refusals_total`
  */
-export type ProviderRefusal = 'max_providers' | 'providers_per_peer' | 'providers_per_ip' | 'providers_per_key' | 'rate_limit'
+export type ProviderRefusal = 'max_providers' | 'providers_per_peer' | 'providers_per_ip' | 'providers_per_key' | 'providers_per_key_per_ip' | 'rate_limit'
 
 interface Entry {
   cid: string
@@ -145,12 +154,15 @@ export class ProviderQuotaDatastore implements Datastore {
   private readonly maxPerPeer: number
   private readonly maxPerIp: number
   private readonly maxPerKey: number
+  private readonly maxPerKeyPerIp: number
   private readonly ttl: number
   private readonly rate: RateLimiter
   private readonly entries = new Map<string, Entry>()
   private readonly perPeer = new Map<string, number>()
   private readonly perIp = new Map<string, number>()
   private readonly perKey = new Map<string, number>()
+  /** keyed by `<cid> <ip key>` */
+  private readonly perKeyIp = new Map<string, number>()
   private readonly refusals?: CounterGroup<ProviderRefusal>
   private loaded?: Promise<void>
   private lastSweep = 0
@@ -165,6 +177,7 @@ export class ProviderQuotaDatastore implements Datastore {
     this.maxPerPeer = init.maxProvidersPerPeer ?? 32
     this.maxPerIp = init.maxProvidersPerIp ?? 1000
     this.maxPerKey = init.maxProvidersPerKey ?? 256
+    this.maxPerKeyPerIp = init.maxProvidersPerKeyPerIp ?? 8
     this.ttl = init.providerTtl ?? 30 * hourInMs
     this.rate = new RateLimiter({ points: init.provideRate ?? 60, duration: 60, keyPrefix: '' })
     this.refusals = components.metrics?.registerCounterGroup('relaymesh_dht_provider_refusals_total', {
@@ -185,18 +198,20 @@ export class ProviderQuotaDatastore implements Datastore {
   async put (key: Key, value: Uint8Array, options?: AbortOptions): Promise<Key> {
     const entry = this.parse(key, value)
 
-    if (entry != null) {
-      await this.load()
-      await this.admit(key.toString(), entry)
+    if (entry == null) {
+      return this.inner.put(key, value, options)
     }
 
-    const stored = await this.inner.put(key, value, options)
+    await this.load()
+    // the record counts from here, so concurrent puts see it
+    const undo = await this.admit(key.toString(), entry)
 
-    if (entry != null) {
-      this.index(key.toString(), entry)
+    try {
+      return await this.inner.put(key, value, options)
+    } catch (err) {
+      undo()
+      throw err
     }
-
-    return stored
   }
 
   async delete (key: Key, options?: AbortOptions): Promise<void> {
@@ -254,14 +269,15 @@ export class ProviderQuotaDatastore implements Datastore {
   }
 
   /**
-   * Throws a {@link ProviderQuotaError} if the record may not be stored
+   * Throws a {@link ProviderQuotaError} if the record may not be stored;
+   * otherwise indexes it at once (checks and count with no await between
+   * them) and returns what takes it out again if the write fails
    */
-  private async admit (key: string, entry: Entry): Promise<void> {
+  private async admit (key: string, entry: Entry): Promise<() => void> {
     if (entry.peer === this.self.toString()) {
-      return
+      return () => {}
     }
 
-    const renewal = this.entries.has(key)
     let reason: ProviderRefusal | undefined
 
     try {
@@ -270,18 +286,13 @@ export class ProviderQuotaDatastore implements Datastore {
       reason = 'rate_limit'
     }
 
-    if (reason == null && !renewal) {
+    if (reason == null) {
       entry.ip = this.ipOf(entry.peer)
+      reason = this.refusal(key, entry)
 
-      if ((this.perPeer.get(entry.peer) ?? 0) >= this.maxPerPeer) {
-        reason = 'providers_per_peer'
-      } else if (entry.ip != null && (this.perIp.get(entry.ip) ?? 0) >= this.maxPerIp) {
-        reason = 'providers_per_ip'
-      } else if ((this.perKey.get(entry.cid) ?? 0) >= this.maxPerKey) {
-        reason = 'providers_per_key'
-      } else if (this.entries.size >= this.maxProviders) {
+      if (reason === 'max_providers') {
         await this.sweep(true)
-        reason = this.entries.size >= this.maxProviders ? 'max_providers' : undefined
+        reason = this.refusal(key, entry)
       }
     }
 
@@ -289,6 +300,50 @@ export class ProviderQuotaDatastore implements Datastore {
       this.refusals?.increment({ [reason]: true })
       this.log('refused a provider record of %s for %s (%s)', entry.peer, entry.cid, reason)
       throw new ProviderQuotaError(`provider record refused: ${reason}`, reason)
+    }
+
+    const existing = this.entries.get(key)
+    this.index(key, entry)
+
+    return () => {
+      if (this.entries.get(key) !== entry) {
+        return
+      }
+
+      this.unindex(key)
+
+      if (existing != null) {
+        this.index(key, existing)
+      }
+    }
+  }
+
+  /**
+   * The quota a new record would pass, if any (renewals pass)
+   */
+  private refusal (key: string, entry: Entry): ProviderRefusal | undefined {
+    if (this.entries.has(key)) {
+      return
+    }
+
+    if ((this.perPeer.get(entry.peer) ?? 0) >= this.maxPerPeer) {
+      return 'providers_per_peer'
+    }
+
+    if (entry.ip != null && (this.perIp.get(entry.ip) ?? 0) >= this.maxPerIp) {
+      return 'providers_per_ip'
+    }
+
+    if ((this.perKey.get(entry.cid) ?? 0) >= this.maxPerKey) {
+      return 'providers_per_key'
+    }
+
+    if (entry.ip != null && (this.perKeyIp.get(`${entry.cid} ${entry.ip}`) ?? 0) >= this.maxPerKeyPerIp) {
+      return 'providers_per_key_per_ip'
+    }
+
+    if (this.entries.size >= this.maxProviders) {
+      return 'max_providers'
     }
   }
 
@@ -330,6 +385,7 @@ export class ProviderQuotaDatastore implements Datastore {
 
       if (entry.ip != null) {
         this.perIp.set(entry.ip, (this.perIp.get(entry.ip) ?? 0) + 1)
+        this.perKeyIp.set(`${entry.cid} ${entry.ip}`, (this.perKeyIp.get(`${entry.cid} ${entry.ip}`) ?? 0) + 1)
       }
     } else {
       // a renewal counts where the record was first stored
@@ -352,6 +408,7 @@ export class ProviderQuotaDatastore implements Datastore {
 
     if (entry.ip != null) {
       decrement(this.perIp, entry.ip)
+      decrement(this.perKeyIp, `${entry.cid} ${entry.ip}`)
     }
   }
 
@@ -435,23 +492,40 @@ function decrement (counts: Map<string, number>, key: string): void {
 function boundedAddresses (peerStore: PeerStore, init: ProviderQuotasInit): PeerStore {
   const maxAddrs = init.maxProviderAddrs ?? 16
   const maxBytes = init.maxProviderAddrBytes ?? 256
+  // merges of one peer run one after the other, so each sees the addresses
+  // the previous one added
+  const queues = new Map<string, Promise<unknown>>()
 
-  const merge: PeerStore['merge'] = async (peerId, data, options) => {
-    if (data.multiaddrs == null) {
-      return peerStore.merge(peerId, data, options)
-    }
-
+  const bounded: PeerStore['merge'] = async (peerId, data, options) => {
     let known = 0
 
     try {
       known = (await peerStore.get(peerId, options)).addresses.length
     } catch {}
 
-    const multiaddrs: Multiaddr[] = data.multiaddrs
+    const multiaddrs: Multiaddr[] = (data.multiaddrs ?? [])
       .filter(addr => addr.bytes.byteLength <= maxBytes)
       .slice(0, Math.max(maxAddrs - known, 0))
 
     return peerStore.merge(peerId, { ...data, multiaddrs }, options)
+  }
+
+  const merge: PeerStore['merge'] = async (peerId, data, options) => {
+    if (data.multiaddrs == null) {
+      return peerStore.merge(peerId, data, options)
+    }
+
+    const id = peerId.toString()
+    const run = (queues.get(id) ?? Promise.resolve()).catch(() => {}).then(async () => bounded(peerId, data, options))
+    queues.set(id, run)
+
+    try {
+      return await run
+    } finally {
+      if (queues.get(id) === run) {
+        queues.delete(id)
+      }
+    }
   }
 
   return new Proxy(peerStore, {

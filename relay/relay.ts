@@ -87,6 +87,8 @@ export interface RelayProgramInit {
   dhtMaxProvidersPerIp: number
   /** providers kept per DHT key */
   dhtMaxProvidersPerKey: number
+  /** providers kept per DHT key from one IP (IPv6: one /64) */
+  dhtMaxProvidersPerKeyPerIp: number
   /** how long a provider record of another peer is kept, in seconds */
   dhtProviderTtl: number
   /** provider records one peer may store per minute */
@@ -273,6 +275,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
           maxProvidersPerPeer: init.dhtMaxProvidersPerPeer,
           maxProvidersPerIp: init.dhtMaxProvidersPerIp,
           maxProvidersPerKey: init.dhtMaxProvidersPerKey,
+          maxProvidersPerKeyPerIp: init.dhtMaxProvidersPerKeyPerIp,
           providerTtl: init.dhtProviderTtl * 1000,
           provideRate: init.dhtProvideRate
         }),

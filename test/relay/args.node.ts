@@ -70,6 +70,7 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
       dhtMaxProvidersPerPeer: 32,
       dhtMaxProvidersPerIp: 1000,
       dhtMaxProvidersPerKey: 256,
+      dhtMaxProvidersPerKeyPerIp: 8,
       dhtProviderTtl: 30 * 60 * 60,
       dhtProvideRate: 60
     })
@@ -85,5 +86,8 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
     expect(() => init([], { RELAYMESH_RELAY_DHT_PROVIDER_TTL: '0' })).to.throw(/--dht-provider-ttl \(RELAYMESH_RELAY_DHT_PROVIDER_TTL\) must be between 1 and/)
     expect(() => init(['--dht-provide-rate', '1.5'])).to.throw(/--dht-provide-rate must be a whole number/)
     expect(() => init(['--dht-max-providers-per-key', '0'])).to.throw(/--dht-max-providers-per-key must be between 1/)
+    expect(() => init(['--dht-max-providers-per-key-per-ip', '0'])).to.throw(/--dht-max-providers-per-key-per-ip must be between 1/)
+    expect(() => init([], { RELAYMESH_RELAY_DHT_MAX_PROVIDERS_PER_KEY_PER_IP: 'x' })).to.throw(/RELAYMESH_RELAY_DHT_MAX_PROVIDERS_PER_KEY_PER_IP/)
+    expect(init([], { RELAYMESH_RELAY_DHT_MAX_PROVIDERS_PER_KEY_PER_IP: '3' })).to.include({ dhtMaxProvidersPerKeyPerIp: 3 })
   })
 })

@@ -63,7 +63,9 @@ describe('relay program: hostile WebSocket clients', function () {
     }))
     const grown = rss(pid) - before
 
-    expect(grown, `relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`).to.be.below(16 * MiB)
+    // buffering one frame alone would take 40 MiB; the rest of the margin is
+    // garbage not yet collected on a loaded machine
+    expect(grown, `relay RSS grew by ${(grown / MiB).toFixed(1)} MiB`).to.be.below(32 * MiB)
     for (const { closedIn } of attempts) {
       expect(closedIn, 'the relay closed the connection').to.be.at.least(0)
     }
