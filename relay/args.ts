@@ -33,7 +33,7 @@ export const FLAGS: Record<string, FlagSpec> = {
   'max-circuits-per-peer': { type: 'string', description: 'relayed connections open at once per peer, as source or destination', default: `${DEFAULT_RELAY_OPTIONS.maxCircuitsPerPeer}` },
   'max-circuits': { type: 'string', description: 'relayed connections open at once across all peers', default: `${DEFAULT_RELAY_OPTIONS.maxCircuits}` },
   'max-circuits-per-ip': { type: 'string', description: 'relayed connections open at once from or to clients of one IP (an IPv6 /64 counts as one)', default: `${DEFAULT_RELAY_OPTIONS.maxCircuitsPerIp}` },
-  'max-relayed-bytes-per-second': { type: 'string', description: 'bytes per second all relayed connections together may carry; past it they are slowed and new ones refused (0 = no budget)', default: `${DEFAULT_RELAY_OPTIONS.maxRelayedBytesPerSecond}` },
+  'max-relayed-bytes-per-second': { type: 'string', description: 'bytes per second all relayed connections together may carry; past it they are slowed, and new ones refused once it has been saturated for 5 s (0 = no budget)', default: `${DEFAULT_RELAY_OPTIONS.maxRelayedBytesPerSecond}` },
   'max-connections': { type: 'string', description: 'connections open at once', default: `${DEFAULT_RELAY_OPTIONS.maxConnections}` },
   'inbound-per-ip': { type: 'string', description: 'new inbound connections accepted per second from one IP', default: `${DEFAULT_RELAY_OPTIONS.inboundPerIp}` },
   'max-pending': { type: 'string', description: 'inbound connections mid-handshake at once', default: `${DEFAULT_RELAY_OPTIONS.maxPending}` },

@@ -2,6 +2,7 @@ import '../fixtures/datachannel-cleanup.ts'
 import { tcp } from '@libp2p/tcp'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
+import { BANDWIDTH_SATURATION_MS } from '../../relay/server/bandwidth.ts'
 import { ipGroupOf } from '../../relay/server/utils.ts'
 import { HopMessage, Status } from '../../src/circuit/index.ts'
 import { ECHO, KiB, SINK, connectRequest, createClient, createRawNode, handleEcho, handleSink, hopRequest, readAll, reserve, sendAll, useNodes } from './fixtures.ts'
@@ -50,7 +51,7 @@ describe('relay server totals', function () {
     expect(await relay.metric('relaymesh_relay_refusals_total', { reason: 'circuits_per_ip' })).to.equal(1)
   })
 
-  it('holds all circuits together to maxRelayedBytesPerSecond, and refuses CONNECT while the budget is spent, counted as bandwidth', async () => {
+  it('holds all circuits together to maxRelayedBytesPerSecond; one saturating circuit does not make it refuse CONNECT', async () => {
     const budget = 256 * KiB
     const relay = await relayWith({ maxRelayedBytesPerSecond: budget, applyDefaultLimit: false })
     const [a, b] = await Promise.all([track(createClient(false)), track(createClient())])
@@ -67,17 +68,39 @@ describe('relay server totals', function () {
       return Number(new TextDecoder().decode(await readAll(stream)))
     })()
 
-    // while the transfer waits for the budget, new circuits are refused
+    // the transfer waits for the budget, and others still get circuits
     await pWaitFor(() => relay.relay.stats.bytesRelayed > budget, { timeout: 20_000, interval: 10 })
-    expect((await hopRequest(x, relay.addr, connectRequest(b.peerId))).status).to.equal(Status.RESOURCE_LIMIT_EXCEEDED)
-    expect(relay.relay.stats.refusals.bandwidth).to.equal(1)
-    expect(await relay.metric('relaymesh_relay_refusals_total', { reason: 'bandwidth' })).to.equal(1)
+    expect((await hopRequest(x, relay.addr, connectRequest(b.peerId))).status).to.equal(Status.OK)
+    expect(relay.relay.stats.refusals.bandwidth).to.equal(0)
 
     expect(await sent).to.equal(total)
     const elapsed = Date.now() - start
     // a one-second burst, then 256 KiB/s: at least 4 s for 1.25 MiB (loopback alone: well under 1 s)
     expect(elapsed).to.be.within(3500, 30_000)
     expect(relay.relay.stats.bytesRelayed).to.be.at.least(total)
+  })
+
+  it('refuses CONNECT, counted as bandwidth, once the budget has been saturated for BANDWIDTH_SATURATION_MS', async () => {
+    const budget = 16 * KiB
+    const relay = await relayWith({ maxRelayedBytesPerSecond: budget, applyDefaultLimit: false })
+    const b = await track(createClient())
+    const senders = await Promise.all(Array.from({ length: 4 }, async () => track(createClient(false))))
+    const x = await track(createRawNode())
+    await handleSink(b)
+    const bAddr = await reserve(b, relay)
+
+    // four circuits push 1 MiB through 16 KiB/s
+    const began = performance.now()
+    const streams = await Promise.all(senders.map(async s => s.dialProtocol(bAddr, SINK, { runOnLimitedConnection: true })))
+    const pushing = streams.map(async stream => sendAll(stream, 256 * KiB, new Uint8Array(16 * KiB).fill(1)).catch(() => {}))
+
+    await pWaitFor(async () => (await hopRequest(x, relay.addr, connectRequest(b.peerId))).status === Status.RESOURCE_LIMIT_EXCEEDED, { timeout: 30_000, interval: 200 })
+    expect(performance.now() - began).to.be.at.least(BANDWIDTH_SATURATION_MS)
+    expect(relay.relay.stats.refusals.bandwidth).to.be.at.least(1)
+    expect(await relay.metric('relaymesh_relay_refusals_total', { reason: 'bandwidth' })).to.equal(relay.relay.stats.refusals.bandwidth)
+
+    streams.forEach(stream => { stream.abort(new Error('done')) })
+    await Promise.all(pushing)
   })
 
   it('counts IPv6 addresses by their /64 and IPv4 addresses as they are', () => {
