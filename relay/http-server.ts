@@ -87,7 +87,9 @@ export async function startHttpServer (host: string, port: number, what: string,
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
     }
   }
-  const secure = tls != null ? createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler) : undefined
+  // the headers timeout starts after the TLS handshake, whose own (120 s by
+  // default) would otherwise let silent sockets hold the connection slots
+  const secure = tls != null ? createHttpsServer({ ...options, handshakeTimeout: headersTimeout, cert: tls.cert, key: tls.key }, handler) : undefined
   const server: Server = secure ?? createServer(options, handler)
   // past the cap Node closes a new connection at once
   server.maxConnections = limits.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS

@@ -11,7 +11,8 @@ import type { PrivateKey } from '@libp2p/interface'
  *
  * An existing file is never overwritten: if it cannot be read or parsed, or
  * its group or other users may read it (a key anyone on the host can copy
- * lets them impersonate the relay), this throws a {@link KeyFileError}
+ * lets them impersonate the relay) or write it (they could put their own key
+ * there), this throws a {@link KeyFileError}
  * naming the file; `chmod 600` it (as ssh does with private keys).
  */
 export async function loadOrCreateKey (path: string): Promise<PrivateKey> {
@@ -60,7 +61,8 @@ async function createKeyFile (path: string): Promise<PrivateKey> {
 }
 
 /**
- * Refuses a key file that its group or other users can read (POSIX modes only)
+ * Refuses a key file that its group or other users can read or write (POSIX
+ * modes only)
  */
 async function checkMode (path: string): Promise<void> {
   if (process.platform === 'win32') {
@@ -71,7 +73,8 @@ async function checkMode (path: string): Promise<void> {
   const mode = stats.mode
 
   // what is not a file fails when read, with its own error
-  if (stats.isFile() && (mode & 0o044) !== 0) {
-    throw new KeyFileError(`key file ${path} is readable by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`)
+  if (stats.isFile() && (mode & 0o066) !== 0) {
+    const how = (mode & 0o044) !== 0 ? 'readable' : 'writable'
+    throw new KeyFileError(`key file ${path} is ${how} by other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): run chmod 600 ${path}`)
   }
 }

@@ -3,14 +3,16 @@ import { get } from 'node:http'
 import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { DEFAULT_HTTP_MAX_CONNECTIONS } from '../../relay/constants.ts'
 import { pageRoute, startHttpServer } from '../../relay/http-server.ts'
+import { loadOrCreateKey } from '../../relay/key-file.ts'
 import { startRelayProgram } from '../../relay/relay.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { runRelay, tempKeyFile } from '../fixtures/relay-process.ts'
+import { makeServerCert, makeTestCa } from '../fixtures/tls-certs.ts'
 import type { HttpServer } from '../../relay/http-server.ts'
 import type { RelayProgram } from '../../relay/relay.ts'
 import type { Socket } from 'node:net'
@@ -136,6 +138,29 @@ describe('relay program: page and metrics servers, key file', function () {
     expect((await rawGet(server.port, '/')).status).to.equal(200)
   })
 
+  it('over https, closes sockets that never start the TLS handshake within the headers timeout', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'relaymesh-tls-silent-'))
+    const files = await makeServerCert(dir, await makeTestCa(dir), 'page')
+    const tls = { cert: await readFile(files.cert, 'utf8'), key: await readFile(files.key, 'utf8') }
+    await writeFile(join(dir, 'index.html'), '<!doctype html>\n')
+    server = await startHttpServer('127.0.0.1', 0, 'page', pageRoute(dir), tls, { headersTimeout: 1000 })
+    let closed = 0
+
+    await Promise.all(Array.from({ length: 20 }, async () => {
+      const socket = connect(server!.port, '127.0.0.1')
+      sockets.push(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => { closed++ })
+      await new Promise<void>(resolve => socket.once('connect', resolve).once('close', () => { resolve() }))
+    }))
+
+    // Node's default handshake timeout is 120 s
+    const start = Date.now()
+    await pWaitFor(() => closed === 20, { interval: 100, timeout: 20_000 })
+    expect(Date.now() - start).to.be.below(15_000)
+    await pWaitFor(async () => await server!.connections() === 0, { interval: 100, timeout: 5000 })
+  })
+
   it('binds the metrics endpoint to 127.0.0.1 when --host is public, unless --metrics-host says otherwise', async () => {
     const metricsPort = await freePort()
     program = await startRelayProgram({ host: '0.0.0.0', port: 0, tcpPort: -1, metricsPort, keyFile: await tempKeyFile() })
@@ -165,5 +190,14 @@ describe('relay program: page and metrics servers, key file', function () {
     // the group alone is enough to refuse
     await chmod(keyFile, 0o640)
     expect((await runRelay(['--port', '0', '--tcp-port', '0', '--key-file', keyFile])).stderr).to.match(/mode 0640/)
+
+    // and one they can write: they could put their own key there
+    for (const mode of [0o620, 0o602]) {
+      await chmod(keyFile, mode)
+      await expect(loadOrCreateKey(keyFile)).to.eventually.be.rejected.with.property('message').that.matches(new RegExp(`is writable by other users \\(mode 0${mode.toString(8)}\\)`))
+    }
+
+    await chmod(keyFile, 0o600)
+    expect((await loadOrCreateKey(keyFile)).equals(privateKeyFromProtobuf(key))).to.be.true()
   })
 })
