@@ -103,11 +103,16 @@ describe('relay program: Chromium behind nginx with --trust-proxy', function () 
     const chromiumWss = await forward('127.0.0.2', () => nginx?.tlsPort)
     const chromiumPage = await forward('127.0.0.2', () => nginx?.pagePort)
     const memberWss = await forward('127.0.0.3', () => nginx?.tlsPort)
-    const wsPort = await freePort()
-    const httpPort = await freePort()
+    let wsPort = 0
+    let httpPort = 0
     const announced = `/ip4/127.0.0.1/tcp/${chromiumWss}/tls/ws`
-    const relay = await startHostileRelay(['--port', `${wsPort}`, '--http-port', `${httpPort}`, '--http-root', built, '--announce', announced,
-      '--trust-proxy', '127.0.0.1/32', '--max-reservations-per-ip', '1'], relays)
+    // the relay announces the forwarder, so its own ports are chosen here
+    const relay = await startHostileRelay(async () => {
+      wsPort = await freePort()
+      httpPort = await freePort()
+      return ['--port', `${wsPort}`, '--http-port', `${httpPort}`, '--http-root', built, '--announce', announced,
+        '--trust-proxy', '127.0.0.1/32', '--max-reservations-per-ip', '1']
+    }, relays)
     nginx = await startNginx(wsPort, cert, httpPort)
     const peerId = relay.relay.peerId
 
