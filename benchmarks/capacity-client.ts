@@ -4,8 +4,8 @@
  * transport + Noise + Yamux + identify, listening on
  * `<RELAY_ADDR>/p2p-circuit`, so starting it dials the relay and reserves.
  *
- * Prints JSON lines on stdout: `ready` once loaded; after `go` on stdin it
- * starts `CLIENTS` nodes, `CONCURRENCY` at a time, prints `reserved` (with
+ * Prints JSON lines on stdout: `ready` once it has created `CLIENTS` nodes
+ * (not started); after `go` on stdin it starts them, `CONCURRENCY` at a time, prints `reserved` (with
  * `at`, ms since the epoch) or `failed` for each, then `done` with the count
  * still holding a relayed address (a client that got none within
  * `RESERVE_TIMEOUT` ms is stopped). `count` prints that count again; SIGTERM,
@@ -43,9 +43,14 @@ function holding (node: Libp2p): boolean {
   return node.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit'))
 }
 
-async function client (): Promise<void> {
-  const start = Date.now()
-  const node = await createLibp2p({
+/**
+ * A client, created (its key made, its services built) but not started:
+ * the benchmark times admissions, not client construction, which took as
+ * much CPU as the relay's whole admission
+ */
+async function createClient (): Promise<Libp2p> {
+  return createLibp2p({
+    start: false,
     addresses: { listen: [`${relayAddr}/p2p-circuit`] },
     // a refused reservation leaves the node without a relayed address instead of failing start()
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
@@ -55,6 +60,10 @@ async function client (): Promise<void> {
     streamMuxers: [yamux()],
     services: { identify: identify() }
   })
+}
+
+async function client (node: Libp2p): Promise<void> {
+  const start = Date.now()
   nodes.push(node)
   // a client whose relay connection closes after its reservation has lost it
   node.addEventListener('connection:close', () => {
@@ -64,6 +73,7 @@ async function client (): Promise<void> {
   })
 
   try {
+    await node.start()
     await pWaitFor(() => holding(node), { timeout, interval: 10 })
     reservedAt.set(node, Date.now())
     print({ event: 'reserved', ms: Date.now() - start })
@@ -75,12 +85,13 @@ async function client (): Promise<void> {
   }
 }
 
+const created: Libp2p[] = []
+
 async function run (): Promise<void> {
-  let next = 0
   await Promise.all(Array.from({ length: Math.min(concurrency, clients) }, async () => {
-    while (next < clients) {
-      next++
-      await client().catch((err: Error) => { print({ event: 'failed', error: err.message }) })
+    let node: Libp2p | undefined
+    while ((node = created.shift()) != null) {
+      await client(node).catch((err: Error) => { print({ event: 'failed', error: err.message }) })
     }
   }))
   print({ event: 'done', holding: nodes.filter(holding).length, maxLagMs })
@@ -106,5 +117,9 @@ readCommands((line) => {
     stop()
   }
 }, stop)
+
+for (let i = 0; i < clients; i++) {
+  created.push(await createClient())
+}
 
 print({ event: 'ready' })

@@ -69,6 +69,12 @@ export interface CapacityResult {
   admissionsPerSecond: number
   /** relay CPU time (user + system) over the same span */
   relayCpuSeconds: number
+  /**
+   * the client processes' CPU time over the same span, all together: they
+   * share the relay's 2 cores, so admissions/s is bounded by
+   * 2 / (relay + client CPU per admission)
+   */
+  clientCpuSeconds: number
   /** per client, from its start to its relayed address: median and 90th percentile */
   reserveMsP50: number
   reserveMsP90: number
@@ -160,6 +166,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
     ? spawnJson([...nodeArgs, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--key-file', await tempKeyFile(), ...capacityRelayArgs(options.clients), ...(options.relayArgs ?? [])], env, 'relay')
     : spawnJson([...nodeArgs, join(HERE, 'stock-relay.ts')], env, 'stock-relay')
   const clients: Array<ReturnType<typeof spawnJson>> = []
+  const clientsCpu = async (): Promise<number> => (await Promise.all(clients.map(async c => cpuSeconds(c.pid)))).reduce((a, b) => a + b, 0)
 
   try {
     const ready = await relay.waitFor(line => line.event === 'ready', 30_000)
@@ -180,11 +187,13 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
     const before = await memory(relay)
 
     const cpuStart = await cpuSeconds(relay.pid)
+    const clientCpuStart = await clientsCpu()
     const start = Date.now()
     clients.forEach(c => { c.send('go') })
     const deadline = 120_000 + options.clients * 200
     await Promise.all(clients.map(async c => c.waitFor(line => line.event === 'done', deadline)))
     const cpuEnd = await cpuSeconds(relay.pid)
+    const clientCpuEnd = await clientsCpu()
 
     const lines = clients.flatMap(c => c.history)
     const reserved = lines.filter(line => line.event === 'reserved')
@@ -212,6 +221,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       admissionSeconds: round(admissionSeconds),
       admissionsPerSecond: round(reserved.length / Math.max(admissionSeconds, 0.001)),
       relayCpuSeconds: round(cpuEnd - cpuStart),
+      clientCpuSeconds: round(clientCpuEnd - clientCpuStart),
       reserveMsP50: percentile(reserved.map(line => line.ms ?? 0), 0.5),
       reserveMsP90: percentile(reserved.map(line => line.ms ?? 0), 0.9),
       rssBeforeMiB: mib(before.rss),
@@ -239,8 +249,8 @@ export function capacityTable (results: CapacityResult[]): string {
   return [
     `## Relay capacity: ${results[0]?.clients ?? 0} light stock clients in ${results[0]?.processes ?? 0} processes reserving over WebSockets, on the relay's 2 cores`,
     '',
-    '| relay | held | failed | admission s | admissions/s | relay CPU s | reserve ms p50 / p90 | RSS before → after (MiB) | heap used before → after (MiB) | KiB per reservation |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.map(r => `| ${r.relay} | ${r.held}/${r.clients} | ${r.failed} | ${r.admissionSeconds} | ${r.admissionsPerSecond} | ${r.relayCpuSeconds} | ${r.reserveMsP50} / ${r.reserveMsP90} | ${r.rssBeforeMiB} → ${r.rssAfterMiB} | ${r.heapUsedBeforeMiB} → ${r.heapUsedAfterMiB} | ${r.kibPerReservation} |`)
+    '| relay | held | failed | admission s | admissions/s | relay CPU s | client CPU s | reserve ms p50 / p90 | RSS before → after (MiB) | heap used before → after (MiB) | KiB per reservation |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(r => `| ${r.relay} | ${r.held}/${r.clients} | ${r.failed} | ${r.admissionSeconds} | ${r.admissionsPerSecond} | ${r.relayCpuSeconds} | ${r.clientCpuSeconds} | ${r.reserveMsP50} / ${r.reserveMsP90} | ${r.rssBeforeMiB} → ${r.rssAfterMiB} | ${r.heapUsedBeforeMiB} → ${r.heapUsedAfterMiB} | ${r.kibPerReservation} |`)
   ].join('\n')
 }

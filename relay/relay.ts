@@ -13,6 +13,7 @@ import { createLibp2p } from 'libp2p'
 import { Registry } from 'prom-client'
 import { DEFAULT_DHT_PROTOCOL, relaymeshDHT } from '../src/relays/index.ts'
 import { RelayAdvertiser } from './advertise.ts'
+import { linearConnectionList } from './connection-list.ts'
 import { withProviderQuotas } from './dht-quotas.ts'
 import { CONNECTION_MONITOR_MIN_PING_TIMEOUT, DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError, UsageError } from './errors.ts'
@@ -300,6 +301,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
     throw toListenError(err, init)
   }
 
+  linearConnectionList(node)
   let stun: StunServer | undefined
 
   try {

@@ -1,4 +1,5 @@
 import { AbstractMultiaddrConnection, repeatingTask } from '@libp2p/utils'
+import { concat } from 'uint8arrays/concat'
 import type { AbortOptions, CounterGroup, Logger } from '@libp2p/interface'
 import type { RepeatingTask, SendResult } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -8,6 +9,8 @@ import type { WebSocket } from 'ws'
 /** as @libp2p/websockets: sends pause above 4 MiB buffered */
 const DEFAULT_MAX_BUFFERED_AMOUNT = 4 * 1024 * 1024
 const DEFAULT_BUFFERED_AMOUNT_POLL_INTERVAL = 10
+/** the most bytes held back to be joined into one WebSocket message */
+const MAX_COALESCED_MESSAGE = 64 * 1024
 
 export interface WebSocketConnectionInit {
   websocket: WebSocket
@@ -28,6 +31,10 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
   private readonly websocket: WebSocket
   private readonly maxBufferedAmount: number
   private readonly checkBufferedAmountTask: RepeatingTask
+  /** pieces sent this tick, not yet given to the socket */
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  private flushScheduled = false
 
   constructor (init: WebSocketConnectionInit) {
     super({ ...init, direction: 'inbound' })
@@ -56,12 +63,27 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
     })
   }
 
+  /**
+   * Sends in the same tick are joined into one WebSocket message (one write
+   * to the socket) on the next tick: the peer reads a byte stream, so
+   * message boundaries carry nothing, and a write per yamux frame (each a
+   * syscall) was the largest item in the relay's profile while admitting
+   * clients. At MAX_COALESCED_MESSAGE bytes the pending pieces go at once.
+   */
   sendData (data: Uint8ArrayList): SendResult {
     for (const buf of data) {
-      this.websocket.send(buf)
+      this.pending.push(buf)
+      this.pendingBytes += buf.byteLength
     }
 
-    const canSendMore = this.websocket.bufferedAmount < this.maxBufferedAmount
+    if (this.pendingBytes >= MAX_COALESCED_MESSAGE) {
+      this.flush()
+    } else if (!this.flushScheduled) {
+      this.flushScheduled = true
+      process.nextTick(this.flushOnTick)
+    }
+
+    const canSendMore = this.websocket.bufferedAmount + this.pendingBytes < this.maxBufferedAmount
 
     if (!canSendMore) {
       this.checkBufferedAmountTask.start()
@@ -70,11 +92,33 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
     return { sentBytes: data.byteLength, canSendMore }
   }
 
+  private readonly flushOnTick = (): void => {
+    this.flushScheduled = false
+    this.flush()
+  }
+
+  private flush (): void {
+    if (this.pending.length === 0) {
+      return
+    }
+
+    const message = this.pending.length === 1 ? this.pending[0] : concat(this.pending, this.pendingBytes)
+    this.pending = []
+    this.pendingBytes = 0
+
+    if (this.websocket.readyState === this.websocket.OPEN) {
+      this.websocket.send(message)
+    }
+  }
+
   sendReset (): void {
+    this.pending = []
+    this.pendingBytes = 0
     this.websocket.terminate()
   }
 
   async sendClose (options?: AbortOptions): Promise<void> {
+    this.flush()
     this.websocket.close()
     options?.signal?.throwIfAborted()
   }
@@ -88,7 +132,7 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
   }
 
   private checkBufferedAmount (): void {
-    if (this.websocket.bufferedAmount === 0) {
+    if (this.websocket.bufferedAmount === 0 && this.pendingBytes === 0) {
       this.checkBufferedAmountTask.stop()
       this.safeDispatchEvent('drain')
     }
