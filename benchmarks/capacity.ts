@@ -86,6 +86,12 @@ export interface CapacityResult {
   heapTotalAfterMiB: number
   externalBeforeMiB: number
   externalAfterMiB: number
+  /** resident bytes of the C heap's main arena (malloc, `[heap]` in smaps) */
+  rssBrkBeforeMiB: number
+  rssBrkAfterMiB: number
+  /** resident bytes of other anonymous mappings (V8's heap pages, large mallocs) */
+  rssAnonBeforeMiB: number
+  rssAnonAfterMiB: number
   /** RSS growth divided by reservations held */
   kibPerReservation: number
 }
@@ -100,6 +106,8 @@ interface Line {
   heapUsed?: number
   heapTotal?: number
   external?: number
+  rssBrk?: number
+  rssAnon?: number
   reservations?: number
   connections?: number
   multiaddrs?: string[]
@@ -232,6 +240,10 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       heapTotalAfterMiB: mib(after.heapTotal),
       externalBeforeMiB: mib(before.external),
       externalAfterMiB: mib(after.external),
+      rssBrkBeforeMiB: mib(before.rssBrk),
+      rssBrkAfterMiB: mib(after.rssBrk),
+      rssAnonBeforeMiB: mib(before.rssAnon),
+      rssAnonAfterMiB: mib(after.rssAnon),
       kibPerReservation: round(((after.rss ?? 0) - (before.rss ?? 0)) / KiB / Math.max(held, 1))
     }
   } finally {

@@ -18,8 +18,8 @@ interface ConnectionManagerLike {
  * method on `node`'s connection manager, and only there, with one that
  * gives the same connections in the same order.
  *
- * Upstream: the report is in docs/webrtc-fixes.md ("getConnections() is
- * quadratic").
+ * Upstream: the draft report is in relay/README.md ("libp2p's
+ * `getConnections()` is quadratic").
  */
 export function linearConnectionList (node: Libp2p): void {
   const manager = (node as unknown as { components: { connectionManager: ConnectionManagerLike } }).components.connectionManager

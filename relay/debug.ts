@@ -3,6 +3,8 @@
  * them on. With `RELAYMESH_DEBUG_MEMORY=1`, SIGUSR2 makes the process collect
  * garbage fully and print one JSON line on stdout:
  * `{"event":"memory","rss":...,"heapUsed":...,"external":...,"arrayBuffers":...}`
+ * with the resident bytes by mapping (`rssBrk`, `rssAnon`, `rssFile`, see
+ * `residentByMapping`)
  * plus the counts `stats()` returns. With `RELAYMESH_DEBUG_HEAPSNAPSHOT_DIR`
  * set as well, it first writes a heap snapshot there and names it in the line
  * (`"snapshot"`).
@@ -10,6 +12,7 @@
  * These variables do not start with `RELAYMESH_RELAY_`: they are not relay
  * settings, and the settings parser rejects unknown names with that prefix.
  */
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -44,6 +47,32 @@ export async function settledMemory (gc: () => void): Promise<NodeJS.MemoryUsage
 }
 
 /**
+ * Resident bytes by kind of mapping, from /proc/self/smaps (Linux; empty
+ * elsewhere): `brk` is the C heap's main arena (malloc), `anon` other
+ * anonymous mappings (V8's heap pages, large mallocs, other arenas),
+ * `file` mapped files (code)
+ */
+export async function residentByMapping (): Promise<Record<'brk' | 'anon' | 'file', number>> {
+  const out = { brk: 0, anon: 0, file: 0 }
+  let kind: keyof typeof out | undefined
+
+  try {
+    for (const line of (await readFile('/proc/self/smaps', 'utf8')).split('\n')) {
+      const mapping = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line)
+
+      if (mapping != null) {
+        const name = mapping[1]
+        kind = name === '[heap]' ? 'brk' : name === '' ? 'anon' : name.startsWith('/') ? 'file' : undefined
+      } else if (kind != null && line.startsWith('Rss:')) {
+        out[kind] += Number(line.split(/\s+/)[1]) * 1024
+      }
+    }
+  } catch {}
+
+  return out
+}
+
+/**
  * Installs the SIGUSR2 memory hook when `env` asks for it; returns whether it
  * did.
  */
@@ -62,9 +91,10 @@ export function installMemoryHook (stats: () => Record<string, unknown>, env: No
     }
 
     busy = true
-    settledMemory(gc).then(usage => {
+    settledMemory(gc).then(async usage => {
+      const resident = await residentByMapping()
       const snapshot = dir != null && dir !== '' ? writeHeapSnapshot(join(dir, `relay-${process.pid}-${Date.now()}.heapsnapshot`)) : undefined
-      const line = { event: 'memory', ...usage, ...stats(), ...(snapshot != null ? { snapshot } : {}) }
+      const line = { event: 'memory', ...usage, rssBrk: resident.brk, rssAnon: resident.anon, rssFile: resident.file, ...stats(), ...(snapshot != null ? { snapshot } : {}) }
       process.stdout.write(`${JSON.stringify(line)}\n`)
     }).catch((err: Error) => {
       process.stderr.write(`memory hook: ${err.message}\n`)
