@@ -68,7 +68,8 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
    * to the socket) on the next tick: the peer reads a byte stream, so
    * message boundaries carry nothing, and a write per yamux frame (each a
    * syscall) was the largest item in the relay's profile while admitting
-   * clients. At MAX_COALESCED_MESSAGE bytes the pending pieces go at once.
+   * clients. At MAX_COALESCED_MESSAGE bytes the pending pieces go at once,
+   * each as its own message.
    */
   sendData (data: Uint8ArrayList): SendResult {
     for (const buf of data) {
@@ -102,12 +103,16 @@ class WebSocketMultiaddrConnection extends AbstractMultiaddrConnection {
       return
     }
 
-    const message = this.pending.length === 1 ? this.pending[0] : concat(this.pending, this.pendingBytes)
+    // small pieces are joined (a copy); bulk data goes piece by piece, as
+    // @libp2p/websockets sends it, without copying
+    const messages = this.pending.length > 1 && this.pendingBytes < MAX_COALESCED_MESSAGE ? [concat(this.pending, this.pendingBytes)] : this.pending
     this.pending = []
     this.pendingBytes = 0
 
     if (this.websocket.readyState === this.websocket.OPEN) {
-      this.websocket.send(message)
+      for (const message of messages) {
+        this.websocket.send(message)
+      }
     }
   }
 
