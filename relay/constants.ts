@@ -130,6 +130,12 @@ export const CONNECTION_MONITOR_MIN_PING_TIMEOUT = 30 * secondInMs
 export const DEFAULT_HTTP_MAX_CONNECTIONS = 256
 
 /**
+ * The most connections one IP (an IPv6 /64) holds open at once on the page
+ * and metrics servers; a browser opens at most 6 per host
+ */
+export const DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP = 32
+
+/**
  * A request's headers must arrive within this many ms (Node: 60 s)
  */
 export const DEFAULT_HTTP_HEADERS_TIMEOUT = 10 * secondInMs

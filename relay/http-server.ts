@@ -3,10 +3,13 @@ import { realpath, stat } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { extname, join, normalize, sep } from 'node:path'
-import { DEFAULT_HTTP_HEADERS_TIMEOUT, DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_HTTP_REQUEST_TIMEOUT, PAGE_CONTENT_SECURITY_POLICY } from './constants.ts'
+import { DEFAULT_HTTP_HEADERS_TIMEOUT, DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP, DEFAULT_HTTP_REQUEST_TIMEOUT, PAGE_CONTENT_SECURITY_POLICY } from './constants.ts'
 import { ListenError } from './errors.ts'
+import { ipGroupOf } from './server/utils.ts'
 import type { TlsPem } from './tls.ts'
+import type { TrustedProxies } from './websockets/trust.ts'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Registry } from 'prom-client'
 
 /**
@@ -33,6 +36,21 @@ export interface HttpServerLimits {
    * @default 256
    */
   maxConnections?: number
+
+  /**
+   * Connections open at once from one IP (an IPv6 /64 counts as one); more
+   * from it are closed on arrival, so one client cannot take every slot of
+   * `maxConnections`. Trusted proxies (`trustProxy`) are not counted per IP.
+   *
+   * @default 32
+   */
+  maxConnectionsPerIp?: number
+
+  /**
+   * Reverse proxies (`--trust-proxy`): all clients behind one arrive from
+   * its address, so it is held to `maxConnections` only
+   */
+  trustProxy?: TrustedProxies
 
   /**
    * A request's headers must arrive within this many ms
@@ -93,6 +111,7 @@ export async function startHttpServer (host: string, port: number, what: string,
   const server: Server = secure ?? createServer(options, handler)
   // past the cap Node closes a new connection at once
   server.maxConnections = limits.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
+  limitConnectionsPerIp(server, limits.maxConnectionsPerIp ?? DEFAULT_HTTP_MAX_CONNECTIONS_PER_IP, limits.trustProxy)
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
@@ -116,6 +135,42 @@ export async function startHttpServer (host: string, port: number, what: string,
       await new Promise<void>(resolve => server.close(() => { resolve() }))
     }
   }
+}
+
+/**
+ * Closes a new connection from an IP group (see `ipGroupOf`) that already
+ * has `max` open; the count of a group is dropped when its last connection
+ * closes, so the map holds at most one entry per open connection
+ */
+function limitConnectionsPerIp (server: Server, max: number, trusted?: TrustedProxies): void {
+  const open = new Map<string, number>()
+
+  // for https, 'connection' is the TCP socket, before the TLS handshake
+  server.on('connection', (socket: Socket) => {
+    const group = ipGroupOf(socket.remoteAddress)
+
+    if (group == null || trusted?.has(socket.remoteAddress) === true) {
+      return
+    }
+
+    const count = open.get(group) ?? 0
+
+    if (count >= max) {
+      socket.destroy()
+      return
+    }
+
+    open.set(group, count + 1)
+    socket.once('close', () => {
+      const left = (open.get(group) ?? 1) - 1
+
+      if (left > 0) {
+        open.set(group, left)
+      } else {
+        open.delete(group)
+      }
+    })
+  })
 }
 
 /**

@@ -25,7 +25,7 @@ import { mintTurnCredentials, needsTurnCredentials, relayIceServers } from './ic
 import { relayInfo } from './relay-info.ts'
 import { startStunServer } from './stun/index.ts'
 import { readTlsFiles, tlsRenewer } from './tls.ts'
-import { relayWebSockets } from './websockets/index.ts'
+import { relayWebSockets, trustedProxies } from './websockets/index.ts'
 import type { HttpServer } from './http-server.ts'
 import type { StunServer, StunServerInit } from './stun/index.ts'
 import type { TlsRenewer } from './tls.ts'
@@ -360,7 +360,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         peerId: node.peerId.toString(),
         multiaddrs: node.getMultiaddrs().map(ma => ma.toString()),
         iceServers: publicIceServers()
-      })), tls)
+      })), tls, { trustProxy: trustedProxies(init.trustProxy) })
     }
 
     await advertiser.start()

@@ -10,6 +10,7 @@ import { DEFAULT_HTTP_MAX_CONNECTIONS } from '../../relay/constants.ts'
 import { pageRoute, startHttpServer } from '../../relay/http-server.ts'
 import { loadOrCreateKey } from '../../relay/key-file.ts'
 import { startRelayProgram } from '../../relay/relay.ts'
+import { trustedProxies } from '../../relay/websockets/index.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { runRelay, tempKeyFile } from '../fixtures/relay-process.ts'
 import { makeServerCert, makeTestCa } from '../fixtures/tls-certs.ts'
@@ -108,7 +109,8 @@ describe('relay program: page and metrics servers, key file', function () {
     this.timeout(90_000)
     const root = await mkdtemp(join(tmpdir(), 'relaymesh-half-'))
     await writeFile(join(root, 'index.html'), '<!doctype html>\n')
-    server = await startHttpServer('127.0.0.1', 0, 'page', pageRoute(root))
+    // all from 127.0.0.1: lift the per-IP share to see the total cap
+    server = await startHttpServer('127.0.0.1', 0, 'page', pageRoute(root), undefined, { maxConnectionsPerIp: 1000 })
     let closed = 0
 
     await Promise.all(Array.from({ length: 300 }, async () => {
@@ -135,6 +137,53 @@ describe('relay program: page and metrics servers, key file', function () {
     expect(await server.connections()).to.equal(0)
 
     // and it still serves
+    expect((await rawGet(server.port, '/')).status).to.equal(200)
+  })
+
+  it('closes connections from one IP past its share, while other IPs and trusted proxies still get in', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'relaymesh-per-ip-'))
+    await writeFile(join(root, 'index.html'), '<!doctype html>\n')
+
+    /** a socket from `localAddress`: whether the server kept it open for a moment */
+    async function kept (port: number, localAddress: string): Promise<boolean> {
+      const socket = connect({ port, host: '127.0.0.1', localAddress })
+      sockets.push(socket)
+      socket.on('error', () => {})
+      let closed = false
+      socket.once('close', () => { closed = true })
+      await new Promise<void>(resolve => socket.once('connect', resolve).once('close', () => { resolve() }))
+      await new Promise(resolve => setTimeout(resolve, 200))
+      return !closed
+    }
+
+    server = await startHttpServer('127.0.0.1', 0, 'page', pageRoute(root), undefined, { maxConnectionsPerIp: 4 })
+    const first: boolean[] = []
+
+    for (let i = 0; i < 4; i++) {
+      first.push(await kept(server.port, '127.0.0.1'))
+    }
+
+    expect(first).to.deep.equal([true, true, true, true])
+    expect(await kept(server.port, '127.0.0.1'), 'a fifth from 127.0.0.1').to.equal(false)
+    // another IP (all of 127/8 is loopback on Linux) has its own share
+    expect(await kept(server.port, '127.0.0.2'), 'from 127.0.0.2').to.equal(true)
+
+    // a slot freed is a slot again
+    sockets[0].destroy()
+    await pWaitFor(async () => (await server!.connections()) === 4)
+    expect(await kept(server.port, '127.0.0.1'), 'after one closed').to.equal(true)
+    await server.stop()
+    sockets.splice(0).forEach(socket => socket.destroy())
+
+    // a trusted proxy carries many clients: only the total cap applies to it
+    server = await startHttpServer('127.0.0.1', 0, 'page', pageRoute(root), undefined, { maxConnectionsPerIp: 4, trustProxy: trustedProxies(['127.0.0.1']) })
+    const proxied: boolean[] = []
+
+    for (let i = 0; i < 6; i++) {
+      proxied.push(await kept(server.port, '127.0.0.1'))
+    }
+
+    expect(proxied).to.deep.equal([true, true, true, true, true, true])
     expect((await rawGet(server.port, '/')).status).to.equal(200)
   })
 
