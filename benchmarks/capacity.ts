@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { TS_NODE_ARGS, childEnv, track } from '../test/fixtures/children.ts'
 import { jsonLineChild } from '../test/fixtures/json-lines.ts'
-import { RELAY_BIN, tempKeyFile } from '../test/fixtures/relay-process.ts'
+import { RELAY_BIN, RELAY_NODE_FLAGS, tempKeyFile } from '../test/fixtures/relay-process.ts'
 import type { JsonLineChild } from '../test/fixtures/json-lines.ts'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
@@ -75,6 +75,11 @@ export interface CapacityResult {
    * 2 / (relay + client CPU per admission)
    */
   clientCpuSeconds: number
+  /**
+   * the relay's CPU use while it holds every reservation after the
+   * admissions, in % of one core (the settle: pings both ways, timers)
+   */
+  relayHoldingCpuPercent: number
   /** per client, from its start to its relayed address: median and 90th percentile */
   reserveMsP50: number
   reserveMsP90: number
@@ -92,8 +97,17 @@ export interface CapacityResult {
   /** resident bytes of other anonymous mappings (V8's heap pages, large mallocs) */
   rssAnonBeforeMiB: number
   rssAnonAfterMiB: number
-  /** RSS growth divided by reservations held */
+  /** RSS growth after compacting collections divided by reservations held */
   kibPerReservation: number
+  /**
+   * the relay's RSS before the clients and at the end of the settle, each
+   * read before the memory hook forces a collection: what the OS sees of a
+   * relay left to itself
+   */
+  rssUnforcedBeforeMiB: number
+  rssUnforcedAfterMiB: number
+  /** unforced RSS growth divided by reservations held */
+  kibPerReservationUnforced: number
 }
 
 interface Line {
@@ -134,6 +148,12 @@ function spawnJson (args: string[], env: NodeJS.ProcessEnv, name: string): JsonL
   })
 }
 
+/** VmRSS of `pid`, as the OS sees it, with no collection forced */
+async function residentBytes (pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * KiB
+}
+
 async function memory (relay: ReturnType<typeof spawnJson>): Promise<Line> {
   const since = relay.history.length
   process.kill(relay.pid, 'SIGUSR2')
@@ -171,7 +191,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
   const env = { RELAYMESH_DEBUG_MEMORY: '1', ...options.relayEnv }
   const nodeArgs = [...TS_NODE_ARGS, ...(options.nodeArgs ?? [])]
   const relay = kind === 'relaymesh'
-    ? spawnJson([...nodeArgs, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--key-file', await tempKeyFile(), ...capacityRelayArgs(options.clients), ...(options.relayArgs ?? [])], env, 'relay')
+    ? spawnJson([...RELAY_NODE_FLAGS, ...nodeArgs, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--key-file', await tempKeyFile(), ...capacityRelayArgs(options.clients), ...(options.relayArgs ?? [])], env, 'relay')
     : spawnJson([...nodeArgs, join(HERE, 'stock-relay.ts')], env, 'stock-relay')
   const clients: Array<ReturnType<typeof spawnJson>> = []
   const clientsCpu = async (): Promise<number> => (await Promise.all(clients.map(async c => cpuSeconds(c.pid)))).reduce((a, b) => a + b, 0)
@@ -192,6 +212,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
 
     await Promise.all(clients.map(async c => c.waitFor(line => line.event === 'ready', 60_000)))
     await new Promise(resolve => setTimeout(resolve, 1000))
+    const rssUnforcedBefore = await residentBytes(relay.pid)
     const before = await memory(relay)
 
     const cpuStart = await cpuSeconds(relay.pid)
@@ -209,7 +230,10 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
     const last = Math.max(start, ...reserved.map(line => line.at ?? start))
     const admissionSeconds = (last - start) / 1000
 
+    const settleCpuStart = await cpuSeconds(relay.pid)
     await new Promise(resolve => setTimeout(resolve, options.settle))
+    const settleCpu = await cpuSeconds(relay.pid) - settleCpuStart
+    const rssUnforced = await residentBytes(relay.pid)
     const after = await memory(relay)
     const held = after.reservations ?? 0
     process.stderr.write(`${kind} relay after the settle: ${JSON.stringify(after)}\n`)
@@ -230,6 +254,7 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       admissionsPerSecond: round(reserved.length / Math.max(admissionSeconds, 0.001)),
       relayCpuSeconds: round(cpuEnd - cpuStart),
       clientCpuSeconds: round(clientCpuEnd - clientCpuStart),
+      relayHoldingCpuPercent: round(100 * settleCpu / Math.max(options.settle / 1000, 0.001)),
       reserveMsP50: percentile(reserved.map(line => line.ms ?? 0), 0.5),
       reserveMsP90: percentile(reserved.map(line => line.ms ?? 0), 0.9),
       rssBeforeMiB: mib(before.rss),
@@ -244,6 +269,9 @@ export async function measureCapacity (kind: CapacityRelay, options: CapacityOpt
       rssBrkAfterMiB: mib(after.rssBrk),
       rssAnonBeforeMiB: mib(before.rssAnon),
       rssAnonAfterMiB: mib(after.rssAnon),
+      rssUnforcedBeforeMiB: mib(rssUnforcedBefore),
+      rssUnforcedAfterMiB: mib(rssUnforced),
+      kibPerReservationUnforced: round((rssUnforced - rssUnforcedBefore) / KiB / Math.max(held, 1)),
       kibPerReservation: round(((after.rss ?? 0) - (before.rss ?? 0)) / KiB / Math.max(held, 1))
     }
   } finally {
@@ -261,8 +289,10 @@ export function capacityTable (results: CapacityResult[]): string {
   return [
     `## Relay capacity: ${results[0]?.clients ?? 0} light stock clients in ${results[0]?.processes ?? 0} processes reserving over WebSockets, on the relay's 2 cores`,
     '',
-    '| relay | held | failed | admission s | admissions/s | relay CPU s | client CPU s | reserve ms p50 / p90 | RSS before → after (MiB) | heap used before → after (MiB) | KiB per reservation |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...results.map(r => `| ${r.relay} | ${r.held}/${r.clients} | ${r.failed} | ${r.admissionSeconds} | ${r.admissionsPerSecond} | ${r.relayCpuSeconds} | ${r.clientCpuSeconds} | ${r.reserveMsP50} / ${r.reserveMsP90} | ${r.rssBeforeMiB} → ${r.rssAfterMiB} | ${r.heapUsedBeforeMiB} → ${r.heapUsedAfterMiB} | ${r.kibPerReservation} |`)
+    'RSS as the OS sees it (no collection forced), then after a compacting collection (what V8 gives back once the relay goes quiet).',
+    '',
+    '| relay | held | failed | admission s | admissions/s | relay CPU s | client CPU s | relay CPU holding | reserve ms p50 / p90 | RSS before → after (MiB) | KiB per reservation | compacted RSS before → after (MiB) | compacted KiB per reservation | heap used before → after (MiB) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...results.map(r => `| ${r.relay} | ${r.held}/${r.clients} | ${r.failed} | ${r.admissionSeconds} | ${r.admissionsPerSecond} | ${r.relayCpuSeconds} | ${r.clientCpuSeconds} | ${r.relayHoldingCpuPercent} % | ${r.reserveMsP50} / ${r.reserveMsP90} | ${r.rssUnforcedBeforeMiB} → ${r.rssUnforcedAfterMiB} | ${r.kibPerReservationUnforced} | ${r.rssBeforeMiB} → ${r.rssAfterMiB} | ${r.kibPerReservation} | ${r.heapUsedBeforeMiB} → ${r.heapUsedAfterMiB} |`)
   ].join('\n')
 }

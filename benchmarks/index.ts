@@ -22,7 +22,7 @@
  * the load benchmark, one process per member; `CAPACITY_CLIENTS` (default
  * 2000), `CAPACITY_PROCESSES` (client processes, default 4),
  * `CAPACITY_CONCURRENCY` (reservations each makes at once, default 25),
- * `CAPACITY_SETTLE` (ms after the last admission, default 5000),
+ * `CAPACITY_SETTLE` (ms after the last admission, default 30000),
  * `CAPACITY_PING_MIN_TIMEOUT` (the clients' shortest ping timeout in ms,
  * default 30000; libp2p's is 5000) and
  * `CAPACITY_RELAYS` (default relaymesh,stock) size the relay capacity
@@ -84,7 +84,7 @@ if (wanted.includes('capacity')) {
       clients: Number(process.env.CAPACITY_CLIENTS ?? 2000),
       processes: Number(process.env.CAPACITY_PROCESSES ?? 4),
       concurrency: Number(process.env.CAPACITY_CONCURRENCY ?? 25),
-      settle: Number(process.env.CAPACITY_SETTLE ?? 5000),
+      settle: Number(process.env.CAPACITY_SETTLE ?? 30_000),
       // hundreds of clients share a process and its stalls; one per process would not
       pingMinTimeout: Number(process.env.CAPACITY_PING_MIN_TIMEOUT ?? 30_000)
     }))

@@ -12,7 +12,7 @@ import { byteStream } from '@libp2p/utils'
 import { pEvent } from 'p-event'
 import { TS_NODE_ARGS, childEnv, track } from '../test/fixtures/children.ts'
 import { waitForCircuitAddress } from '../test/fixtures/options.ts'
-import { RELAY_BIN, tempKeyFile } from '../test/fixtures/relay-process.ts'
+import { RELAY_BIN, RELAY_NODE_FLAGS, tempKeyFile } from '../test/fixtures/relay-process.ts'
 import { createStockNode } from '../test/fixtures/stock-node.ts'
 import type { ChildProcess } from 'node:child_process'
 
@@ -38,7 +38,7 @@ async function rssMiB (pid: number): Promise<number> {
 
 async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, addr: string }> {
   const args = kind === 'relaymesh'
-    ? [...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--max-relayed-bytes-per-second', '0', '--key-file', await tempKeyFile()]
+    ? [...RELAY_NODE_FLAGS, ...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--max-relayed-bytes-per-second', '0', '--key-file', await tempKeyFile()]
     : [...TS_NODE_ARGS, join(dirname(fileURLToPath(import.meta.url)), 'stock-relay.ts')]
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() })
   track(proc)

@@ -27,8 +27,19 @@ export const DEBUG_MEMORY_ENV = 'RELAYMESH_DEBUG_MEMORY'
  */
 export const DEBUG_HEAPSNAPSHOT_ENV = 'RELAYMESH_DEBUG_HEAPSNAPSHOT_DIR'
 
+/** options of V8's `gc()` extension */
+export interface GcOptions {
+  type?: 'major' | 'minor'
+  execution?: 'sync' | 'async'
+  /**
+   * `last-resort`: collect all available garbage and compact to give memory
+   * back, what V8's memory reducer does on its own once a process goes quiet
+   */
+  flavor?: 'regular' | 'last-resort'
+}
+
 /** V8's collector, exposed at run time (no `--expose-gc` needed) */
-function exposeGc (): () => void {
+function exposeGc (): (options?: GcOptions) => void {
   setFlagsFromString('--expose_gc')
   return runInNewContext('gc')
 }
@@ -36,8 +47,14 @@ function exposeGc (): () => void {
 /**
  * Collects garbage until freed array buffers are released too (V8 frees
  * their backing stores in the background), then reads the memory usage.
+ * The first collection compacts the heap as V8's memory reducer does when
+ * the process goes quiet (`last-resort`): a relay after a burst of
+ * admissions otherwise still holds the free pages the burst left, which
+ * the reducer gives back some seconds later.
  */
-export async function settledMemory (gc: () => void): Promise<NodeJS.MemoryUsage> {
+export async function settledMemory (gc: (options?: GcOptions) => void): Promise<NodeJS.MemoryUsage> {
+  gc({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+
   for (let i = 0; i < 4; i++) {
     gc()
     await new Promise(resolve => setTimeout(resolve, 100))

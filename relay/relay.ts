@@ -15,7 +15,7 @@ import { DEFAULT_DHT_PROTOCOL, relaymeshDHT } from '../src/relays/index.ts'
 import { RelayAdvertiser } from './advertise.ts'
 import { linearConnectionList } from './connection-list.ts'
 import { withProviderQuotas } from './dht-quotas.ts'
-import { CONNECTION_MONITOR_MIN_PING_TIMEOUT, DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
+import { CONNECTION_MONITOR_MIN_PING_TIMEOUT, CONNECTION_MONITOR_PING_INTERVAL, DEFAULT_RELAY_OPTIONS, PROVIDE_VALIDITY, REPROVIDE_INTERVAL, REPROVIDE_THRESHOLD } from './constants.ts'
 import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
@@ -129,6 +129,11 @@ export interface RelayProgramInit {
   reprovide?: { interval?: number, threshold?: number, validity?: number }
   /** how the first provide is retried, in ms (no flag: tests shorten them) */
   advertise?: { attemptTimeout?: number, retryInterval?: number }
+  /**
+   * ms between the connection monitor's pings of each connection (no flag:
+   * tests shorten it; default CONNECTION_MONITOR_PING_INTERVAL)
+   */
+  pingInterval?: number
 }
 
 /**
@@ -253,13 +258,16 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         inboundConnectionThreshold: init.inboundPerIp,
         maxIncomingPendingConnections: init.maxPending
       },
-      connectionMonitor: { pingTimeout: { minTimeout: CONNECTION_MONITOR_MIN_PING_TIMEOUT } },
+      connectionMonitor: { pingInterval: init.pingInterval ?? CONNECTION_MONITOR_PING_INTERVAL, pingTimeout: { minTimeout: CONNECTION_MONITOR_MIN_PING_TIMEOUT } },
       metrics: registry != null ? prometheusMetrics({ registry, preserveExistingMetrics: true }) : undefined,
       services: {
         identify: identify(),
         tls: tlsRenewer(),
-        // clients measure relays with a few pings while their DHT pings too
-        ping: ping({ maxInboundStreams: 8 }),
+        // clients measure relays with a few pings while their DHT pings too;
+        // outbound: after an event loop stall longer than the monitor's
+        // interval its next ping starts while the last is open, and libp2p's
+        // limit of 1 made that a ping failure that aborted the connection
+        ping: ping({ maxInboundStreams: 8, maxOutboundStreams: 4 }),
         dht: withProviderQuotas(relaymeshDHT('server', {
           // a lone relay's queries end at once instead of waiting for peers,
           // which also kept stop() waiting ~10 s; the advertiser retries

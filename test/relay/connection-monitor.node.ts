@@ -14,7 +14,11 @@ import type { RelayProgram } from '../../relay/relay.ts'
 import type { Libp2p } from '@libp2p/interface'
 
 const PING = '/ipfs/ping/1.0.0'
-/** longer than libp2p's 5 s ping timeout, shorter than the relay's 30 s */
+/**
+ * longer than libp2p's 5 s ping timeout (the relay's is 30 s) and than the
+ * ping interval the test gives the relay (5 s), so the next ping starts while
+ * the stalled one is still open
+ */
 const STALL_MS = 7_000
 
 /**
@@ -40,8 +44,8 @@ describe('relay program connection monitor', function () {
     relay = undefined
   })
 
-  it('keeps a client and its reservation through an event loop stall longer than 5 s with the relay\'s ping in flight', async () => {
-    relay = await startRelayProgram({ port: 0, tcpPort: 0, keyFile: await tempKeyFile() })
+  it('keeps a client and its reservation through an event loop stall longer than 5 s and than the ping interval, with the relay\'s ping in flight', async () => {
+    relay = await startRelayProgram({ port: 0, tcpPort: 0, keyFile: await tempKeyFile(), pingInterval: 5_000 })
     const relayAddr = relay.multiaddrs.find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
     expect(relayAddr, 'relay TCP address').to.not.equal(undefined)
 
@@ -78,8 +82,8 @@ describe('relay program connection monitor', function () {
     let closed = 0
     client.addEventListener('connection:close', () => { closed++ })
 
-    // the relay's monitor pings every 10 s
-    await pWaitFor(() => stalled, { timeout: 25_000, interval: 50 })
+    // the relay's monitor pings every 5 s here
+    await pWaitFor(() => stalled, { timeout: 20_000, interval: 50 })
     // the ping settles, or the connection is aborted, within a moment of the stall
     await new Promise(resolve => setTimeout(resolve, 1_000))
 

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { FLAGS } from '../../relay/args.ts'
+import { RELAY_NODE_FLAGS } from '../../relay/constants.ts'
 import { freePort } from '../fixtures/delay-proxy.ts'
 import { runRelay, startRelayProcess, tempKeyFile } from '../fixtures/relay-process.ts'
 import type { RelayExit, RelayProcess } from '../fixtures/relay-process.ts'
@@ -139,6 +140,23 @@ describe('relay program', function () {
       for (const flag of Object.keys(FLAGS).filter(f => f !== 'help')) {
         expect(text, file).to.include(`\`--${flag}\``)
       }
+    }
+  })
+
+  it('runs with its Node flags however it is started: #! line, npm start, Dockerfile', async () => {
+    const read = async (file: string): Promise<string> => readFile(new URL(`../../${file}`, import.meta.url), 'utf8')
+    const shebang = (await read('relay/bin.ts')).split('\n')[0]
+    const start: string = JSON.parse(await read('package.json')).scripts.start
+    const cmd = (await read('deploy/Dockerfile')).split('\n').find(line => line.startsWith('CMD ')) ?? ''
+
+    expect(RELAY_NODE_FLAGS).to.not.be.empty()
+
+    for (const flag of RELAY_NODE_FLAGS) {
+      // `env -S` splits the rest of the line into arguments
+      expect(shebang).to.match(/^#!\/usr\/bin\/env -S node /)
+      expect(shebang.split(' ')).to.include(flag)
+      expect(start.split(' ')).to.include(flag)
+      expect(cmd).to.include(`"${flag}"`)
     }
   })
 
