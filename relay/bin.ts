@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env node
 /**
  * The `relaymesh-relay` command. See `relay/README.md`.
  */
