@@ -124,18 +124,6 @@ export const QUICK_RETRY_DELAY = 200
 export const CONNECTION_MONITOR_MIN_PING_TIMEOUT = 30 * secondInMs
 
 /**
- * Node flags the relay program runs with: `npm start`, deploy/Dockerfile,
- * the systemd unit (as `NODE_OPTIONS`) and the benchmarks pass them (a test
- * checks); the `#!` line cannot (BusyBox's `env` has no `-S`). V8 sizes the
- * young generation from the machine's memory: on a 24 GiB host it grew to
- * about 100 MiB while admitting clients and stayed resident, most of the
- * relay's RSS growth (172–188 KiB per reservation at 2,000 clients, against
- * 88–124 KiB with 16 MiB semi-spaces, V8's long-time 64-bit default;
- * `BENCH=capacity npm run bench`)
- */
-export const RELAY_NODE_FLAGS = ['--max-semi-space-size=16']
-
-/**
  * How often the relay's connection monitor pings each connection (libp2p's
  * default: 10 s). Holding 2,000 clients the relay spent 37 % of a core, 27–33 %
  * with this (most of the rest answers the clients' own pings). A dead

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { readFile, readdir } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -77,5 +78,17 @@ describe('dependency direction', () => {
     }
 
     expect(wrong).to.deep.equal([])
+  })
+
+  it('the fixtures .aegir.js imports load in its own process, which strips types only', async () => {
+    const config = await readFile(join(root, '.aegir.js'), 'utf8')
+    const fixtures = [...config.matchAll(/import\('(\.\/test\/fixtures\/[^']+)'\)/g)].map(match => match[1])
+    expect(fixtures).to.not.be.empty()
+
+    // no --experimental-transform-types: as aegir runs its config's hooks
+    const code = fixtures.map(fixture => `await import(${JSON.stringify(fixture)})`).join(';')
+    // (mocha's own NODE_OPTIONS turn type transforms on: not inherited here)
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8', timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } })
+    expect(run.status, run.stderr).to.equal(0)
   })
 })
