@@ -219,7 +219,15 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
     let member = this.memberMap.get(record.peerId)
 
-    if (member == null && !record.leaving) {
+    if (member == null && record.leaving) {
+      // the leave of a peer this room does not know: nothing to remove, and
+      // nothing to keep or pass on (2,000 of them grew every member's
+      // seen-set by 2,000 entries)
+      this.log.trace('ignoring the leave of %p, not a member', record.peerId)
+      return false
+    }
+
+    if (member == null) {
       if (this.memberMap.size >= this.ctx.init.maxMembers) {
         this.log('room is full (%d members): ignoring %p', this.memberMap.size, record.peerId)
         return false

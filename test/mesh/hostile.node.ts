@@ -319,6 +319,29 @@ describe('mesh: hostile peers', function () {
     await until(() => texts(atB, a.peerId).includes('a after') && texts(atC, a.peerId).includes('a after') && texts(atA, b.peerId).includes('b after'), 'a\'s room to work both ways', 30_000)
   })
 
+  it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {
+    const [roomA, roomB] = await join('hostile-unknown-leaves')
+    const session = await hostileSession(roomA, a)
+    const size = (room: Room): number => impl(room).seen.values().length
+    const before = [size(roomA), size(roomB)]
+    const leaves = await Promise.all(Array.from({ length: 2000 }, async () => {
+      return sealMemberRecord({ room: roomA.name, seq: initialSeq(), leaving: true }, await generateKeyPair('Ed25519'))
+    }))
+
+    for (const leave of leaves) {
+      await session.send({ record: leave.envelope })
+    }
+
+    // a record after them, on the same stream, shows they were all read
+    const marker = await sealMemberRecord({ room: roomA.name, seq: initialSeq() + 1n }, attackerKey)
+    await session.send({ record: marker.envelope })
+    await until(() => impl(roomA).seen.values().some(r => r.peerId.equals(attacker.peerId) && r.seq === marker.seq), 'a to take the record after the leaves')
+
+    expect(size(roomA), 'records a keeps').to.be.at.most(before[0] + 1)
+    expect(size(roomB), 'records b keeps').to.be.at.most(before[1] + 1)
+    expect(roomA.members.map(m => m.peerId.toString()).sort()).to.deep.equal([attacker.peerId, b.peerId, c.peerId].map(String).sort())
+  })
+
   it('350 one-message epochs signed by the attacker do not stop replays from the victim', async () => {
     const [roomA, roomB, roomC] = await join('hostile-epochs')
     const atA = inbox(roomA)
