@@ -67,6 +67,20 @@ export class SequenceTracker {
     return this.latest.get(peerId)
   }
 
+  /**
+   * Forgets the records of `keep`-less signers signed before `signedBefore`
+   * (ms since the epoch): older records are refused as stale on arrival
+   * anyway, so forgetting them cannot let one be taken again
+   */
+  prune (signedBefore: number, keep: (peerId: MemberRecord['peerId']) => boolean): void {
+    for (const [peerId, record] of this.latest.entries()) {
+      if (record.timestamp < signedBefore && !keep(peerId)) {
+        this.latest.delete(peerId)
+        this.envelopes.delete(envelopeKey(record.envelope))
+      }
+    }
+  }
+
   values (): MemberRecord[] {
     return [...this.latest.values()]
   }

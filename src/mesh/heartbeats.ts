@@ -9,6 +9,10 @@ export interface HeartbeatTarget {
   all(): Member[]
   unreachable(member: Member): void
   updated(member: Member): void
+  /** once an interval: drops `member` if it is gone for good; returns whether it did */
+  expire(member: Member, now: number): boolean
+  /** once an interval, after the members */
+  pruneRecords(now: number): void
   messaging: {
     /** what a heartbeat on `session` says of our messages */
     heartbeatFields(session: Session): Pick<Heartbeat, 'epoch' | 'sent' | 'held' | 'written'>
@@ -86,6 +90,10 @@ export class Heartbeats {
         member.liveness.lastHeard += stall
       }
 
+      if (beat && this.target.expire(member, now)) {
+        continue
+      }
+
       if (beat) {
         this.beat(member, now)
       }
@@ -96,6 +104,10 @@ export class Heartbeats {
       } else if (beat && (Math.abs(member.liveness.score(member.state, now) - member.reportedScore) >= 5 || member.route !== member.reportedRoute)) {
         this.target.updated(member)
       }
+    }
+
+    if (beat) {
+      this.target.pruneRecords(now)
     }
 
     this.timer = setTimeout(this.check, period)

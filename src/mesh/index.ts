@@ -339,6 +339,14 @@ export interface QuorumInfo {
   threshold: number
 }
 
+/**
+ * A member that left, and why
+ */
+export interface LeftMember extends MemberInfo {
+  /** `left`: it signed a leave; `expired`: nothing fresh of it for `maxRecordAge` */
+  reason: 'left' | 'expired'
+}
+
 export interface RoomEvents {
   /** a message from another member, in order per sender */
   message: CustomEvent<RoomMessage>
@@ -354,8 +362,12 @@ export interface RoomEvents {
   'quorum:regained': CustomEvent<QuorumInfo>
   /** a member was heard from for the first time */
   'member:joined': CustomEvent<MemberInfo>
-  /** a member signed that it left */
-  'member:left': CustomEvent<MemberInfo>
+  /**
+   * a member left: it signed that it left (`reason: 'left'`), or no stream
+   * with it was open and nothing it signed was younger than `maxRecordAge`
+   * (`'expired'`: it crashed or closed its tab without a leave)
+   */
+  'member:left': CustomEvent<LeftMember>
   /** a member was not heard from for `missedHeartbeats` intervals */
   'member:unreachable': CustomEvent<MemberInfo>
   /** an unreachable member is back */

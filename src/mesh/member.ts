@@ -15,6 +15,8 @@ export class Member {
   readonly liveness: Liveness
   /** its newest accepted record */
   record?: MemberRecord
+  /** when the room first heard of it, ms since the epoch */
+  readonly addedAt = Date.now()
   /** addresses from the DHT, until a record arrives */
   providerAddrs: Multiaddr[] = []
   /** the stream the room runs on with it */

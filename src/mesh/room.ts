@@ -248,7 +248,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (record.leaving) {
       this.log('%p left', record.peerId)
       this.removeMember(member)
-      this.safeDispatchEvent('member:left', { detail: { ...member.info(), state: 'unreachable', route: 'none' } })
+      this.safeDispatchEvent('member:left', { detail: { ...member.info(), state: 'unreachable', route: 'none', reason: 'left' } })
     } else if (from?.connection.remotePeer.equals(record.peerId) !== true) {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
@@ -339,6 +339,38 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   /** a member went silent (see `Sessions.unreachable`) */
   unreachable (member: Member): void {
     this.sessions.unreachable(member)
+  }
+
+  /**
+   * Drops `member` when no stream with it is open and nothing it signed is
+   * younger than `maxRecordAge`: it crashed or closed its tab without a
+   * leave, and nobody has passed on a fresh record of it since. It is no
+   * longer dialed or counted, and `member:left` says `expired`.
+   */
+  expire (member: Member, now: number): boolean {
+    if (member.session != null) {
+      return false
+    }
+
+    const signedAt = member.record?.timestamp ?? member.addedAt
+
+    if (now - signedAt <= this.ctx.init.maxRecordAge) {
+      return false
+    }
+
+    this.log('%p expired: no stream, and its newest record is %d ms old', member.peerId, now - signedAt)
+    this.removeMember(member)
+
+    if (member.known) {
+      this.safeDispatchEvent('member:left', { detail: { ...member.info(now), state: 'unreachable', route: 'none', reason: 'expired' } })
+    }
+
+    return true
+  }
+
+  /** forgets the records of non-members too old to be taken again */
+  pruneRecords (now: number): void {
+    this.seen.prune(now - this.ctx.init.maxRecordAge, peerId => this.memberMap.has(peerId))
   }
 
   updated (member: Member): void {

@@ -120,6 +120,37 @@ describe('mesh: members in separate processes', function () {
     await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
   })
 
+  it('drops a SIGKILLed member that signs nothing more after maxRecordAge: member:left expired, and no more dials', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const victimId = peerIdFromPrivateKey(key).toString()
+    const room = 'kill-and-expire'
+    // short enough for a test; the observers refresh their own records well within it
+    const mesh = { maxRecordAge: 12_000, recordRefreshInterval: 3_000 }
+    const [a, b] = members = await Promise.all([0, 1].map(async () => startMeshMember({ relay: relay.wsAddr, room, mesh, verbose: true, env: { DEBUG: 'relaymesh:mesh:*' } })))
+    const victim = await startMeshMember({ relay: relay.wsAddr, room, key, mesh })
+    members.push(victim)
+    await pWaitFor(async () => fullMesh(members), { timeout: 60_000, interval: 250 })
+
+    const since = [a.history.length, b.history.length]
+    const killedAt = Date.now()
+    await victim.kill()
+
+    const left = await Promise.all([a, b].map(async (observer, i) =>
+      observer.waitFor(line => line.event === 'member:left' && line.peerId === victimId, 60_000, since[i])))
+    left.forEach(line => {
+      expect(line.reason).to.equal('expired')
+      expect(Number(line.at) - killedAt).to.be.at.most(12_000 + 10_000)
+    })
+
+    // gone from the list, and not dialed again
+    const views = await Promise.all([a, b].map(async observer => observer.members()))
+    views.forEach(view => expect(view.map(m => m.peerId)).to.not.include(victimId))
+    const attempts = (): number => [a, b].reduce((n, observer) => n + observer.stderr().split('\n').filter(l => l.includes(`connecting to ${victimId}`) || l.includes(`dialing ${victimId}`)).length, 0)
+    const after = attempts()
+    await new Promise(resolve => setTimeout(resolve, 8_000))
+    expect(attempts(), 'dials after the member expired').to.equal(after)
+  })
+
   it('a member SIGKILLed while the others send 1,000 messages, restarted with its key and datastore, ends with all of them, in order', async () => {
     const key = await generateKeyPair('Ed25519')
     const datastore = await mkdtemp(join(tmpdir(), 'relaymesh-member-'))
