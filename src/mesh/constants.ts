@@ -168,6 +168,15 @@ export const PULL_INTERVALS = 4
 export const MAX_EPOCHS_PER_SENDER = 8
 
 /**
+ * Members a room has heard of (through another member's gossip or the DHT)
+ * but has had no stream with yet. They do not count toward `maxMembers` and
+ * their records are not passed on; past this many the oldest without a
+ * stream or a dial under way makes room. A peer that opens a stream of its
+ * own is taken whatever the count.
+ */
+export const MAX_PENDING_MEMBERS = 32
+
+/**
  * Rooms left whose numbering (epoch, last seq) a node keeps, so joining one
  * again is not a new epoch.
  */

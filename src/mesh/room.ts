@@ -3,7 +3,7 @@ import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { backoff } from '../health/backoff.ts'
-import { FIRST_CONTACT_GRACE, LEAVE_FLUSH_TIMEOUT } from './constants.ts'
+import { FIRST_CONTACT_GRACE, LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
@@ -228,16 +228,22 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
 
     if (member == null) {
-      if (this.memberMap.size >= this.ctx.init.maxMembers) {
-        this.log('room is full (%d members): ignoring %p', this.memberMap.size, record.peerId)
+      // on its own stream the signer is about to join; heard of from
+      // someone else it waits among the pending
+      member = this.admit(record.peerId, from?.connection.remotePeer.equals(record.peerId) === true)
+
+      if (member == null) {
         return false
       }
-
-      member = this.addMember(record.peerId)
     }
 
     this.seen.accept(record)
-    this.forward(record, from)
+
+    if (member.joined) {
+      // only records of members we have had a stream with are passed on: a
+      // peer cannot push records of keys nobody has met through us
+      this.forward(record, from)
+    }
 
     if (member == null) {
       return true
@@ -381,6 +387,45 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.safeDispatchEvent('member:updated', { detail: info })
   }
 
+  /**
+   * Adds `peerId` unless the room is full: `maxMembers` members it has had
+   * a stream with, or, for a peer only heard of (`ownStream` false),
+   * MAX_PENDING_MEMBERS pending ones, of which the oldest without a stream
+   * or a dial under way makes room.
+   */
+  private admit (peerId: PeerId, ownStream: boolean): Member | undefined {
+    const all = [...this.memberMap.values()]
+    const joined = all.filter(member => member.joined).length
+
+    if (joined >= this.ctx.init.maxMembers) {
+      this.log('room is full (%d members): ignoring %p', joined, peerId)
+      return undefined
+    }
+
+    const pending = all.filter(member => !member.joined)
+
+    if (!ownStream && pending.length >= MAX_PENDING_MEMBERS) {
+      const oldest = pending.find(member => member.session == null && member.connecting == null)
+
+      if (oldest == null) {
+        this.log('%d members pending, all being dialed: ignoring %p', pending.length, peerId)
+        return undefined
+      }
+
+      this.log.trace('%d members pending: forgetting %p for %p', pending.length, oldest.peerId, peerId)
+      this.removeMember(oldest)
+    }
+
+    return this.addMember(peerId)
+  }
+
+  /** a member's first stream: its record may now be passed on */
+  firstJoined (member: Member): void {
+    if (member.record != null) {
+      this.forward(member.record, member.session)
+    }
+  }
+
   private addMember (peerId: PeerId): Member {
     const member = new Member(peerId, this.ctx.init.heartbeatInterval, this.ctx.init.missedHeartbeats, this.ctx.init.unreachableTimeout)
     this.memberMap.set(peerId, member)
@@ -407,7 +452,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     session.post({ record: this.ownRecord.envelope })
 
     for (const record of this.seen.values()) {
-      if (!record.leaving && record.timestamp > oldest && !record.peerId.equals(member.peerId)) {
+      if (!record.leaving && record.timestamp > oldest && !record.peerId.equals(member.peerId) && this.memberMap.get(record.peerId)?.joined === true) {
         session.post({ record: record.envelope })
       }
     }
@@ -430,14 +475,10 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       return
     }
 
-    let member = this.memberMap.get(provider.id)
+    const member = this.memberMap.get(provider.id) ?? this.admit(provider.id, false)
 
     if (member == null) {
-      if (this.memberMap.size >= this.ctx.init.maxMembers) {
-        return
-      }
-
-      member = this.addMember(provider.id)
+      return
     }
 
     if (provider.multiaddrs.length > 0) {

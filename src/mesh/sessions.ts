@@ -126,6 +126,7 @@ export class Sessions {
     if (!member.joined) {
       member.joined = true
       this.room.log('%p joined (%s)', member.peerId, member.state)
+      this.room.firstJoined(member)
       this.room.safeDispatchEvent('member:joined', { detail: member.info() })
     } else if (before === 'unreachable') {
       this.room.log('%p rejoined (%s)', member.peerId, member.state)

@@ -319,6 +319,34 @@ describe('mesh: hostile peers', function () {
     await until(() => texts(atB, a.peerId).includes('a after') && texts(atC, a.peerId).includes('a after') && texts(atA, b.peerId).includes('b after'), 'a\'s room to work both ways', 30_000)
   })
 
+  it('260 records of fresh keys from one member do not fill the room: an honest newcomer still joins everywhere', async () => {
+    const [roomA, roomB, roomC] = await join('hostile-sybil-records')
+    const session = await hostileSession(roomA, a)
+    const records = await Promise.all(Array.from({ length: 260 }, async () => {
+      return sealMemberRecord({ room: roomA.name, seq: initialSeq() }, await generateKeyPair('Ed25519'))
+    }))
+
+    for (const record of records) {
+      await session.send({ record: record.envelope })
+    }
+
+    // a record after them, on the same stream, shows they were all read
+    const marker = await sealMemberRecord({ room: roomA.name, seq: initialSeq() + 1n }, attackerKey)
+    await session.send({ record: marker.envelope })
+    await until(() => impl(roomA).seen.values().some(r => r.peerId.equals(attacker.peerId) && r.seq === marker.seq), 'a to take the record after the others')
+
+    const fake = new Set(records.map(r => r.peerId.toString()))
+    const fakesAt = (room: Room): number => impl(room).all().filter(m => fake.has(m.peerId.toString())).length
+    expect(fakesAt(roomA), 'fake members a tracks').to.be.at.most(32)
+    // none of them was passed on
+    expect(fakesAt(roomB), 'fake members b tracks').to.equal(0)
+    expect(fakesAt(roomC), 'fake members c tracks').to.equal(0)
+
+    const roomD = await d.services.mesh.join('hostile-sybil-records')
+    rooms.push(roomD)
+    await until(() => [roomA, roomB, roomC].every(room => room.member(d.peerId)?.state === 'direct'), 'the newcomer to be direct with a, b and c', 60_000)
+  })
+
   it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {
     const [roomA, roomB] = await join('hostile-unknown-leaves')
     const session = await hostileSession(roomA, a)
