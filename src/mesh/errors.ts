@@ -38,3 +38,12 @@ export class EquivocationError extends Error {
   static name = 'EquivocationError'
   name = 'EquivocationError'
 }
+
+/**
+ * A member passed on more records in a minute than a room can hold
+ * (`maxMembers` plus the pending): the rest are dropped unread.
+ */
+export class RecordQuotaError extends Error {
+  static name = 'RecordQuotaError'
+  name = 'RecordQuotaError'
+}

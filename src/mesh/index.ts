@@ -71,7 +71,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { EquivocationError, NotOnRosterError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+export { EquivocationError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.

@@ -40,6 +40,9 @@ export class Member {
   pruneTimer?: ReturnType<typeof setTimeout>
   /** closes the stream of an unreachable member that stays silent */
   abandonTimer?: ReturnType<typeof setTimeout>
+  /** records it sent in the current minute, and when that minute began */
+  recordsInWindow = 0
+  recordWindowStart = 0
   /** our last heartbeat's number */
   heartbeatSeq = 0n
   /** the score last reported in `member:updated` */

@@ -57,7 +57,7 @@ export interface RoomInit {
 export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
-  'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError'
+  'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError'
 ])
 
 /**

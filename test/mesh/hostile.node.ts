@@ -347,6 +347,25 @@ describe('mesh: hostile peers', function () {
     await until(() => [roomA, roomB, roomC].every(room => room.member(d.peerId)?.state === 'direct'), 'the newcomer to be direct with a, b and c', 60_000)
   })
 
+  it('a member passing on more records in a minute than a room holds has the rest dropped, reported once, its stream kept', async () => {
+    const [roomA] = await join('hostile-record-quota')
+    const session = await hostileSession(roomA, a)
+    const records = await Promise.all(Array.from({ length: 400 }, async () => {
+      return sealMemberRecord({ room: roomA.name, seq: initialSeq() }, await generateKeyPair('Ed25519'))
+    }))
+
+    for (const record of records) {
+      await session.send({ record: record.envelope })
+    }
+
+    await until(() => rejections.some(r => r.remotePeer.equals(attacker.peerId) && r.error.name === 'RecordQuotaError'), 'a to refuse the records past the quota')
+    await session.heartbeat()
+    await new Promise(resolve => setTimeout(resolve, 500))
+    expect(rejections.filter(r => r.error.name === 'RecordQuotaError'), 'reported once').to.have.lengthOf(1)
+    expect(roomA.member(attacker.peerId)?.state, 'the attacker\'s stream is kept').to.equal('relayed')
+    expect(impl(roomA).all().filter(m => !m.joined).length, 'pending members').to.be.at.most(32)
+  })
+
   it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {
     const [roomA, roomB] = await join('hostile-unknown-leaves')
     const session = await hostileSession(roomA, a)
@@ -360,10 +379,8 @@ describe('mesh: hostile peers', function () {
       await session.send({ record: leave.envelope })
     }
 
-    // a record after them, on the same stream, shows they were all read
-    const marker = await sealMemberRecord({ room: roomA.name, seq: initialSeq() + 1n }, attackerKey)
-    await session.send({ record: marker.envelope })
-    await until(() => impl(roomA).seen.values().some(r => r.peerId.equals(attacker.peerId) && r.seq === marker.seq), 'a to take the record after the leaves')
+    // past the per-member quota the rest are dropped unread
+    await until(() => rejections.some(r => r.remotePeer.equals(attacker.peerId) && r.error.name === 'RecordQuotaError'), 'a to refuse the records past the quota')
 
     expect(size(roomA), 'records a keeps').to.be.at.most(before[0] + 1)
     expect(size(roomB), 'records b keeps').to.be.at.most(before[1] + 1)

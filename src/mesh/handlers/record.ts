@@ -1,4 +1,6 @@
 import { openMemberRecord } from '../../envelope/record.ts'
+import { MAX_PENDING_MEMBERS } from '../constants.ts'
+import { RecordQuotaError } from '../errors.ts'
 import type { Member } from '../member.ts'
 import type { RoomImpl } from '../room.ts'
 import type { Session } from '../session.ts'
@@ -9,6 +11,9 @@ import type { Session } from '../session.ts'
  */
 const TOLERATED = new Set(['ReplayedRecordError', 'StaleRecordError'])
 
+/** the span of the per-member record quota, ms */
+const RECORD_QUOTA_WINDOW = 60_000
+
 /**
  * A signed record from a member's stream: its own or one it passes on.
  *
@@ -17,6 +22,24 @@ const TOLERATED = new Set(['ReplayedRecordError', 'StaleRecordError'])
  */
 export async function handleRecord (room: RoomImpl, member: Member, session: Session, bytes: Uint8Array): Promise<void> {
   if (room.seen.isAccepted(bytes)) {
+    return
+  }
+
+  const now = Date.now()
+
+  if (now - member.recordWindowStart >= RECORD_QUOTA_WINDOW) {
+    member.recordWindowStart = now
+    member.recordsInWindow = 0
+  }
+
+  // checking a record's signature costs CPU: a member passes on at most
+  // what a room can hold per minute (its gossip on a new stream is that)
+  if (++member.recordsInWindow > room.ctx.init.maxMembers + MAX_PENDING_MEMBERS) {
+    if (member.recordsInWindow === room.ctx.init.maxMembers + MAX_PENDING_MEMBERS + 1) {
+      room.log('%p passed on more than %d records this minute: dropping the rest', member.peerId, room.ctx.init.maxMembers + MAX_PENDING_MEMBERS)
+      room.reportIfRejected(member.peerId, new RecordQuotaError(`more than ${room.ctx.init.maxMembers + MAX_PENDING_MEMBERS} records in a minute`))
+    }
+
     return
   }
 
