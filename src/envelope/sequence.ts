@@ -81,6 +81,16 @@ export class SequenceTracker {
     }
   }
 
+  /** forgets the record of `peerId` */
+  forget (peerId: MemberRecord['peerId']): void {
+    const record = this.latest.get(peerId)
+
+    if (record != null) {
+      this.latest.delete(peerId)
+      this.envelopes.delete(envelopeKey(record.envelope))
+    }
+  }
+
   values (): MemberRecord[] {
     return [...this.latest.values()]
   }

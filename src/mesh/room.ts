@@ -436,6 +436,14 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     member.clearTimers()
     this.memberMap.delete(member.peerId)
     this.messaging.guard.forget(member.peerId)
+
+    if (!member.joined) {
+      // only heard of: its record goes too, so the records kept stay within
+      // the members, the pending and the leaves of members (the latter
+      // until maxRecordAge)
+      this.seen.forget(member.peerId)
+    }
+
     const session = member.session
     member.session = undefined
     void session?.close()

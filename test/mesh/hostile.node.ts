@@ -364,6 +364,8 @@ describe('mesh: hostile peers', function () {
     expect(rejections.filter(r => r.error.name === 'RecordQuotaError'), 'reported once').to.have.lengthOf(1)
     expect(roomA.member(attacker.peerId)?.state, 'the attacker\'s stream is kept').to.equal('relayed')
     expect(impl(roomA).all().filter(m => !m.joined).length, 'pending members').to.be.at.most(32)
+    // records kept: the members, the attacker and at most 32 pending
+    expect(impl(roomA).seen.values().length, 'records a keeps').to.be.at.most(3 + 32)
   })
 
   it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {
