@@ -165,7 +165,8 @@ export interface MeshInit {
   maxMessageSize?: number
 
   /**
-   * Most members a room tracks; records of more are ignored
+   * Most members a room holds, counting only those a stream was completed
+   * with; peers only heard of wait among at most 32 pending besides
    *
    * @default 256
    */
