@@ -68,9 +68,9 @@ export class SequenceTracker {
   }
 
   /**
-   * Forgets the records of `keep`-less signers signed before `signedBefore`
-   * (ms since the epoch): older records are refused as stale on arrival
-   * anyway, so forgetting them cannot let one be taken again
+   * Forgets the records signed before `signedBefore` (ms since the epoch)
+   * whose signers `keep` does not want kept: such records are refused as
+   * stale on arrival anyway, so forgetting one cannot let it be taken again
    */
   prune (signedBefore: number, keep: (peerId: MemberRecord['peerId']) => boolean): void {
     for (const [peerId, record] of this.latest.entries()) {

@@ -245,10 +245,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       this.forward(record, from)
     }
 
-    if (member == null) {
-      return true
-    }
-
     member.record = record
 
     if (record.leaving) {
