@@ -12,7 +12,7 @@ import '../fixtures/datachannel-cleanup.ts'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { startMeshMember } from '../fixtures/mesh-member-process.ts'
-import { PUBLIC_ADDR, createNatNetwork, hostAddresses, hostNetworkSnapshot, listNamespaces, netnsUnavailable, removeStaleNamespaces } from '../fixtures/netns.ts'
+import { PUBLIC_ADDR, createNatNetwork, hostAddresses, hostNetworkSnapshot, listNamespaces, removeStaleNamespaces, skipWithoutNetns } from '../fixtures/netns.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { ConnectionJson, MemberJson, MeshMemberProcess } from '../fixtures/mesh-member-process.ts'
 import type { NatKind, NatNetwork } from '../fixtures/netns.ts'
@@ -87,13 +87,7 @@ describe('members behind real NATs (network namespaces)', function () {
   let started = 0
 
   before(async function () {
-    const unavailable = await netnsUnavailable()
-
-    if (unavailable != null) {
-      // eslint-disable-next-line no-console
-      console.warn(`      skipping the NAT tests: ${unavailable}`)
-      this.skip()
-    }
+    await skipWithoutNetns(this, 'skipping the NAT tests')
 
     await removeStaleNamespaces()
     hostBefore = await hostNetworkSnapshot()

@@ -4,7 +4,7 @@ import { promisify } from 'node:util'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { track } from '../fixtures/children.ts'
-import { NETNS_PREFIX, netnsUnavailable, removeNamespace, spawnIn } from '../fixtures/netns.ts'
+import { NETNS_PREFIX, removeNamespace, skipWithoutNetns, spawnIn } from '../fixtures/netns.ts'
 import { rawSocket, startHostileRelay, upgrade } from '../fixtures/raw-ws.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
@@ -29,27 +29,30 @@ const once = () => new Promise(resolve => {
 ;(async () => { console.log(JSON.stringify([await once(), await once()])) })()
 `
 
-describe('relay program: clients with link-local IPv6 addresses', function () {
-  this.timeout(60_000)
-  const relays: RelayProcess[] = []
-  const namespaces: string[] = []
+/**
+ * The relays and network namespaces a test makes: stopped and removed after
+ * each test of the describe block that calls this
+ */
+function madePerTest (): { relays: RelayProcess[], namespaces: string[] } {
+  const made = { relays: [] as RelayProcess[], namespaces: [] as string[] }
 
   afterEach(async () => {
-    await Promise.all(relays.splice(0).map(async relay => relay.stop()))
+    await Promise.all(made.relays.splice(0).map(async relay => relay.stop()))
 
-    for (const ns of namespaces.splice(0)) {
+    for (const ns of made.namespaces.splice(0)) {
       await removeNamespace(ns)
     }
   })
 
-  it('accepts a client connecting from fe80::…%iface (a veth pair between two namespaces)', async function () {
-    const missing = await netnsUnavailable()
+  return made
+}
 
-    if (missing != null) {
-      // eslint-disable-next-line no-console
-      console.warn(`skipped: ${missing}`)
-      this.skip()
-    }
+describe('relay program: clients with link-local IPv6 addresses', function () {
+  this.timeout(60_000)
+  const { relays, namespaces } = madePerTest()
+
+  it('accepts a client connecting from fe80::…%iface (a veth pair between two namespaces)', async function () {
+    await skipWithoutNetns(this)
 
     const relayNs = `${NETNS_PREFIX}${process.pid}-ll-relay`
     const clientNs = `${NETNS_PREFIX}${process.pid}-ll-client`
@@ -107,25 +110,10 @@ const states = sources.map(localAddress => new Promise(resolve => {
 
 describe('relay program: sockets not yet upgraded, per IPv6 /64', function () {
   this.timeout(60_000)
-  const relays: RelayProcess[] = []
-  const namespaces: string[] = []
-
-  afterEach(async () => {
-    await Promise.all(relays.splice(0).map(async relay => relay.stop()))
-
-    for (const ns of namespaces.splice(0)) {
-      await removeNamespace(ns)
-    }
-  })
+  const { relays, namespaces } = madePerTest()
 
   it('counts --ws-max-unupgraded-per-ip by /64, not by exact address', async function () {
-    const missing = await netnsUnavailable()
-
-    if (missing != null) {
-      // eslint-disable-next-line no-console
-      console.warn(`skipped: ${missing}`)
-      this.skip()
-    }
+    await skipWithoutNetns(this)
 
     // one namespace, its loopback holding three addresses of one /64 and one of another
     const ns = `${NETNS_PREFIX}${process.pid}-ll-64`
