@@ -1,6 +1,6 @@
 import { RateLimiter } from '@libp2p/utils'
 import { CODE_P2P, CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
-import type { ConnectionGater, MultiaddrConnection } from '@libp2p/interface'
+import type { ConnectionGater, MultiaddrConnection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -53,6 +53,14 @@ export function inboundSourceKey (addr: Multiaddr): string {
  * Wraps a connection gater so that inbound connections are rate limited per
  * source (see {@link inboundSourceKey}) rather than per IP. The stock per-IP
  * threshold must be lifted for this to take effect (`createMeshNode` does).
+ *
+ * A source named by its peer id (a relayed or WebRTC connection) gets its
+ * point back once the connection's encryption handshake completes: what is
+ * limited is handshakes that fail or are still under way, so a peer that
+ * hangs up and dials again at once is not refused (it was: the sixth
+ * connection in a second, a relayed one and a WebRTC one per dial, failed at
+ * the dialer as an `EncryptionFailedError`). A source named by its IP is
+ * counted as stock libp2p counts it: every connection.
  */
 export function limitInboundConnections (gater: ConnectionGater = {}, init: InboundConnectionLimitInit = {}): ConnectionGater {
   const limiter = new RateLimiter({
@@ -60,6 +68,8 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
     duration: init.duration ?? 1,
     keyPrefix: 'relaymesh-inbound'
   })
+  // connections charged to a peer-id source, until their handshake completes
+  const charged = new WeakMap<MultiaddrConnection, string>()
 
   return {
     ...gater,
@@ -68,13 +78,40 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
         return true
       }
 
+      const key = inboundSourceKey(maConn.remoteAddr)
+
       try {
-        limiter.consume(inboundSourceKey(maConn.remoteAddr), 1)
-        return false
+        limiter.consume(key, 1)
       } catch {
         maConn.log('inbound connection from %a refused - more than %d per %ds from this source', maConn.remoteAddr, init.perSource ?? 5, init.duration ?? 1)
         return true
       }
+
+      if (key.startsWith('peer:')) {
+        charged.set(maConn, key)
+      }
+
+      return false
+    },
+    denyInboundEncryptedConnection: async (remotePeer: PeerId, maConn: MultiaddrConnection): Promise<boolean> => {
+      if (await gater.denyInboundEncryptedConnection?.(remotePeer, maConn) === true) {
+        return true
+      }
+
+      const key = charged.get(maConn)
+
+      if (key != null) {
+        charged.delete(maConn)
+        const state = limiter.get(key)
+
+        // in the window it was charged in only: a reward in the next would
+        // start that window with a point to spare
+        if (state != null && state.msBeforeNext > 0 && state.consumedPoints > 0) {
+          limiter.reward(key, 1)
+        }
+      }
+
+      return false
     }
   }
 }

@@ -128,7 +128,9 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   /**
    * Per-source inbound connection limit. Relayed and WebRTC connections are
    * counted per remote peer, others per IP, replacing libp2p's per-IP limit
-   * (which counts every relayed peer as the relay's IP).
+   * (which counts every relayed peer as the relay's IP). A connection from a
+   * peer-id source gives its point back once its handshake completes, so a
+   * peer redialing at once is not refused.
    *
    * @default { perSource: 5, duration: 1 }
    */

@@ -1,4 +1,5 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
@@ -94,6 +95,31 @@ describe('createMeshNode (Node)', function () {
 
     const payload = randomBytes(64 * 1024)
     expect(await echoOnConnection(connection, payload)).to.deep.equal(payload)
+  })
+
+  it('dials a peer in another process again right after hanging up, 30 times, each on the first try', async () => {
+    const a = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+    nodes.push(a)
+    peer = await startEchoPeer(relay.wsAddr)
+    const target = multiaddr(peer.webrtcAddr)
+    const failures: string[] = []
+
+    for (let round = 0; round < 30; round++) {
+      try {
+        const connection = await a.dial(target, { signal: AbortSignal.timeout(20_000) })
+        expectDirectWebRTC(connection)
+        expect(await echoOnConnection(connection, new Uint8Array([round]))).to.deep.equal(new Uint8Array([round]))
+      } catch (err: any) {
+        // each dial is a relayed connection and a WebRTC one: the callee's
+        // per-source limit (5 a second) refused them, reported as a Noise error
+        failures.push(`round ${round}: ${err.name}: ${err.message}`)
+      }
+
+      await a.hangUp(peerIdFromString(peer.peerId))
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+
+    expect(failures, failures.join('\n')).to.be.empty()
   })
 
   it('keeps a connection whose pings are answered slowly (stock libp2p aborts it after 5 s)', async () => {
