@@ -8,11 +8,21 @@ import type { Multiaddr } from '@multiformats/multiaddr'
  */
 export interface InboundConnectionLimitInit {
   /**
-   * New inbound connections accepted per `duration` seconds from one source
+   * New inbound connections accepted per `duration` seconds from one source;
+   * for a peer, those whose handshake has not completed
    *
    * @default 5
    */
   perSource?: number
+
+  /**
+   * Inbound connections from one peer (relayed or WebRTC) whose handshake
+   * completed, per `duration` seconds. They do not count toward `perSource`
+   * (see {@link limitInboundConnections}).
+   *
+   * @default 4 × perSource
+   */
+  completedPerSource?: number
 
   /**
    * The window, in seconds
@@ -54,22 +64,29 @@ export function inboundSourceKey (addr: Multiaddr): string {
  * source (see {@link inboundSourceKey}) rather than per IP. The stock per-IP
  * threshold must be lifted for this to take effect (`createMeshNode` does).
  *
- * A source named by its peer id (a relayed or WebRTC connection) gets its
- * point back once the connection's encryption handshake completes: what is
- * limited is handshakes that fail or are still under way, so a peer that
- * hangs up and dials again at once is not refused (it was: the sixth
- * connection in a second, a relayed one and a WebRTC one per dial, failed at
- * the dialer as an `EncryptionFailedError`). A source named by its IP is
- * counted as stock libp2p counts it: every connection.
+ * A source named by its peer id (a relayed or WebRTC connection) has two
+ * budgets: `perSource` connections whose handshake fails or is still under
+ * way, and `completedPerSource` whose handshake completed. A connection
+ * moves from the first to the second when its encryption handshake
+ * completes, so a peer that hangs up and dials again at once is not refused
+ * (it was: the sixth connection in a second, a relayed one and a WebRTC one
+ * per dial, failed at the dialer as an `EncryptionFailedError`). A source
+ * named by its IP is counted as stock libp2p counts it: every connection,
+ * against `perSource`.
+ *
+ * A peer id costs nothing to make: the per-peer budgets bound what one
+ * identity does, not a Sybil; `maxConnections` and the relay's own limits
+ * bound the rest.
  */
 export function limitInboundConnections (gater: ConnectionGater = {}, init: InboundConnectionLimitInit = {}): ConnectionGater {
-  const limiter = new RateLimiter({
-    points: init.perSource ?? 5,
-    duration: init.duration ?? 1,
-    keyPrefix: 'relaymesh-inbound'
-  })
-  // connections charged to a peer-id source, until their handshake completes
-  const charged = new WeakMap<MultiaddrConnection, string>()
+  const perSource = init.perSource ?? 5
+  const duration = init.duration ?? 1
+  const completedPerSource = init.completedPerSource ?? perSource * 4
+  const attempts = new RateLimiter({ points: perSource, duration, keyPrefix: 'relaymesh-inbound' })
+  const completed = new RateLimiter({ points: completedPerSource, duration, keyPrefix: 'relaymesh-inbound-completed' })
+  // connections charged to a peer-id source until their handshake completes,
+  // with the end of the window they were charged in
+  const charged = new WeakMap<MultiaddrConnection, { key: string, windowEnd: number }>()
 
   return {
     ...gater,
@@ -79,16 +96,17 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
       }
 
       const key = inboundSourceKey(maConn.remoteAddr)
+      let windowEnd: number
 
       try {
-        limiter.consume(key, 1)
+        windowEnd = Date.now() + attempts.consume(key, 1).msBeforeNext
       } catch {
-        maConn.log('inbound connection from %a refused - more than %d per %ds from this source', maConn.remoteAddr, init.perSource ?? 5, init.duration ?? 1)
+        maConn.log('inbound connection from %a refused - more than %d per %ds from this source', maConn.remoteAddr, perSource, duration)
         return true
       }
 
       if (key.startsWith('peer:')) {
-        charged.set(maConn, key)
+        charged.set(maConn, { key, windowEnd })
       }
 
       return false
@@ -98,17 +116,27 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
         return true
       }
 
-      const key = charged.get(maConn)
+      const charge = charged.get(maConn)
 
-      if (key != null) {
-        charged.delete(maConn)
-        const state = limiter.get(key)
+      if (charge == null) {
+        return false
+      }
 
-        // in the window it was charged in only: a reward in the next would
-        // start that window with a point to spare
-        if (state != null && state.msBeforeNext > 0 && state.consumedPoints > 0) {
-          limiter.reward(key, 1)
-        }
+      charged.delete(maConn)
+
+      try {
+        completed.consume(charge.key, 1)
+      } catch {
+        maConn.log('inbound connection from %a refused - more than %d completed per %ds from this source', maConn.remoteAddr, completedPerSource, duration)
+        return true
+      }
+
+      const state = attempts.get(charge.key)
+
+      // only in the window it was charged in: a point given back in a later
+      // one would be another connection's
+      if (state != null && state.consumedPoints > 0 && Math.abs(Date.now() + state.msBeforeNext - charge.windowEnd) < 2) {
+        attempts.reward(charge.key, 1)
       }
 
       return false

@@ -128,11 +128,11 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   /**
    * Per-source inbound connection limit. Relayed and WebRTC connections are
    * counted per remote peer, others per IP, replacing libp2p's per-IP limit
-   * (which counts every relayed peer as the relay's IP). A connection from a
-   * peer-id source gives its point back once its handshake completes, so a
+   * (which counts every relayed peer as the relay's IP). A peer's connections
+   * whose handshake completed count toward `completedPerSource` instead, so a
    * peer redialing at once is not refused.
    *
-   * @default { perSource: 5, duration: 1 }
+   * @default { perSource: 5, completedPerSource: 20, duration: 1 }
    */
   inboundConnectionLimit?: InboundConnectionLimitInit
 

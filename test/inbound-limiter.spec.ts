@@ -42,24 +42,45 @@ describe('limitInboundConnections', () => {
     expect(await gater.denyInboundConnection?.(connection(`/ip4/127.0.0.1/tcp/9090/ws/p2p/${RELAY}/p2p-circuit/p2p/${RELAY}`))).to.be.false()
   })
 
-  it('gives a peer its point back when the handshake completes, so redials are not refused', async () => {
+  it('moves a peer\'s connection to the completed budget when its handshake completes, so redials are not refused', async () => {
     const gater = limitInboundConnections({}, { perSource: 5, duration: 1 })
     const peer = peerIdFromString(PEER)
+    const outcomes = []
 
-    for (let i = 0; i < 30; i++) {
+    // 4 × perSource completed connections in a second, then one more
+    for (let i = 0; i < 21; i++) {
       const maConn = connection(`/webrtc/p2p/${PEER}`)
       expect(await gater.denyInboundConnection?.(maConn), `connection ${i}`).to.be.false()
-      expect(await gater.denyInboundEncryptedConnection?.(peer, maConn)).to.be.false()
+      outcomes.push(await gater.denyInboundEncryptedConnection?.(peer, maConn))
     }
 
-    // handshakes that never complete are still limited
+    expect(outcomes.slice(0, 20)).to.not.include(true)
+    expect(outcomes[20], 'the 21st completed connection in a second').to.be.true()
+
+    // handshakes that never complete are still limited to perSource
     const denied = []
 
     for (let i = 0; i < 6; i++) {
       denied.push(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`)))
     }
 
-    expect(denied).to.deep.equal([false, false, false, false, false, true])
+    // the refused 21st kept its point
+    expect(denied).to.deep.equal([false, false, false, false, true, true])
+  })
+
+  it('does not give a point back into a later window than the one it was taken from', async () => {
+    const gater = limitInboundConnections({}, { perSource: 2, duration: 1 })
+    const peer = peerIdFromString(PEER)
+    const slow = connection(`/webrtc/p2p/${PEER}`)
+    expect(await gater.denyInboundConnection?.(slow)).to.be.false()
+
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    // the next window: two connections under way fill it
+    expect(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`))).to.be.false()
+    expect(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`))).to.be.false()
+    // the first one's handshake completes now: it must not free a point of this window
+    expect(await gater.denyInboundEncryptedConnection?.(peer, slow)).to.be.false()
+    expect(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`))).to.be.true()
   })
 
   it('counts every connection from an IP, completed or not, as stock libp2p does', async () => {
@@ -80,14 +101,16 @@ describe('limitInboundConnections', () => {
     expect(denied).to.deep.equal([false, false, false, false, false, true])
   })
 
-  it('keeps the wrapped gater’s decisions', async () => {
+  it('keeps the wrapped gater’s decisions, and a connection it refuses keeps its point', async () => {
     const gater = limitInboundConnections({
       denyInboundConnection: async () => false,
       denyInboundEncryptedConnection: async () => true
-    })
+    }, { perSource: 2, duration: 1 })
 
     const maConn = connection(`/webrtc/p2p/${PEER}`)
     expect(await gater.denyInboundConnection?.(maConn)).to.be.false()
     expect(await gater.denyInboundEncryptedConnection?.(peerIdFromString(PEER), maConn)).to.be.true()
+    expect(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`))).to.be.false()
+    expect(await gater.denyInboundConnection?.(connection(`/webrtc/p2p/${PEER}`))).to.be.true()
   })
 })
