@@ -40,7 +40,7 @@ export class EquivocationError extends Error {
 }
 
 /**
- * A member passed on more records in a minute than a room can hold
+ * A member passed on more records in a minute than 4 × what a room can hold
  * (`maxMembers` plus the pending): the rest are dropped unread.
  */
 export class RecordQuotaError extends Error {

@@ -364,9 +364,11 @@ export interface RoomEvents {
   /** a member was heard from for the first time */
   'member:joined': CustomEvent<MemberInfo>
   /**
-   * a member left: it signed that it left (`reason: 'left'`), or no stream
-   * with it was open and nothing it signed was younger than `maxRecordAge`
-   * (`'expired'`: it crashed or closed its tab without a leave)
+   * a member that had `member:joined` left: it signed that it left
+   * (`reason: 'left'`), or no stream with it was open and nothing it signed
+   * was younger than `maxRecordAge` (`'expired'`: it crashed or closed its
+   * tab without a leave). A pending member (heard of, never joined) goes
+   * without an event.
    */
   'member:left': CustomEvent<LeftMember>
   /** a member was not heard from for `missedHeartbeats` intervals */

@@ -25,6 +25,8 @@ export class Member {
   silent = false
   /** `member:joined` was emitted */
   joined = false
+  /** a stream it opened to us is mid-handshake */
+  handshaking = false
   /** a connection attempt is under way */
   connecting?: Promise<void>
   /** the last of our dials to it, which the next one waits for */

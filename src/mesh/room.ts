@@ -250,7 +250,10 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (record.leaving) {
       this.log('%p left', record.peerId)
       this.removeMember(member)
-      this.safeDispatchEvent('member:left', { detail: { ...member.info(), state: 'unreachable', route: 'none', reason: 'left' } })
+
+      if (member.joined) {
+        this.safeDispatchEvent('member:left', { detail: { ...member.info(), state: 'unreachable', route: 'none', reason: 'left' } })
+      }
     } else if (from?.connection.remotePeer.equals(record.peerId) !== true) {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
@@ -363,7 +366,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.log('%p expired: no stream, and its newest record is %d ms old', member.peerId, now - signedAt)
     this.removeMember(member)
 
-    if (member.known) {
+    if (member.joined) {
+      // a pending member never had `member:joined`
       this.safeDispatchEvent('member:left', { detail: { ...member.info(now), state: 'unreachable', route: 'none', reason: 'expired' } })
     }
 
@@ -401,10 +405,12 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     const pending = all.filter(member => !member.joined)
 
     if (!ownStream && pending.length >= MAX_PENDING_MEMBERS) {
-      const oldest = pending.find(member => member.session == null && member.connecting == null)
+      // not one whose first contact is under way (its grace, its first dial,
+      // or a stream it opened to us mid-handshake)
+      const oldest = pending.find(member => member.session == null && member.connecting == null && !member.handshaking && !(member.contacted && member.failures === 0))
 
       if (oldest == null) {
-        this.log('%d members pending, all being dialed: ignoring %p', pending.length, peerId)
+        this.log('%d members pending, all being contacted: ignoring %p', pending.length, peerId)
         return undefined
       }
 
@@ -413,6 +419,26 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
 
     return this.addMember(peerId)
+  }
+
+  /** whether `maxMembers` members have had a stream with us */
+  isFull (): boolean {
+    let joined = 0
+
+    for (const member of this.memberMap.values()) {
+      if (member.joined && ++joined >= this.ctx.init.maxMembers) {
+        return true
+      }
+    }
+
+    return false
+  }
+
+  /** forgets a pending member there is no room for */
+  drop (member: Member): void {
+    if (!member.joined) {
+      this.removeMember(member)
+    }
   }
 
   /** a member's first stream: its record may now be passed on */
@@ -433,10 +459,10 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.memberMap.delete(member.peerId)
     this.messaging.guard.forget(member.peerId)
 
-    if (!member.joined) {
+    if (!member.joined && member.record?.leaving !== true) {
       // only heard of: its record goes too, so the records kept stay within
-      // the members, the pending and the leaves of members (the latter
-      // until maxRecordAge)
+      // the members, the pending and the leaves (until maxRecordAge: a leave
+      // forgotten would let an older record of the peer in again)
       this.seen.forget(member.peerId)
     }
 

@@ -41,7 +41,14 @@ export class Sessions {
       throw new RoomClosedError('room is full')
     }
 
-    await session.send({ record: this.room.ownRecord.envelope }, { signal: AbortSignal.timeout(this.room.ctx.init.dialTimeout) })
+    member.handshaking = true
+
+    try {
+      await session.send({ record: this.room.ownRecord.envelope }, { signal: AbortSignal.timeout(this.room.ctx.init.dialTimeout) })
+    } finally {
+      member.handshaking = false
+    }
+
     this.adopt(member, session)
   }
 
@@ -83,6 +90,15 @@ export class Sessions {
 
     if (this.room.isClosed || this.room.getMember(member.peerId) !== member) {
       void session.close()
+      return
+    }
+
+    if (!member.joined && this.room.isFull()) {
+      // pending members do not count toward maxMembers until now: several
+      // may finish their handshakes at once
+      this.room.log('room is full (%d members): closing the stream of %p', this.room.ctx.init.maxMembers, member.peerId)
+      void session.close()
+      this.room.drop(member)
       return
     }
 

@@ -158,6 +158,7 @@ export class Upgrader {
 
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
       const started = Date.now()
+      this.room.log.trace('dialing %p over WebRTC at %a', member.peerId, addrs)
 
       try {
         const connection = await this.room.ctx.components.connectionManager.openConnection(addrs, { signal, force: true })

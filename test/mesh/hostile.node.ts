@@ -350,7 +350,8 @@ describe('mesh: hostile peers', function () {
   it('a member passing on more records in a minute than a room holds has the rest dropped, reported once, its stream kept', async () => {
     const [roomA] = await join('hostile-record-quota')
     const session = await hostileSession(roomA, a)
-    const records = await Promise.all(Array.from({ length: 400 }, async () => {
+    // past 4 × (maxMembers 256 + 32 pending) a minute
+    const records = await Promise.all(Array.from({ length: 1200 }, async () => {
       return sealMemberRecord({ room: roomA.name, seq: initialSeq() }, await generateKeyPair('Ed25519'))
     }))
 
@@ -366,6 +367,27 @@ describe('mesh: hostile peers', function () {
     expect(impl(roomA).all().filter(m => !m.joined).length, 'pending members').to.be.at.most(32)
     // records kept: the members, the attacker and at most 32 pending
     expect(impl(roomA).seen.values().length, 'records a keeps').to.be.at.most(3 + 32)
+  })
+
+  it('a pending peer that left cannot be brought back by its older record', async () => {
+    const [roomA] = await join('hostile-pending-leave')
+    const session = await hostileSession(roomA, a)
+    const key = await generateKeyPair('Ed25519')
+    const joined = await sealMemberRecord({ room: roomA.name, seq: initialSeq() }, key)
+    const leave = await sealMemberRecord({ room: roomA.name, seq: initialSeq() + 1n, leaving: true }, key)
+    const pendingAtA = (): boolean => impl(roomA).all().some(m => m.peerId.equals(joined.peerId))
+
+    await session.send({ record: joined.envelope })
+    await until(pendingAtA, 'a to take the peer as pending')
+    await session.send({ record: leave.envelope })
+    await until(() => !pendingAtA(), 'a to drop the peer that left')
+
+    // the older record again, then a marker to show it was read
+    await session.send({ record: joined.envelope })
+    const marker = await sealMemberRecord({ room: roomA.name, seq: initialSeq() + 5n }, attackerKey)
+    await session.send({ record: marker.envelope })
+    await until(() => impl(roomA).seen.values().some(r => r.peerId.equals(attacker.peerId) && r.seq === marker.seq), 'a to take the record after it')
+    expect(pendingAtA(), 'the peer is back').to.be.false()
   })
 
   it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {

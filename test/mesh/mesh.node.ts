@@ -12,6 +12,7 @@ import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { MemberInfo } from '../../src/index.ts'
+import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -153,5 +154,27 @@ describe('mesh: full WebRTC mesh in one process', function () {
       expect(room.members[0].state).to.equal('direct')
     }
     expect(nodes[0].services.mesh.rooms).to.be.empty()
+  })
+
+  it('holds at most maxMembers members with a stream, also when pending ones finish their handshakes together', async () => {
+    const small = await createMember(relay.wsAddr, { mesh: { maxMembers: 1 } })
+    const others = await Promise.all([0, 1, 2].map(async () => createMember(relay.wsAddr)))
+    nodes = [small, ...others]
+    const [room, ...rest] = await Promise.all(nodes.map(async node => node.services.mesh.join('max-members')))
+    const joined = (): number => (room as unknown as RoomImpl).all().filter(member => member.joined).length
+    let most = 0
+    const sampler = setInterval(() => { most = Math.max(most, joined()) }, 50)
+
+    try {
+      // the others form their mesh; the small one finds all three in the DHT
+      await waitForFullMesh(rest, others, 60_000)
+      await pWaitFor(() => joined() >= 1, { timeout: 30_000, interval: 100 })
+      await delay(5_000)
+    } finally {
+      clearInterval(sampler)
+    }
+
+    expect(most, 'members with a stream at once').to.equal(1)
+    expect(room.members.filter(member => member.state === 'direct' || member.state === 'relayed').length, 'members on a stream').to.be.at.most(1)
   })
 })

@@ -65,10 +65,16 @@ describe('mesh: members in separate processes', function () {
       (await observer.members()).find(m => m.peerId === victim.peerId)?.connections ?? []
     // once the relayed connections that carried the signaling are closed
     let before: string[][] = []
-    await pWaitFor(async () => {
-      before = await Promise.all([a, b].map(connectionsOf))
-      return before.every(ids => ids.length === 1)
-    }, { timeout: 30_000, interval: 250 })
+
+    try {
+      await pWaitFor(async () => {
+        before = await Promise.all([a, b].map(connectionsOf))
+        return before.every(ids => ids.length === 1)
+      }, { timeout: 30_000, interval: 250 })
+    } catch (err: any) {
+      const views = await Promise.all([a, b].map(async observer => (await observer.members()).find(m => m.peerId === victim.peerId)))
+      throw new Error(`${err.message}: connections to the victim ${JSON.stringify(before)}; views ${JSON.stringify(views)}`)
+    }
 
     const since = [a.history.length, b.history.length]
     victim.process.kill('SIGSTOP')
@@ -145,10 +151,12 @@ describe('mesh: members in separate processes', function () {
     // gone from the list, and not dialed again
     const views = await Promise.all([a, b].map(async observer => observer.members()))
     views.forEach(view => expect(view.map(m => m.peerId)).to.not.include(victimId))
-    const attempts = (): number => [a, b].reduce((n, observer) => n + observer.stderr().split('\n').filter(l => l.includes(`connecting to ${victimId}`) || l.includes(`dialing ${victimId}`)).length, 0)
-    const after = attempts()
+    // dials started (an attempt under way when the member expired may still
+    // end, and log its failure, afterwards)
+    const attempts = (): string[] => [a, b].flatMap(observer => observer.stderr().split('\n').filter(l => l.includes(`dialing ${victimId}`)))
+    const after = attempts().length
     await new Promise(resolve => setTimeout(resolve, 8_000))
-    expect(attempts(), 'dials after the member expired').to.equal(after)
+    expect(attempts().slice(after), 'dials after the member expired').to.deep.equal([])
   })
 
   it('a member SIGKILLed while the others send 1,000 messages, restarted with its key and datastore, ends with all of them, in order', async () => {

@@ -14,6 +14,9 @@ const TOLERATED = new Set(['ReplayedRecordError', 'StaleRecordError'])
 /** the span of the per-member record quota, ms */
 const RECORD_QUOTA_WINDOW = 60_000
 
+/** the quota is this many times the records a room holds */
+const RECORD_QUOTA_ROOMS = 4
+
 /**
  * A signed record from a member's stream: its own or one it passes on.
  *
@@ -32,12 +35,15 @@ export async function handleRecord (room: RoomImpl, member: Member, session: Ses
     member.recordsInWindow = 0
   }
 
-  // checking a record's signature costs CPU: a member passes on at most
-  // what a room can hold per minute (its gossip on a new stream is that)
-  if (++member.recordsInWindow > room.ctx.init.maxMembers + MAX_PENDING_MEMBERS) {
-    if (member.recordsInWindow === room.ctx.init.maxMembers + MAX_PENDING_MEMBERS + 1) {
-      room.log('%p passed on more than %d records this minute: dropping the rest', member.peerId, room.ctx.init.maxMembers + MAX_PENDING_MEMBERS)
-      room.reportIfRejected(member.peerId, new RecordQuotaError(`more than ${room.ctx.init.maxMembers + MAX_PENDING_MEMBERS} records in a minute`))
+  // checking a record's signature costs CPU: a member passes on at most a
+  // few times what a room holds per minute (in a full room a member passes
+  // on every record each refresh, and its gossip again on a new stream)
+  const quota = RECORD_QUOTA_ROOMS * (room.ctx.init.maxMembers + MAX_PENDING_MEMBERS)
+
+  if (++member.recordsInWindow > quota) {
+    if (member.recordsInWindow === quota + 1) {
+      room.log('%p passed on more than %d records this minute: dropping the rest', member.peerId, quota)
+      room.reportIfRejected(member.peerId, new RecordQuotaError(`more than ${quota} records in a minute`))
     }
 
     return
