@@ -215,3 +215,23 @@ export function maxFrameSize (init: Pick<ResolvedMeshInit, 'maxMessageSize' | 'm
 export function maxReplayFrameSize (init: Pick<ResolvedMeshInit, 'maxMessageSize'>): number {
   return init.maxMessageSize + FRAME_OVERHEAD
 }
+
+/**
+ * Relays one dial to a member goes through at most (a record may name 32
+ * addresses).
+ */
+export const MAX_DIALED_RELAYS = 4
+
+/**
+ * Dials through a relay address that is neither known to the `relays`
+ * service nor verified (an open connection whose peer serves the hop
+ * protocol), per host:port, per {@link UNVERIFIED_RELAY_WINDOW}, for all
+ * rooms of a node together.
+ */
+export const UNVERIFIED_RELAY_DIALS = 3
+
+/** see {@link UNVERIFIED_RELAY_DIALS}, ms */
+export const UNVERIFIED_RELAY_WINDOW = 60 * 60_000
+
+/** unverified relay host:ports whose dials a node counts at once */
+export const MAX_UNVERIFIED_RELAY_ADDRS = 1024

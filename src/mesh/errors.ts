@@ -47,3 +47,13 @@ export class RecordQuotaError extends Error {
   static name = 'RecordQuotaError'
   name = 'RecordQuotaError'
 }
+
+/**
+ * None of the relays a member's addresses name may be dialed: none is known
+ * to the `relays` service or verified as a relay, and each unverified one
+ * was dialed as often as allowed (see `RelayGate`).
+ */
+export class NoRelayToDialError extends Error {
+  static name = 'NoRelayToDialError'
+  name = 'NoRelayToDialError'
+}

@@ -64,6 +64,7 @@
 
 import { MeshService } from './mesh.ts'
 import type { MemberState } from '../health/index.ts'
+import type { Relays } from '../relays/index.ts'
 import type { AbortOptions, ComponentLogger, Connection, ContentRouting, Libp2pEvents, PeerId, PeerStore, PrivateKey, StreamHandler, StreamHandlerOptions, TypedEventTarget } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
@@ -71,7 +72,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { EquivocationError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+export { EquivocationError, NoRelayToDialError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -450,6 +451,11 @@ export interface MeshComponents {
   datastore: Datastore
   contentRouting: ContentRouting
   addressManager: { getAddresses(): Multiaddr[] }
+  /**
+   * The relays service, when the node has one: members' addresses are
+   * dialed through the relays it knows (see `RelayGate`)
+   */
+  relays?: Pick<Relays, 'candidates' | 'selected'>
 }
 
 /**

@@ -6,6 +6,7 @@ import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
 import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { RoomNotJoinedError } from './errors.ts'
+import { RelayGate } from './relay-gate.ts'
 import { answerReplay } from './replay/answer.ts'
 import { roomCid, roomId } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
@@ -35,11 +36,13 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
   private readonly webRTCDials = new Queue<Connection | undefined>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
+  private readonly relayGate: RelayGate
   private started = false
 
   constructor (components: MeshComponents, init: MeshInit = {}) {
     super()
     this.components = components
+    this.relayGate = new RelayGate(components)
     this.init = resolveMeshInit(init)
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
     this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${REPLAY_PROTOCOL_VERSION}`
@@ -136,6 +139,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       replayProtocol: this.replayProtocol,
       verifier: this.verifier,
       webRTCDials: this.webRTCDials,
+      relayGate: this.relayGate,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {
         if (this.joined.get(room.name) === room) {

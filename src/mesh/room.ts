@@ -16,6 +16,7 @@ import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
+import type { RelayGate } from './relay-gate.ts'
 import type { Session } from './session.ts'
 import type { Verifier } from '../envelope/keys.ts'
 import type { MemberRecord } from '../envelope/record.ts'
@@ -34,6 +35,8 @@ export interface RoomContext {
   protocol: string
   /** the node's WebRTC dials, a few at a time */
   webRTCDials: Queue<Connection | undefined>
+  /** which relays members' addresses may be dialed through (one per node) */
+  relayGate: RelayGate
   /** the replay protocol id */
   replayProtocol: string
   /** checks message batch signatures, keys imported once per peer */

@@ -2,6 +2,7 @@ import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
 import { PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
+import { NoRelayToDialError } from './errors.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'
 import type { Member } from './member.ts'
@@ -103,11 +104,18 @@ export class Upgrader {
 
   private async dialRelayed (member: Member): Promise<Connection> {
     return this.oneDialAtATime(member, async () => {
-      const relayed = relayedAddrs(member.multiaddrs, member.peerId)
+      const signed = relayedAddrs(member.multiaddrs, member.peerId)
+      const relayed = await this.room.ctx.relayGate.admit(signed)
+
+      if (signed.length > 0 && relayed.length === 0) {
+        throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names is known or verified, and they were dialed as often as an unverified relay may be`)
+      }
+
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
       this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
 
       try {
+        // a member that names no relay is dialed on what libp2p knows of it
         return await this.room.ctx.components.connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
       } finally {
         signal.clear()
@@ -145,15 +153,21 @@ export class Upgrader {
    * Resolves with nothing when the member is already on a direct stream.
    */
   private async dialWebRTC (member: Member): Promise<Connection | undefined> {
-    const addrs = webRTCAddrs(member.multiaddrs, member.peerId)
+    const signed = webRTCAddrs(member.multiaddrs, member.peerId)
 
-    if (addrs.length === 0) {
+    if (signed.length === 0) {
       throw new Error('the member has no /p2p-circuit/webrtc address')
     }
 
     return this.oneDialAtATime(member, async () => this.room.ctx.webRTCDials.add(async () => {
       if (member.session?.direct === true && member.session.open) {
         return undefined
+      }
+
+      const addrs = await this.room.ctx.relayGate.admit(signed)
+
+      if (addrs.length === 0) {
+        throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names is known or verified, and they were dialed as often as an unverified relay may be`)
       }
 
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])

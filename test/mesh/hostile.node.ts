@@ -1,7 +1,9 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { createServer } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
@@ -9,7 +11,7 @@ import { decodeStoredRoomBatch, sealRoomBatch } from '../../src/envelope/batch.t
 import { initialSeq, sealMemberRecord } from '../../src/envelope/index.ts'
 import { Signer } from '../../src/envelope/keys.ts'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
-import { maxFrameSize, resolveMeshInit } from '../../src/mesh/constants.ts'
+import { UNVERIFIED_RELAY_DIALS, maxFrameSize, resolveMeshInit } from '../../src/mesh/constants.ts'
 import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { stopNodes, waitForCircuitAddress } from '../fixtures/options.ts'
@@ -22,6 +24,7 @@ import type { Heartbeat } from '../../src/mesh/pb/mesh.ts'
 import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import type { AddressInfo } from 'node:net'
 
 /**
  * Hostile peers on the wire: an attacker that is a real libp2p node but
@@ -388,6 +391,39 @@ describe('mesh: hostile peers', function () {
     await session.send({ record: marker.envelope })
     await until(() => impl(roomA).seen.values().some(r => r.peerId.equals(attacker.peerId) && r.seq === marker.seq), 'a to take the record after it')
     expect(pendingAtA(), 'the peer is back').to.be.false()
+  })
+
+  it('a record naming a host:port that is no relay as its relay: each member dials it a bounded number of times', async () => {
+    // the victim: a TCP port that counts the connections made to it
+    let connects = 0
+    const victim = createServer(socket => { connects++; socket.destroy() })
+    await new Promise<void>(resolve => victim.listen(0, '127.0.0.1', resolve))
+    const port = (victim.address() as AddressInfo).port
+
+    try {
+      const [roomA, roomB, roomC] = await join('hostile-reflection')
+      const session = await hostileSession(roomA, a)
+      // 8 "relays" on the victim's port, each under its own made-up peer id
+      const fakeRelays = await Promise.all(Array.from({ length: 8 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+      const record = await sealMemberRecord({
+        room: roomA.name,
+        seq: initialSeq() + 1n,
+        multiaddrs: fakeRelays.map(relayId => multiaddr(`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${relayId}/p2p-circuit`))
+      }, attackerKey)
+      await session.send({ record: record.envelope })
+      await until(() => [roomA, roomB, roomC].every(room => room.member(attacker.peerId)?.multiaddrs.length === 8), 'every member to take the record')
+
+      // the attacker goes: every member now tries to reach it through its record
+      session.close()
+      await Promise.all([a, b, c].map(async node => attacker.hangUp(node.peerId)))
+      await new Promise(resolve => setTimeout(resolve, 20_000))
+
+      // before: every member dialed every address on each retry (38 connects
+      // from 2 members in 30 s with one address)
+      expect(connects, 'connections to the victim port').to.be.at.most(3 * UNVERIFIED_RELAY_DIALS)
+    } finally {
+      victim.close()
+    }
   })
 
   it('2,000 leaves of peers the room never knew are neither kept nor passed on', async () => {
