@@ -233,5 +233,12 @@ export const UNVERIFIED_RELAY_DIALS = 3
 /** see {@link UNVERIFIED_RELAY_DIALS}, ms */
 export const UNVERIFIED_RELAY_WINDOW = 60 * 60_000
 
+/**
+ * Dials through unverified relays, all host:ports together, per
+ * {@link UNVERIFIED_RELAY_WINDOW}: one host:port has many spellings (a name,
+ * IPv4 in IPv6, /ws or not)
+ */
+export const UNVERIFIED_RELAY_DIALS_TOTAL = 64
+
 /** unverified relay host:ports whose dials a node counts at once */
 export const MAX_UNVERIFIED_RELAY_ADDRS = 1024

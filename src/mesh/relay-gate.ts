@@ -1,8 +1,9 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import { RELAY_V2_HOP_CODEC } from '../circuit/constants.ts'
-import { MAX_DIALED_RELAYS, MAX_UNVERIFIED_RELAY_ADDRS, UNVERIFIED_RELAY_DIALS, UNVERIFIED_RELAY_WINDOW } from './constants.ts'
+import { MAX_DIALED_RELAYS, MAX_UNVERIFIED_RELAY_ADDRS, UNVERIFIED_RELAY_DIALS, UNVERIFIED_RELAY_DIALS_TOTAL, UNVERIFIED_RELAY_WINDOW } from './constants.ts'
 import type { MeshComponents } from './index.ts'
+import type { AbortOptions } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -50,38 +51,44 @@ interface Budget {
  * member of a room would connect there again and again (one record made two
  * members open 38 TCP connections to a port that was no relay in 30 s).
  *
- * An address is dialed through its relay when the relay is one the
- * `relays` service knows (a configured, discovered or held relay; then on
- * the address the service knows it by, so a member cannot point a known
- * relay's peer id at another host), or verified (a connection to that peer
- * id on that address is open and the peer said, through identify, that it
- * serves the relay hop protocol), or else while the address has budget:
- * {@link UNVERIFIED_RELAY_DIALS} dials per {@link UNVERIFIED_RELAY_WINDOW}
- * per host:port, for all rooms of the node together, whatever peer id the
- * address claims, and one address per host:port a dial.
+ * A relay is dialed on an address this node vouches for, whatever host the
+ * member named: an open connection to it (when it is a relay the `relays`
+ * service holds or measured, or its peer said through identify that it
+ * serves the hop protocol), else the address the `relays` service holds or
+ * measured it on. Any other relay is unverified: its host:port is dialed at
+ * most {@link UNVERIFIED_RELAY_DIALS} times per
+ * {@link UNVERIFIED_RELAY_WINDOW}, all unverified ones together at most
+ * {@link UNVERIFIED_RELAY_DIALS_TOTAL} times, for all rooms of the node,
+ * whatever peer ids the addresses claim; and it is dialed by us, on that one
+ * address, before the circuit dial (the circuit transport would dial every
+ * address the peer store holds for that peer id).
  *
- * At most {@link MAX_DIALED_RELAYS} relays per dial, one address each, known
- * ones first.
+ * At most {@link MAX_DIALED_RELAYS} relays per dial, one address each,
+ * vouched-for ones first.
  */
 export class RelayGate {
   private readonly components: MeshComponents
   /** unverified relay transport addresses, in the order first dialed */
   private readonly budgets = new Map<string, Budget>()
+  /** all unverified dials in the current window */
+  private total: Budget = { dials: 0, since: 0 }
 
   constructor (components: MeshComponents) {
     this.components = components
   }
 
   /**
-   * The subset of `addrs` (each `/p2p-circuit`, possibly `/webrtc`) that may
-   * be dialed now. Unverified ones are charged to their host:port.
+   * The subset of `addrs` (each `/p2p-circuit`, possibly `/webrtc`) to dial
+   * now, each on an address this node vouches for or has just reached the
+   * relay on. Unverified relays are charged to their host:port and dialed
+   * here, one address each; those that cannot be reached are left out.
    */
-  async admit (addrs: Multiaddr[], now = Date.now()): Promise<Multiaddr[]> {
+  async admit (addrs: Multiaddr[], options: AbortOptions = {}, now = Date.now()): Promise<Multiaddr[]> {
     const admitted: Multiaddr[] = []
     // relays (peer ids) this dial goes through, and their unverified host:ports
     const through = new Set<string>()
     const hosts = new Set<string>()
-    const unverified: Array<{ part: CircuitRelayPart, addr: Multiaddr }> = []
+    const unverified: CircuitRelayPart[] = []
 
     for (const addr of addrs) {
       const part = circuitRelayPart(addr)
@@ -90,21 +97,19 @@ export class RelayGate {
         continue
       }
 
-      const known = this.knownTransport(part.relay)
+      const vouched = await this.vouchedTransport(part.relay)
 
-      if (known != null) {
-        // on the address we know it by, whatever host the member named
-        admitted.push(known === part.transport ? addr : multiaddr(`${known}/p2p/${part.relay}${part.circuit}`))
-        through.add(part.relay)
-      } else if (await this.verified(part)) {
-        admitted.push(addr)
+      if (vouched != null) {
+        admitted.push(vouched === part.transport ? addr : multiaddr(`${vouched}/p2p/${part.relay}${part.circuit}`))
         through.add(part.relay)
       } else {
-        unverified.push({ part, addr })
+        unverified.push(part)
       }
     }
 
-    for (const { part, addr } of unverified) {
+    const reach: Array<Promise<Multiaddr | undefined>> = []
+
+    for (const part of unverified) {
       if (through.size >= MAX_DIALED_RELAYS) {
         break
       }
@@ -114,9 +119,16 @@ export class RelayGate {
         continue
       }
 
-      admitted.push(addr)
       through.add(part.relay)
       hosts.add(part.transport)
+      reach.push(this.components.connectionManager.openConnection(multiaddr(`${part.transport}/p2p/${part.relay}`), options)
+        .then(() => multiaddr(`${part.transport}/p2p/${part.relay}${part.circuit}`), () => undefined))
+    }
+
+    for (const addr of await Promise.all(reach)) {
+      if (addr != null) {
+        admitted.push(addr)
+      }
     }
 
     return admitted
@@ -127,8 +139,13 @@ export class RelayGate {
     return this.budgets.size
   }
 
-  /** the address the `relays` service knows relay `relay` by, if it does */
-  private knownTransport (relay: string): string | undefined {
+  /**
+   * The address this node vouches for relay `relay` on: an open connection
+   * (to a relay the `relays` service holds or measured, or to a peer that
+   * serves the hop protocol), else the address the service holds or measured
+   * it on; `undefined` for any other relay.
+   */
+  private async vouchedTransport (relay: string): Promise<string | undefined> {
     let relays: MeshComponents['relays']
 
     try {
@@ -136,41 +153,37 @@ export class RelayGate {
       relays = this.components.relays
     } catch {}
 
-    if (relays == null) {
-      return undefined
-    }
+    const held = relays?.selected.find(r => r.peerId.toString() === relay)
+    const measured = relays?.candidates.find(c => c.peerId.toString() === relay && c.measuredAt != null && c.failures === 0)
+    const open = this.components.connectionManager.getConnections().find(conn => conn.status === 'open' && conn.limits == null && conn.remotePeer.toString() === relay)
 
-    const held = relays.selected.find(r => r.peerId.toString() === relay)
+    if (open != null && (held != null || measured != null || await this.servesHop(relay))) {
+      return withoutPeerId(open.remoteAddr)
+    }
 
     if (held != null) {
       return withoutPeerId(held.addr)
     }
 
-    const candidate = relays.candidates.find(c => c.peerId.toString() === relay)
-    const addr = candidate?.addrs[0]
-
+    const addr = measured?.addrs.find(addr => !addr.toString().includes('/dnsaddr/'))
     return addr != null ? withoutPeerId(addr) : undefined
   }
 
-  private async verified (part: CircuitRelayPart): Promise<boolean> {
-    const open = this.components.connectionManager.getConnections().some(conn => {
-      return conn.status === 'open' && conn.remotePeer.toString() === part.relay && conn.limits == null && withoutPeerId(conn.remoteAddr) === part.transport
-    })
-
-    if (!open) {
-      return false
-    }
-
+  private async servesHop (relay: string): Promise<boolean> {
     try {
-      const peer = await this.components.peerStore.get(peerIdFromString(part.relay))
+      const peer = await this.components.peerStore.get(peerIdFromString(relay))
       return peer.protocols.includes(RELAY_V2_HOP_CODEC)
     } catch {
       return false
     }
   }
 
-  /** takes one dial from `transport`'s budget; false when it has none */
+  /** takes one dial from `transport`'s budget and the total; false when either has none */
   private charge (transport: string, now: number): boolean {
+    if (now - this.total.since >= UNVERIFIED_RELAY_WINDOW) {
+      this.total = { dials: 0, since: now }
+    }
+
     let budget = this.budgets.get(transport)
 
     if (budget != null && now - budget.since >= UNVERIFIED_RELAY_WINDOW) {
@@ -184,11 +197,12 @@ export class RelayGate {
       this.budgets.set(transport, budget)
     }
 
-    if (budget.dials >= UNVERIFIED_RELAY_DIALS) {
+    if (budget.dials >= UNVERIFIED_RELAY_DIALS || this.total.dials >= UNVERIFIED_RELAY_DIALS_TOTAL) {
       return false
     }
 
     budget.dials++
+    this.total.dials++
     return true
   }
 

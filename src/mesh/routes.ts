@@ -30,12 +30,24 @@ export function webRTCAddrs (addrs: Multiaddr[], peerId: PeerId): Multiaddr[] {
 }
 
 /**
- * A member's relayed (`/p2p-circuit`, not WebRTC) addresses.
+ * A member's relayed (`/p2p-circuit`, not WebRTC) addresses: those it
+ * signed, plus one for every `/p2p-circuit/webrtc` address it signed (the
+ * same relay reaches both).
  */
 export function relayedAddrs (addrs: Multiaddr[], peerId: PeerId): Multiaddr[] {
-  return addrs
-    .filter(addr => Circuit.matches(addr) && !WebRTC.matches(addr))
-    .map(addr => withPeer(addr, peerId))
+  const found = new Map<string, Multiaddr>()
+
+  for (const addr of addrs) {
+    if (WebRTC.matches(addr) && addr.toString().includes('/p2p-circuit/webrtc')) {
+      const ma = withPeer(multiaddr(addr.toString().replace('/p2p-circuit/webrtc', '/p2p-circuit')), peerId)
+      found.set(ma.toString(), ma)
+    } else if (Circuit.matches(addr) && !WebRTC.matches(addr)) {
+      const ma = withPeer(addr, peerId)
+      found.set(ma.toString(), ma)
+    }
+  }
+
+  return [...found.values()]
 }
 
 /**

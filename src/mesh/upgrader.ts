@@ -104,19 +104,27 @@ export class Upgrader {
 
   private async dialRelayed (member: Member): Promise<Connection> {
     return this.oneDialAtATime(member, async () => {
-      const signed = relayedAddrs(member.multiaddrs, member.peerId)
-      const relayed = await this.room.ctx.relayGate.admit(signed)
-
-      if (signed.length > 0 && relayed.length === 0) {
-        throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names is known or verified, and they were dialed as often as an unverified relay may be`)
-      }
-
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
-      this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
 
       try {
-        // a member that names no relay is dialed on what libp2p knows of it
-        return await this.room.ctx.components.connectionManager.openConnection(relayed.length > 0 ? relayed : member.peerId, { signal })
+        const signed = relayedAddrs(member.multiaddrs, member.peerId)
+        const relayed = await this.room.ctx.relayGate.admit(signed, { signal })
+
+        if (relayed.length === 0) {
+          // an open connection is used as it is; nothing is dialed on what
+          // libp2p's peer store holds of the member (identify takes any
+          // addresses a peer lists)
+          const open = bestConnection(this.room.ctx.components.connectionManager.getConnections(member.peerId))
+
+          if (open != null) {
+            return open
+          }
+
+          throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
+        }
+
+        this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
+        return await this.room.ctx.components.connectionManager.openConnection(relayed, { signal })
       } finally {
         signal.clear()
       }
@@ -164,17 +172,17 @@ export class Upgrader {
         return undefined
       }
 
-      const addrs = await this.room.ctx.relayGate.admit(signed)
-
-      if (addrs.length === 0) {
-        throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names is known or verified, and they were dialed as often as an unverified relay may be`)
-      }
-
       const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout)])
       const started = Date.now()
-      this.room.log.trace('dialing %p over WebRTC at %a', member.peerId, addrs)
 
       try {
+        const addrs = await this.room.ctx.relayGate.admit(signed, { signal })
+
+        if (addrs.length === 0) {
+          throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
+        }
+
+        this.room.log.trace('dialing %p over WebRTC at %a', member.peerId, addrs)
         const connection = await this.room.ctx.components.connectionManager.openConnection(addrs, { signal, force: true })
 
         if (!isDirect(connection)) {

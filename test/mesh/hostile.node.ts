@@ -403,15 +403,29 @@ describe('mesh: hostile peers', function () {
     try {
       const [roomA, roomB, roomC] = await join('hostile-reflection')
       const session = await hostileSession(roomA, a)
-      // 8 "relays" on the victim's port, each under its own made-up peer id
-      const fakeRelays = await Promise.all(Array.from({ length: 8 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+      // 8 "relays" on the victim's port, each under its own made-up peer id;
+      // and one more made-up id on the victim's port and on 4 closed ports
+      // (the circuit transport dials every address the peer store holds for
+      // a relay id)
+      const fakeRelays = await Promise.all(Array.from({ length: 9 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+      const closedPorts = await Promise.all([0, 1, 2, 3].map(async () => {
+        const server = createServer()
+        await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+        const closed = (server.address() as AddressInfo).port
+        await new Promise(resolve => server.close(resolve))
+        return closed
+      }))
+      const shared = fakeRelays.pop()
       const record = await sealMemberRecord({
         room: roomA.name,
         seq: initialSeq() + 1n,
-        multiaddrs: fakeRelays.map(relayId => multiaddr(`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${relayId}/p2p-circuit`))
+        multiaddrs: [
+          ...[port, ...closedPorts].map(p => multiaddr(`/ip4/127.0.0.1/tcp/${p}/ws/p2p/${shared}/p2p-circuit`)),
+          ...fakeRelays.map(relayId => multiaddr(`/ip4/127.0.0.1/tcp/${port}/ws/p2p/${relayId}/p2p-circuit`))
+        ]
       }, attackerKey)
       await session.send({ record: record.envelope })
-      await until(() => [roomA, roomB, roomC].every(room => room.member(attacker.peerId)?.multiaddrs.length === 8), 'every member to take the record')
+      await until(() => [roomA, roomB, roomC].every(room => room.member(attacker.peerId)?.multiaddrs.length === 13), 'every member to take the record')
 
       // the attacker goes: every member now tries to reach it through its record
       session.close()
