@@ -3,7 +3,7 @@ import { CODE_P2P, CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import { RELAY_V2_HOP_CODEC } from '../circuit/constants.ts'
 import { MAX_DIALED_RELAYS, MAX_UNVERIFIED_RELAY_ADDRS, UNVERIFIED_RELAY_DIALS, UNVERIFIED_RELAY_DIALS_TOTAL, UNVERIFIED_RELAY_WINDOW } from './constants.ts'
 import type { MeshComponents } from './index.ts'
-import type { AbortOptions } from '@libp2p/interface'
+import type { AbortOptions, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /**
@@ -153,11 +153,13 @@ export class RelayGate {
       relays = this.components.relays
     } catch {}
 
-    const held = relays?.selected.find(r => r.peerId.toString() === relay)
-    const measured = relays?.candidates.find(c => c.peerId.toString() === relay && c.measuredAt != null && c.failures === 0)
-    const open = this.components.connectionManager.getConnections().find(conn => conn.status === 'open' && conn.limits == null && conn.remotePeer.toString() === relay)
+    const peerId = peerIdFromString(relay)
+    const held = relays?.selected.find(r => r.peerId.equals(peerId))
+    const measured = relays?.candidates.find(c => c.peerId.equals(peerId) && c.measuredAt != null && c.failures === 0)
+    // by peer id: libp2p builds the list of all connections peer by peer
+    const open = this.components.connectionManager.getConnections(peerId).find(conn => conn.status === 'open' && conn.limits == null)
 
-    if (open != null && (held != null || measured != null || await this.servesHop(relay))) {
+    if (open != null && (held != null || measured != null || await this.servesHop(peerId))) {
       return withoutPeerId(open.remoteAddr)
     }
 
@@ -169,9 +171,9 @@ export class RelayGate {
     return addr != null ? withoutPeerId(addr) : undefined
   }
 
-  private async servesHop (relay: string): Promise<boolean> {
+  private async servesHop (peerId: PeerId): Promise<boolean> {
     try {
-      const peer = await this.components.peerStore.get(peerIdFromString(relay))
+      const peer = await this.components.peerStore.get(peerId)
       return peer.protocols.includes(RELAY_V2_HOP_CODEC)
     } catch {
       return false
@@ -231,7 +233,5 @@ export class RelayGate {
 }
 
 function withoutPeerId (addr: Multiaddr): string {
-  const components = addr.getComponents()
-  const end = components.at(-1)?.code === CODE_P2P ? components.length - 1 : components.length
-  return multiaddr(components.slice(0, end)).toString()
+  return addr.decapsulateCode(CODE_P2P).toString()
 }

@@ -397,15 +397,12 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
    * or a dial under way makes room.
    */
   private admit (peerId: PeerId, ownStream: boolean): Member | undefined {
-    const all = [...this.memberMap.values()]
-    const joined = all.filter(member => member.joined).length
-
-    if (joined >= this.ctx.init.maxMembers) {
-      this.log('room is full (%d members): ignoring %p', joined, peerId)
+    if (this.isFull()) {
+      this.log('room is full (%d members): ignoring %p', this.ctx.init.maxMembers, peerId)
       return undefined
     }
 
-    const pending = all.filter(member => !member.joined)
+    const pending = [...this.memberMap.values()].filter(member => !member.joined)
 
     if (!ownStream && pending.length >= MAX_PENDING_MEMBERS) {
       // not one whose first contact is under way (its grace, its first dial,

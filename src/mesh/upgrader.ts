@@ -120,7 +120,7 @@ export class Upgrader {
             return open
           }
 
-          throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
+          throw noRelayToDial(member, signed)
         }
 
         this.room.log.trace('dialing %p through the relay at %a', member.peerId, relayed)
@@ -179,7 +179,7 @@ export class Upgrader {
         const addrs = await this.room.ctx.relayGate.admit(signed, { signal })
 
         if (addrs.length === 0) {
-          throw new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
+          throw noRelayToDial(member, signed)
         }
 
         this.room.log.trace('dialing %p over WebRTC at %a', member.peerId, addrs)
@@ -276,4 +276,8 @@ export class Upgrader {
       }
     }
   }
+}
+
+function noRelayToDial (member: Member, signed: unknown[]): NoRelayToDialError {
+  return new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
 }

@@ -28,7 +28,7 @@ function gate (fakes: Fakes): RelayGate {
   const components = {
     relays: { candidates: fakes.candidates, selected: [] },
     connectionManager: {
-      getConnections: () => fakes.connections,
+      getConnections: (peerId?: PeerId) => fakes.connections.filter(conn => peerId == null || conn.remotePeer.equals(peerId)),
       openConnection: async (addr: Multiaddr) => {
         fakes.dialed.push(addr.toString())
 
