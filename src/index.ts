@@ -26,7 +26,9 @@
 
 export { createMeshNode } from './node.ts'
 export { inboundSourceKey, limitInboundConnections } from './inbound-limiter.ts'
+export { dialHost, filterDials } from './dial-filter.ts'
 export { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 export type { MeshNodeInit, RelaymeshServices } from './options.ts'
+export type { DialFilterInit } from './dial-filter.ts'
 export type { InboundConnectionLimitInit } from './inbound-limiter.ts'
 export type { Mesh, MeshInit, Room, RoomEvents, JoinOptions, LeftMember, MemberInfo, MemberRoute, MemberState, RejectedMessage, RoomMessage, SentMessage, MessageGap, QuorumInfo, ReplayFailure } from './mesh/index.ts'

@@ -18,6 +18,7 @@ export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: 
       webRTC({ rtcConfiguration }),
       webSockets(),
       circuitRelayTransport()
-    ]
+    ],
+    denyInsecureWebSockets: true
   })))
 }

@@ -5,6 +5,7 @@ import { FaultTolerance } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
+import { dialHost, filterDials } from './dial-filter.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
 import { mesh } from './mesh/index.ts'
 import { relaymeshDHT, relays } from './relays/index.ts'
@@ -137,6 +138,22 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
   inboundConnectionLimit?: InboundConnectionLimitInit
 
   /**
+   * Dial private, loopback and link-local addresses on every host. By default
+   * the node dials them only on the hosts of its `bootstrap` addresses (a
+   * relay on the LAN or on 127.0.0.1): an address a remote peer hands out (a
+   * member record, a DHT entry) cannot make it connect to a service on its
+   * own machine or network. Set it for a room whose members or relays are on
+   * a LAN under addresses other than the bootstrap relay's. A
+   * `denyDialMultiaddr` in `libp2p.connectionGater` is asked as well.
+   *
+   * In browsers `ws` (not `wss`) is also dialed only on the bootstrap hosts,
+   * as a browser's libp2p does by default.
+   *
+   * @default false
+   */
+  dialPrivateAddresses?: boolean
+
+  /**
    * Any libp2p option, applied over relaymesh's composition. `services` are
    * added to (or replace, by name) relaymesh's; `connectionManager`,
    * `connectionMonitor`, `transportManager` and `addresses` are merged;
@@ -150,6 +167,8 @@ export interface MeshNodeInit<T extends ServiceMap = ServiceMap> {
  */
 export interface EnvironmentTransports {
   transports: NonNullable<Libp2pOptions['transports']>
+  /** refuse `ws` on hosts other than the bootstrap ones (browsers) */
+  denyInsecureWebSockets?: boolean
 }
 
 /**
@@ -197,7 +216,11 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
         ...extra.connectionMonitor?.pingTimeout
       }
     },
-    connectionGater: limitInboundConnections(extra.connectionGater, {
+    connectionGater: limitInboundConnections(filterDials(extra.connectionGater, {
+      dialPrivateAddresses: init.dialPrivateAddresses,
+      allowedHosts: bootstrap.map(dialHost).filter(host => host != null),
+      denyInsecureWebSockets: env.denyInsecureWebSockets
+    }), {
       perSource: DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE,
       ...init.inboundConnectionLimit
     }),

@@ -110,10 +110,9 @@ const node = await createMeshNode({
   bootstrap,
   iceServers,
   privateKey,
-  datastore,
-  // the relay that served this page may be on 127.0.0.1 or a LAN address,
-  // which a browser node's default connection gater refuses to dial
-  libp2p: { connectionGater: { denyDialMultiaddr: () => false } }
+  // the relay that served this page is a bootstrap address: it is dialed even
+  // on 127.0.0.1 or a LAN address, other private addresses are not
+  datastore
 })
 const room = await node.services.mesh.join(roomName)
 $('room').textContent = roomName

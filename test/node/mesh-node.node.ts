@@ -1,4 +1,5 @@
 import '../fixtures/datachannel-cleanup.ts'
+import { createServer } from 'node:net'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { byteStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -14,6 +15,7 @@ import { startRelayProcess } from '../fixtures/relay-process.ts'
 import type { EchoPeerProcess } from '../fixtures/echo-peer-process.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, Libp2p } from '@libp2p/interface'
+import type { AddressInfo, Socket } from 'node:net'
 
 const PING_PROTOCOL = '/ipfs/ping/1.0.0'
 
@@ -125,7 +127,7 @@ describe('createMeshNode (Node)', function () {
   it('keeps a connection whose pings are answered slowly (stock libp2p aborts it after 5 s)', async () => {
     const replyDelay = 7_000
     const slow = await createMeshNode(testNodeInit({ listen: ['/ip4/127.0.0.1/tcp/0'] }))
-    const watcher = await createMeshNode(testNodeInit({ listen: [], libp2p: { connectionMonitor: { pingInterval: 2_000 } } }))
+    const watcher = await createMeshNode(testNodeInit({ listen: [], dialPrivateAddresses: true, libp2p: { connectionMonitor: { pingInterval: 2_000 } } }))
     nodes.push(slow, watcher)
 
     // a busy peer: it answers pings, 7 s late
@@ -160,7 +162,7 @@ describe('createMeshNode (Node)', function () {
     const targetAddr = await waitForCircuitAddress(target)
 
     // stock libp2p admits 5 per second from the relay's IP
-    const dialers = await Promise.all(Array.from({ length: 20 }, async () => createMeshNode(testNodeInit({ listen: [] }))))
+    const dialers = await Promise.all(Array.from({ length: 20 }, async () => createMeshNode(testNodeInit({ listen: [], dialPrivateAddresses: true }))))
     nodes.push(...dialers)
 
     const results = await Promise.allSettled(dialers.map(async (dialer, i) => {
@@ -178,5 +180,39 @@ describe('createMeshNode (Node)', function () {
     const failed = results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason?.message)
     expect(failed, failed.join('\n')).to.be.empty()
     expect(new Set(target.getConnections().map(c => c.remotePeer.toString())).size).to.be.at.least(21)
+  })
+
+  it('does not dial private addresses a peer hands out, only those on its bootstrap relays\' host, unless told to', async () => {
+    // a service on the node's own machine, on another loopback address than the relay's
+    const accepted: Socket[] = []
+    const server = createServer(socket => { accepted.push(socket); socket.destroy() })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.2', resolve))
+    const port = (server.address() as AddressInfo).port
+
+    try {
+      const stranger = await createMeshNode(testNodeInit({ listen: [] }))
+      nodes.push(stranger)
+      // an address as a member record, identify or a DHT entry would put it in the peer store
+      const lure = multiaddr(`/ip4/127.0.0.2/tcp/${port}`)
+
+      const node = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
+      nodes.push(node)
+      await waitForCircuitAddress(node)
+      await node.peerStore.merge(stranger.peerId, { multiaddrs: [lure] })
+
+      await expect(node.dial(stranger.peerId, { signal: AbortSignal.timeout(10_000) })).to.eventually.be.rejected()
+        .with.property('name', 'DialDeniedError')
+      await expect(node.dial(lure, { signal: AbortSignal.timeout(10_000) })).to.eventually.be.rejected()
+        .with.property('name', 'DialDeniedError')
+      expect(accepted).to.have.lengthOf(0)
+
+      // a node on a LAN: the same dial reaches the service
+      const lan = await createMeshNode(testNodeInit({ listen: [], dialPrivateAddresses: true }))
+      nodes.push(lan)
+      await expect(lan.dial(lure, { signal: AbortSignal.timeout(10_000) })).to.eventually.be.rejected()
+      expect(accepted).to.have.lengthOf(1)
+    } finally {
+      server.close()
+    }
   })
 })

@@ -103,7 +103,7 @@ describe('delaying TCP proxy', function () {
 
   it('adds the configured round-trip time to libp2p pings to a relay behind it', async () => {
     relay = await startDelayedRelay(40)
-    const pingNode = node = await createMeshNode(testNodeInit())
+    const pingNode = node = await createMeshNode(testNodeInit({ dialPrivateAddresses: true }))
     const addr = multiaddr(relay.addr)
 
     // the relay is reachable only through the proxy

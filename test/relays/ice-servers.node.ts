@@ -116,7 +116,7 @@ describe('ICE servers handed out by relays', function () {
     expect(info.iceServers).to.deep.equal([stun])
 
     // a peer without a reservation asking on relay-info: none either
-    const stranger = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    const stranger = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false }, dialPrivateAddresses: true }))
     nodes.push(stranger)
     const stream = await stranger.dialProtocol(relay.multiaddrs[0], RELAY_INFO_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
     const answer = await pbStream(stream).pb(RelayInfo).read()

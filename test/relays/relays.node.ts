@@ -72,7 +72,7 @@ describe('relays service', function () {
     const relay = await startRelayProcess(['--reservation-ttl', '10'])
     relays.push(relay)
     const node = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr], relays: { relayCount: 1, discovery: false } }))
-    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false }, dialPrivateAddresses: true }))
     nodes.push(node, dialer)
     await handleEcho(node)
     await pWaitFor(() => circuitAddrVia(node, relay.peerId) != null, { timeout: 20_000 })
@@ -99,7 +99,7 @@ describe('relays service', function () {
     const all = [first, second, third]
 
     const node = await createMeshNode(testNodeInit({ bootstrap: [first.wsAddr], relays: { ...FAST, relayCount: 2 } }))
-    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false }, dialPrivateAddresses: true }))
     nodes.push(node, dialer)
     await handleEcho(node)
 
@@ -127,7 +127,7 @@ describe('relays service', function () {
     relays.push(relay)
     const port = relay.wsAddr.split('/')[4]
     const node = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr], relays: { relayCount: 1, discovery: false, backoffInitial: 200, backoffMax: 2000 } }))
-    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false }, dialPrivateAddresses: true }))
     nodes.push(node, dialer)
     await handleEcho(node)
     await pWaitFor(() => circuitAddrVia(node, relay.peerId) != null, { timeout: 20_000 })
@@ -155,9 +155,9 @@ describe('relays service', function () {
     await pWaitFor(() => squatter.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), { timeout: 20_000 })
 
     // a DHT server that claims to be a relay (provides the namespace) but does not speak hop
-    const impostor = await createMeshNode(testNodeInit({ dht: 'server', listen: ['/ip4/127.0.0.1/tcp/0/ws'], relays: { discovery: false } }))
+    const impostor = await createMeshNode(testNodeInit({ dht: 'server', listen: ['/ip4/127.0.0.1/tcp/0/ws'], relays: { discovery: false }, dialPrivateAddresses: true }))
     // and one whose provider record carries an address where nothing listens
-    const ghost = await createMeshNode(testNodeInit({ dht: 'server', listen: ['/ip4/127.0.0.1/tcp/0/ws'], relays: { discovery: false }, libp2p: { addresses: { announce: ['/ip4/127.0.0.1/tcp/1/ws'] } } }))
+    const ghost = await createMeshNode(testNodeInit({ dht: 'server', listen: ['/ip4/127.0.0.1/tcp/0/ws'], relays: { discovery: false }, dialPrivateAddresses: true, libp2p: { addresses: { announce: ['/ip4/127.0.0.1/tcp/1/ws'] } } }))
     nodes.push(impostor, ghost)
     const cid = await relayNamespaceCid()
 
@@ -175,7 +175,7 @@ describe('relays service', function () {
     await pWaitFor(() => ids.every(id => node.services.relays.candidates.some(c => c.peerId.toString() === id && c.failures > 0)), { timeout: 60_000, interval: 200 })
 
     expect(selectedIds(node)).to.deep.equal([good.peerId])
-    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false } }))
+    const dialer = await createMeshNode(testNodeInit({ listen: [], relays: { discovery: false }, dialPrivateAddresses: true }))
     nodes.push(dialer)
     await reachableVia(dialer, node, good.peerId)
   })
