@@ -110,6 +110,19 @@ async function oursInProcess (relay: string, n: number, timeout: number, joinAft
 
       return node.services.mesh.join(name)
     }))
+    const joinedMs = performance.now() - start
+    // time to usable: each member sends one message as soon as all have
+    // joined; usable once every member holds every other's (direct, relayed,
+    // forwarded or replayed)
+    let usableMs: number | null = null
+    let received = 0
+    const onMessage = (): void => {
+      if (++received === n * (n - 1)) {
+        usableMs = performance.now() - start - joinedMs
+      }
+    }
+    rooms.forEach(room => { room.addEventListener('message', onMessage) })
+    await Promise.all(rooms.map(async (room, i) => room.send(new TextEncoder().encode(`hello from ${i}`))))
     let maps: Array<Map<string, string>> = []
     const stateOf = (i: number, peerId: string): string | undefined => maps[i].get(peerId)
     let connectedMs: number | null = null
@@ -127,14 +140,16 @@ async function oursInProcess (relay: string, n: number, timeout: number, joinAft
       ms = performance.now() - start
     }, () => {})
 
-    // give the relayed connections that carried signaling a moment to close
+    // give the relayed connections that carried signaling a moment to close,
+    // and the messages sent at join up to 15 s to arrive
     await new Promise(resolve => setTimeout(resolve, 2000))
+    await pWaitFor(() => usableMs != null, { timeout: 13_000, interval: 50 }).catch(() => {})
     maps = rooms.map(room => new Map(room.members.map(m => [m.peerId.toString(), m.state])))
     const relayedPairs = new Set(nodes.flatMap((node, i) => node.getConnections()
       .filter(conn => conn.limits != null && ids.includes(conn.remotePeer.toString()))
       .map(conn => [ids[i], conn.remotePeer.toString()].sort().join())))
 
-    return { setup: 'relaymesh', processes: 'one', n, ms: round(ms), phaseMs: round(connectedMs), ...countPairs(ids, stateOf), relayedPairsLeft: relayedPairs.size }
+    return { setup: 'relaymesh', processes: 'one', n, ms: round(ms), phaseMs: round(connectedMs), usableMs: round(usableMs), ...countPairs(ids, stateOf), relayedPairsLeft: relayedPairs.size }
   } finally {
     await Promise.all(nodes.map(async node => node.stop()))
   }
@@ -349,6 +364,7 @@ export function meshTables (results: MeshResults): string {
       stats(ours.map(r => r.ms)),
       `${ours.filter(r => r.ms == null).length}/${ours.length}`,
       stats(ours.map(r => r.phaseMs ?? null)),
+      processes === 'one' ? stats(ours.map(r => r.usableMs ?? null)) : '–',
       `${ours.reduce((sum, r) => sum + r.relayed, 0)}/${pairs * ours.length}; not connected ${ours.reduce((sum, r) => sum + pairs - r.direct - r.relayed, 0)}`,
       left.length > 0 ? left.join(', ') : '–',
       stats(stock.map(r => r.ms)),
@@ -369,8 +385,8 @@ export function meshTables (results: MeshResults): string {
     '',
     `Relay for both setups: ${results.relay}. relaymesh: N \`createMeshNode()\` members join one room${results.joinAfterReservation ? ' (each once it holds a reservation)' : ' right after start'}; timed from every node started to every member seeing every other \`direct\`. Stock: N stock js-libp2p nodes (WebRTC, WebSockets, circuit relay transport, Noise, Yamux, identify; inbound limits raised) connect to the relay, reserve, then peer i dials peer j's \`/p2p-circuit/webrtc\` address for i < j, all at once, up to 3 retries; timed from every node started to every pair holding an open WebRTC connection. One process per member: timed from the last member's node started. Stock uses this repository's node_modules, so @libp2p/webrtc carries relaymesh's patch (docs/webrtc-fixes.md).`,
     '',
-    '| N | processes | relaymesh: all direct, ms median (min–max, n) | relaymesh: runs not all direct in time | relaymesh: all direct or relayed, ms | relaymesh: pairs ended relayed | relaymesh: pairs still holding a relayed connection 2 s later | stock: all pairs WebRTC, ms | stock: all reserved, ms | stock: failed dial attempts | median ratio relaymesh / stock |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| N | processes | relaymesh: all direct, ms median (min–max, n) | relaymesh: runs not all direct in time | relaymesh: all direct or relayed, ms | relaymesh: usable (every member holds a message from every other, sent at join), ms after the last join | relaymesh: pairs ended relayed | relaymesh: pairs still holding a relayed connection 2 s later | stock: all pairs WebRTC, ms | stock: all reserved, ms | stock: failed dial attempts | median ratio relaymesh / stock |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
     '',
     '## Dead-peer detection: SIGKILL of a member, observer in another process',

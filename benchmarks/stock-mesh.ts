@@ -44,6 +44,11 @@ export interface FormationRun {
   /** stock: dial attempts made and failed */
   attempts?: number
   failedAttempts?: number
+  /**
+   * relaymesh, one process: from the last join() returning to every member
+   * holding one message sent by every other right after (null: not by the end)
+   */
+  usableMs?: number | null
   /** one process: pairs of members with a relayed (limited) connection still open 2 s after the end */
   relayedPairsLeft?: number
 }

@@ -30,11 +30,15 @@ export const DISCOVERY_RETRY = second
 export const PRUNE_DELAY = second
 
 /**
- * The member with the higher peer id of a pair waits this long (plus up to a
- * third more, at random) for the other to dial WebRTC before it dials the
- * relayed address itself.
+ * A member that heard of another through gossip, and is not the one of the
+ * pair that dials, waits for the other's WebRTC dial (which heard of it
+ * through the same gossip) 1.5 × the median of its own recent WebRTC dials,
+ * from queued to open, within these bounds, before it dials WebRTC itself;
+ * `FIRST_CONTACT_WAIT_DEFAULT` before its first dial.
  */
-export const FIRST_CONTACT_GRACE = 3 * second
+export const FIRST_CONTACT_WAIT_MIN = 250
+export const FIRST_CONTACT_WAIT_MAX = 3 * second
+export const FIRST_CONTACT_WAIT_DEFAULT = second
 
 /**
  * Longest wait for a leave record to be written to every member.

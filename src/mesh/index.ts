@@ -8,9 +8,9 @@
  * other through provider records of the room's CID in relaymesh's DHT and
  * through gossip: on every new room stream both sides send the signed member
  * records they know, so a newcomer learns the whole room from any one member.
- * Every member is then dialed on its `/p2p-circuit/webrtc` address (the
- * member with the lower peer id upgrades each pair, with fast retries and
- * jitter); where WebRTC fails the relayed connection carries the room and the
+ * Every member is then dialed on its `/p2p-circuit/webrtc` address (one
+ * member of each pair, chosen by a hash of the two peer ids, dials it, with
+ * fast retries and jitter; see `Upgrader`); where WebRTC fails the relayed connection carries the room and the
  * member is reported `relayed`. Once a pair is direct, the relayed connection
  * that carried the signaling is closed.
  *

@@ -5,6 +5,7 @@ import { TypedEventEmitter } from 'main-event'
 import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
 import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
+import { DialTimes } from './dial-times.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { RelayGate } from './relay-gate.ts'
 import { answerReplay } from './replay/answer.ts'
@@ -36,6 +37,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
   private readonly webRTCDials = new Queue<Connection | undefined>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
+  private readonly webRTCDialTimes = new DialTimes()
   private readonly relayGate: RelayGate
   private started = false
 
@@ -139,6 +141,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       replayProtocol: this.replayProtocol,
       verifier: this.verifier,
       webRTCDials: this.webRTCDials,
+      webRTCDialTimes: this.webRTCDialTimes,
       relayGate: this.relayGate,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {

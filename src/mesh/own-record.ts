@@ -5,7 +5,9 @@ import type { MemberRecord } from '../envelope/record.ts'
 /**
  * This member's own signed record in a room: signed at join, re-signed every
  * `recordRefreshInterval` and whenever the node's addresses change, each time
- * with a higher sequence number, and sent to every member.
+ * with a higher sequence number, and sent to every member. A listener that
+ * starts listening (a reservation giving the `/p2p-circuit/webrtc` address)
+ * is acted on at once: libp2p's `self:peer:update` comes a second later.
  */
 export class OwnRecord {
   private readonly room: RoomImpl
@@ -30,12 +32,14 @@ export class OwnRecord {
     this.seq = initialSeq()
     this.record = await this.seal(false)
     this.room.ctx.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
+    this.room.ctx.components.events.addEventListener('transport:listening', this.onSelfUpdate)
     this.schedule()
   }
 
   stop (): void {
     clearTimeout(this.timer)
     this.room.ctx.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
+    this.room.ctx.components.events.removeEventListener('transport:listening', this.onSelfUpdate)
   }
 
   /** a record saying that we leave */

@@ -3,7 +3,7 @@ import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { backoff } from '../health/backoff.ts'
-import { FIRST_CONTACT_GRACE, LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
+import { LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
@@ -14,6 +14,7 @@ import { Quorum } from './quorum.ts'
 import { Sessions } from './sessions.ts'
 import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
+import type { DialTimes } from './dial-times.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { RelayGate } from './relay-gate.ts'
@@ -35,6 +36,8 @@ export interface RoomContext {
   protocol: string
   /** the node's WebRTC dials, a few at a time */
   webRTCDials: Queue<Connection | undefined>
+  /** how long the node's latest WebRTC dials took */
+  webRTCDialTimes: DialTimes
   /** which relays members' addresses may be dialed through (one per node) */
   relayGate: RelayGate
   /** the replay protocol id */
@@ -261,7 +264,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
       this.sessions.abandon(member)
-      this.connect(member)
+      this.connect(member, 'gossip')
     }
 
     return true
@@ -280,9 +283,13 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
   /**
    * Connects to `member` unless a stream or an attempt exists; a failure is
-   * retried with backoff.
+   * retried with backoff. `heard` says how a member not yet contacted came
+   * to be known: one found in the DHT may not know us (it looked before we
+   * provided), so we dial WebRTC to it at once whichever of the pair dials;
+   * one heard of through gossip has heard of us through the same gossip, so
+   * the pair's dialer is given the time a WebRTC dial takes here first.
    */
-  connect (member: Member): void {
+  connect (member: Member, heard?: 'dht' | 'gossip'): void {
     if (this.closed || member.session != null || member.connecting != null) {
       return
     }
@@ -295,18 +302,26 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
     clearTimeout(member.retryTimer)
 
-    if (!member.contacted && !this.upgrader.isUpgrader(member)) {
-      // the member with the lower peer id dials WebRTC to us: give it the
-      // chance before adding a relayed connection of our own
-      member.contacted = true
+    const firstContact = !member.contacted
+    member.contacted = true
+
+    if (firstContact && heard === 'gossip' && !this.upgrader.isUpgrader(member)) {
       member.retryTimer = setTimeout(() => {
-        this.connect(member)
-      }, FIRST_CONTACT_GRACE + Math.random() * FIRST_CONTACT_GRACE / 3)
+        this.dial(member, true)
+      }, this.upgrader.dialerWait())
       return
     }
 
-    member.contacted = true
-    member.connecting = this.upgrader.openSession(member)
+    this.dial(member, firstContact && heard != null)
+  }
+
+  /** opens a session with `member`, WebRTC first if `webRTCFirst` or we are the pair's dialer */
+  private dial (member: Member, webRTCFirst: boolean): void {
+    if (this.closed || member.session != null || member.connecting != null) {
+      return
+    }
+
+    member.connecting = this.upgrader.openSession(member, webRTCFirst)
       .catch((err: Error) => {
         this.log('connecting to %p failed - %e', member.peerId, err)
 
@@ -515,7 +530,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       member.providerAddrs = provider.multiaddrs
     }
 
-    this.connect(member)
+    this.connect(member, 'dht')
   }
 
   /** whether no member has a stream with us */

@@ -81,8 +81,8 @@ export class Sessions {
 
   /**
    * Makes `session` the member's stream unless the current one ranks higher:
-   * direct beats relayed, then the stream opened by the member with the lower
-   * peer id (both sides rank alike, so both keep the same stream).
+   * direct beats relayed, then the stream opened by the pair's dialer (see
+   * `isPairDialer`; both sides rank alike, so both keep the same stream).
    */
   adopt (member: Member, session: Session): void {
     const current = member.session

@@ -1,7 +1,7 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
-import { PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
+import { FIRST_CONTACT_WAIT_DEFAULT, FIRST_CONTACT_WAIT_MAX, FIRST_CONTACT_WAIT_MIN, PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
 import { NoRelayToDialError } from './errors.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'
@@ -10,13 +10,18 @@ import type { RoomImpl } from './room.ts'
 import type { Connection } from '@libp2p/interface'
 
 /**
- * Gets each pair of members onto a direct WebRTC connection. The member with
- * the lower peer id dials the other's `/p2p-circuit/webrtc` addresses; the
- * other reaches it over a relayed connection first, which the lower one then
- * upgrades. A failed WebRTC attempt is retried at once with jitter, up to
- * `upgradeAttempts` times, then again after `reconnectMax`; what a failed
- * attempt leaves is closed. Once the room runs on the direct connection, the
- * relayed one is closed.
+ * Gets each pair of members onto a direct WebRTC connection. One member of
+ * each pair, chosen by a hash of the two peer ids (so each member dials about
+ * half of the others, not the lowest id all of them), dials the other's
+ * `/p2p-circuit/webrtc` addresses as soon as it knows of it. The other dials
+ * WebRTC too on first contact when it found the pair's dialer in the DHT (the
+ * dialer may not know of it), or when the dialer has not dialed within the
+ * time a WebRTC dial takes here (`dialerWait`); after that it reaches the
+ * dialer over a relayed connection, which the dialer then upgrades. A failed
+ * WebRTC attempt is retried at once with jitter, up to `upgradeAttempts`
+ * times, then again after `reconnectMax`; what a failed attempt leaves is
+ * closed. Once the room runs on the direct connection, the relayed one is
+ * closed.
  */
 export class Upgrader {
   private readonly room: RoomImpl
@@ -25,16 +30,29 @@ export class Upgrader {
     this.room = room
   }
 
-  /** whether this node upgrades the pair it forms with `member` */
+  /** whether this node dials and upgrades the pair it forms with `member` */
   isUpgrader (member: Member): boolean {
-    return this.room.ctx.components.peerId.toString() < member.peerId.toString()
+    return isPairDialer(this.room.ctx.components.peerId.toString(), member.peerId.toString())
+  }
+
+  /**
+   * How long a member that is not the pair's dialer waits for the dialer's
+   * WebRTC dial before it dials itself: 1.5 × the median of this node's own
+   * recent dials (the machine and network it shares with the others), within
+   * bounds, with up to a quarter more at random.
+   */
+  dialerWait (): number {
+    const median = this.room.ctx.webRTCDialTimes.median()
+    const wait = median == null ? FIRST_CONTACT_WAIT_DEFAULT : Math.min(FIRST_CONTACT_WAIT_MAX, Math.max(FIRST_CONTACT_WAIT_MIN, 1.5 * median))
+    return wait * (1 + Math.random() / 4)
   }
 
   /**
    * Opens a room stream with `member`: on an open connection if there is one,
-   * else on a new one (WebRTC first if we are the upgrader).
+   * else on a new one (WebRTC first if we are the pair's dialer or
+   * `webRTCFirst`).
    */
-  async openSession (member: Member): Promise<void> {
+  async openSession (member: Member, webRTCFirst = false): Promise<void> {
     const existing = bestConnection(this.room.ctx.components.connectionManager.getConnections(member.peerId))
 
     if (existing != null && member.state !== 'unreachable') {
@@ -57,7 +75,7 @@ export class Upgrader {
       }
     }
 
-    if (this.isUpgrader(member)) {
+    if ((webRTCFirst || this.isUpgrader(member)) && webRTCAddrs(member.multiaddrs, member.peerId).length > 0) {
       try {
         await this.directSession(member)
         return
@@ -167,6 +185,8 @@ export class Upgrader {
       throw new Error('the member has no /p2p-circuit/webrtc address')
     }
 
+    const queued = Date.now()
+
     return this.oneDialAtATime(member, async () => this.room.ctx.webRTCDials.add(async () => {
       if (member.session?.direct === true && member.session.open) {
         return undefined
@@ -190,6 +210,7 @@ export class Upgrader {
         }
 
         this.room.log('WebRTC to %p open after %d ms', member.peerId, Date.now() - started)
+        this.room.ctx.webRTCDialTimes.add(Date.now() - queued)
         return connection
       } catch (err) {
         this.cleanUp(member)
@@ -280,4 +301,25 @@ export class Upgrader {
 
 function noRelayToDial (member: Member, signed: unknown[]): NoRelayToDialError {
   return new NoRelayToDialError(`none of the ${signed.length} relays ${member.peerId} names could be dialed: unknown to this node and unreachable, or dialed as often as an unverified relay may be`)
+}
+
+/**
+ * Whether `self` dials the pair it forms with `other`: the lower peer id when
+ * the top bit of an FNV-1a hash of the two ids (lower first) is 0, else the
+ * higher (FNV's low bits are poorly mixed). Both
+ * members compute the same answer, and over many pairs each member dials
+ * about half of them.
+ */
+export function isPairDialer (self: string, other: string): boolean {
+  const [low, high] = self < other ? [self, other] : [other, self]
+  let hash = 0x811c9dc5
+
+  for (const text of [low, high]) {
+    for (let i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i)
+      hash = Math.imul(hash, 0x01000193)
+    }
+  }
+
+  return (hash >>> 31 === 0) === (self === low)
 }

@@ -15,8 +15,26 @@ export async function createMember (relay: string, init: MeshNodeInit = {}): Pro
   }))
 }
 
-/** every member of `rooms` sees every other in `state` */
+/**
+ * Throws unless every member `room` lists has a `route` its `state` allows:
+ * a direct or relayed member is reached that way, a connecting or
+ * unreachable one only through others or not at all.
+ */
+export function assertStateMatchesRoute (room: Room): void {
+  for (const member of room.members) {
+    const ok = member.state === 'direct' || member.state === 'relayed'
+      ? member.route === member.state
+      : member.route === 'forwarded' || member.route === 'none'
+
+    if (!ok) {
+      throw new Error(`room "${room.name}": member ${member.peerId} is ${member.state} but its route is ${member.route}`)
+    }
+  }
+}
+
+/** every member of `rooms` sees every other in `state` (and no member's state and route disagree) */
 export function meshIs (rooms: Room[], nodes: MeshNode[], state: string): boolean {
+  rooms.forEach(assertStateMatchesRoute)
   return rooms.every((room, i) => nodes.every((node, j) => i === j || room.member(node.peerId)?.state === state))
 }
 
