@@ -1,4 +1,4 @@
-import { getNetConfig, isPrivate } from '@libp2p/utils'
+import { getNetConfig, isPrivateIp } from '@libp2p/utils'
 import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
 import type { ConnectionGater } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -27,6 +27,13 @@ export interface DialFilterInit {
    * @default false
    */
   denyInsecureWebSockets?: boolean
+
+  /**
+   * Resolves a DNS name to its IPs (Node: `dns.lookup`). A `/dns`, `/dns4` or
+   * `/dns6` address not on `allowedHosts` is refused when any IP of its name
+   * is private; without a resolver only `localhost` names are refused.
+   */
+  resolveHost?(name: string, options?: { signal?: AbortSignal }): Promise<string[]>
 }
 
 /**
@@ -41,6 +48,102 @@ export function dialHost (addr: Multiaddr): string | undefined {
   }
 }
 
+/** the eight 16-bit groups of an IPv6 address (a dotted IPv4 tail allowed) */
+function ipv6Groups (ip: string): number[] {
+  let text = ip.toLowerCase()
+  const dotted = text.match(/^(.*:)(\d+\.\d+\.\d+\.\d+)$/)
+
+  if (dotted != null) {
+    const [a, b, c, d] = dotted[2].split('.').map(Number)
+    text = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+  }
+
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined]
+  const left = head === '' ? [] : head.split(':')
+  const right = tail == null || tail === '' ? [] : tail.split(':')
+  const zeros = tail == null ? [] : new Array(8 - left.length - right.length).fill('0')
+  return [...left, ...zeros, ...right].map(group => parseInt(group, 16))
+}
+
+/**
+ * Whether `ip` is private, loopback, link-local or otherwise not globally
+ * routable: `@libp2p/utils`' `isPrivateIp`, plus IPv6 forms it misses that
+ * embed an IPv4 address (IPv4-compatible `::/96`, SIIT `::ffff:0:0/96`,
+ * NAT64 `64:ff9b::/96` written in hex), local-use NAT64 `64:ff9b:1::/48` and
+ * site-local `fec0::/10`.
+ */
+export function isPrivateAddress (ip: string): boolean {
+  if (isPrivateIp(ip) === true) {
+    return true
+  }
+
+  if (!ip.includes(':')) {
+    return false
+  }
+
+  const g = ipv6Groups(ip)
+
+  if (g.length !== 8 || g.some(x => !Number.isInteger(x) || x < 0 || x > 0xffff)) {
+    return false
+  }
+
+  const embedded = (): boolean => isPrivateIp(`${g[6] >> 8}.${g[6] & 255}.${g[7] >> 8}.${g[7] & 255}`) === true
+  const zeroTo = (n: number): boolean => g.slice(0, n).every(x => x === 0)
+
+  if (zeroTo(6) || (zeroTo(5) && g[5] === 0xffff) || (zeroTo(4) && g[4] === 0xffff && g[5] === 0)) {
+    return embedded()
+  }
+
+  if (g[0] === 0x64 && g[1] === 0xff9b) {
+    // 64:ff9b:1::/48 is for local use; 64:ff9b::/96 embeds an IPv4 address
+    return g[2] === 1 || (g.slice(2, 6).every(x => x === 0) && embedded())
+  }
+
+  return (g[0] & 0xffc0) === 0xfec0
+}
+
+/** a DNS name as its resolver sees it: lower case, no trailing dot */
+function normalName (name: string): string {
+  return name.toLowerCase().replace(/\.$/, '')
+}
+
+/** whether the host `addr` is dialed on is private (see {@link isPrivateAddress}) */
+async function dialsPrivateHost (addr: Multiaddr, init: DialFilterInit): Promise<boolean> {
+  let config: ReturnType<typeof getNetConfig>
+
+  try {
+    config = getNetConfig(addr)
+  } catch {
+    return false
+  }
+
+  if (config.type === 'ip4' || config.type === 'ip6') {
+    return isPrivateAddress(config.host)
+  }
+
+  if (config.type !== 'dns' && config.type !== 'dns4' && config.type !== 'dns6') {
+    return false
+  }
+
+  const name = normalName(config.host)
+
+  if (name === 'localhost' || name.endsWith('.localhost')) {
+    return true
+  }
+
+  if (init.resolveHost == null) {
+    return false
+  }
+
+  try {
+    const ips = await init.resolveHost(name, { signal: AbortSignal.timeout(5_000) })
+    return ips.some(isPrivateAddress)
+  } catch {
+    // a name that does not resolve here cannot be dialed here either
+    return false
+  }
+}
+
 /** whether the first hop of `addr` (up to any /p2p-circuit) is `ws` without TLS */
 function isInsecureWebSocket (addr: Multiaddr): boolean {
   const components = addr.getComponents()
@@ -52,8 +155,9 @@ function isInsecureWebSocket (addr: Multiaddr): boolean {
 
 /**
  * Wraps a connection gater so that the node does not dial private, loopback or
- * link-local addresses (those of `@libp2p/utils`' `isPrivate`, judged on the
- * address's first host: a relayed address's relay) except on `allowedHosts`,
+ * link-local addresses (see {@link isPrivateAddress}; judged on the address's
+ * first host, a relayed address's relay; a DNS name on what it resolves to
+ * when `resolveHost` is given) except on `allowedHosts`,
  * as a browser's libp2p refuses them by default. Any address a remote peer
  * names (a member record, a DHT provider entry, identify) could otherwise make
  * the node connect to services on its own machine or LAN. A node whose relays
@@ -63,15 +167,15 @@ function isInsecureWebSocket (addr: Multiaddr): boolean {
  * dialed only when both allow it.
  */
 export function filterDials (gater: ConnectionGater = {}, init: DialFilterInit = {}): ConnectionGater {
-  const allowedHosts = new Set(init.allowedHosts)
+  const allowedHosts = new Set([...(init.allowedHosts ?? [])].map(normalName))
 
   return {
     ...gater,
     denyDialMultiaddr: async (addr: Multiaddr): Promise<boolean> => {
       const host = dialHost(addr)
 
-      if (host == null || !allowedHosts.has(host)) {
-        if (init.dialPrivateAddresses !== true && isPrivate(addr)) {
+      if (host == null || !allowedHosts.has(normalName(host))) {
+        if (init.dialPrivateAddresses !== true && await dialsPrivateHost(addr, init)) {
           return true
         }
 

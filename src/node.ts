@@ -1,3 +1,4 @@
+import { lookup } from 'node:dns/promises'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
@@ -23,6 +24,7 @@ export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: 
       webSockets(),
       tcp(),
       circuitRelayTransport()
-    ]
+    ],
+    resolveHost: async name => (await lookup(name, { all: true })).map(entry => entry.address)
   })))
 }

@@ -169,6 +169,8 @@ export interface EnvironmentTransports {
   transports: NonNullable<Libp2pOptions['transports']>
   /** refuse `ws` on hosts other than the bootstrap ones (browsers) */
   denyInsecureWebSockets?: boolean
+  /** resolves DNS names, so names of private IPs are not dialed (Node) */
+  resolveHost?(name: string): Promise<string[]>
 }
 
 /**
@@ -219,7 +221,8 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
     connectionGater: limitInboundConnections(filterDials(extra.connectionGater, {
       dialPrivateAddresses: init.dialPrivateAddresses,
       allowedHosts: bootstrap.map(dialHost).filter(host => host != null),
-      denyInsecureWebSockets: env.denyInsecureWebSockets
+      denyInsecureWebSockets: env.denyInsecureWebSockets,
+      resolveHost: env.resolveHost
     }), {
       perSource: DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE,
       ...init.inboundConnectionLimit

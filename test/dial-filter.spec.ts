@@ -1,6 +1,6 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import { dialHost, filterDials } from '../src/dial-filter.ts'
+import { dialHost, filterDials, isPrivateAddress } from '../src/dial-filter.ts'
 
 const RELAY = '12D3KooWAqcq3Sx8cwwHDvxwHZAxm7wSRP6czhRESLiFzZ2MP2sR'
 const PEER = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
@@ -58,6 +58,45 @@ describe('filterDials', () => {
     expect(await denied(gater, '/ip4/8.8.8.8/tcp/443/wss')).to.be.true()
     expect(await denied(gater, '/ip4/127.0.0.1/tcp/443/wss')).to.be.true()
     expect(await denied(gater, '/ip4/8.8.8.8/tcp/80')).to.be.false()
+  })
+
+  it('refuses DNS names of private addresses: localhost by name, others by what they resolve to', async () => {
+    const resolved: Record<string, string[]> = { 'rebind.example.com': ['8.8.8.8', '10.0.0.5'], 'public.example.com': ['8.8.8.8'] }
+    const gater = filterDials({}, {
+      allowedHosts: ['relay.example.com'],
+      resolveHost: async (name) => {
+        if (name === 'relay.example.com') {
+          throw new Error('an allowed host is not looked up')
+        }
+
+        if (resolved[name] == null) {
+          throw new Error('ENOTFOUND')
+        }
+
+        return resolved[name]
+      }
+    })
+
+    for (const addr of ['/dns4/LOCALHOST/tcp/80', '/dns4/localhost./tcp/80', '/dns6/x.localhost/tcp/80', '/dns4/Rebind.Example.com./tcp/443/wss']) {
+      expect(await denied(gater, addr), addr).to.be.true()
+    }
+
+    for (const addr of ['/dns4/public.example.com/tcp/443/wss', '/dns4/relay.example.com/tcp/443/wss', '/dns4/unknown.example.com/tcp/443/wss']) {
+      expect(await denied(gater, addr), addr).to.be.false()
+    }
+
+    // without a resolver (browsers) only localhost names are known private
+    expect(await denied(filterDials(), '/dns4/rebind.example.com/tcp/443/wss')).to.be.false()
+  })
+
+  it('knows IPv6 forms that embed a private IPv4 address, and site-local ones', () => {
+    for (const ip of ['64:ff9b::7f00:1', '64:ff9b::10.0.0.1', '::7f00:1', '::ffff:0:a00:1', '::ffff:7f00:1', '64:ff9b:1::1', 'fec0::1', '::1', 'fe80::1', 'fd00::1', '127.0.0.1', '192.168.1.1']) {
+      expect(isPrivateAddress(ip), ip).to.be.true()
+    }
+
+    for (const ip of ['64:ff9b::808:808', '2001:4860:4860::8888', '::ffff:808:808', '8.8.8.8', '2606:4700::1111']) {
+      expect(isPrivateAddress(ip), ip).to.be.false()
+    }
   })
 
   it('names the host an address is dialed on', () => {

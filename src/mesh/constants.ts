@@ -33,8 +33,9 @@ export const PRUNE_DELAY = second
  * A member that heard of another through gossip, and is not the one of the
  * pair that dials, waits for the other's WebRTC dial (which heard of it
  * through the same gossip) 1.5 × the median of its own recent WebRTC dials,
- * from queued to open, within these bounds, before it dials WebRTC itself;
- * `FIRST_CONTACT_WAIT_DEFAULT` before its first dial.
+ * from queued to open, within these bounds (plus up to a quarter more at
+ * random), before it dials WebRTC itself; `FIRST_CONTACT_WAIT_DEFAULT`
+ * before its first dial.
  */
 export const FIRST_CONTACT_WAIT_MIN = 250
 export const FIRST_CONTACT_WAIT_MAX = 3 * second

@@ -38,6 +38,8 @@ export class Member {
   /** failed connection attempts since the last success */
   failures = 0
   retryTimer?: ReturnType<typeof setTimeout>
+  /** set while we give the pair's dialer time to dial us (see `RoomImpl.connect`) */
+  dialerWaitTimer?: ReturnType<typeof setTimeout>
   upgradeTimer?: ReturnType<typeof setTimeout>
   pruneTimer?: ReturnType<typeof setTimeout>
   /** closes the stream of an unreachable member that stays silent */
@@ -126,6 +128,7 @@ export class Member {
 
   clearTimers (): void {
     clearTimeout(this.retryTimer)
+    clearTimeout(this.dialerWaitTimer)
     clearTimeout(this.upgradeTimer)
     clearTimeout(this.pruneTimer)
     clearTimeout(this.abandonTimer)

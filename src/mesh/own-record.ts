@@ -14,6 +14,9 @@ export class OwnRecord {
   private seq = 0n
   private timer?: ReturnType<typeof setTimeout>
   private record?: MemberRecord
+  private refreshing: Promise<void> = Promise.resolve()
+  /** the addresses the latest re-signing was started for */
+  private signedAddrs?: string
 
   constructor (room: RoomImpl) {
     this.room = room
@@ -53,15 +56,20 @@ export class OwnRecord {
     return sealMemberRecord({ room: this.room.name, seq: this.seq, multiaddrs, leaving }, this.room.ctx.components.privateKey)
   }
 
+  /** re-signs one after another, so the newest record is the one kept */
   private async refresh (): Promise<void> {
-    if (this.room.isClosed) {
-      return
-    }
+    this.refreshing = this.refreshing.catch(() => {}).then(async () => {
+      if (this.room.isClosed) {
+        return
+      }
 
-    this.seq += 1n
-    this.record = await this.seal(false)
-    this.room.broadcast(this.record)
-    this.schedule()
+      this.seq += 1n
+      this.record = await this.seal(false)
+      this.room.broadcast(this.record)
+      this.schedule()
+    })
+
+    await this.refreshing
   }
 
   private schedule (): void {
@@ -75,10 +83,13 @@ export class OwnRecord {
   }
 
   private onSelfUpdate (): void {
-    const before = this.record?.multiaddrs.map(ma => ma.toString()).sort().join()
+    const before = this.signedAddrs ?? this.record?.multiaddrs.map(ma => ma.toString()).sort().join()
     const after = this.room.ctx.components.addressManager.getAddresses().map(ma => ma.toString()).sort().join()
 
     if (before !== after) {
+      // the WebRTC listener reports listening from within the circuit
+      // listener's event: one re-signing for both
+      this.signedAddrs = after
       this.refresh().catch((err: Error) => { this.room.log.error('could not re-sign our record - %e', err) })
       this.room.addressesChanged()
     }

@@ -290,7 +290,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
    * the pair's dialer is given the time a WebRTC dial takes here first.
    */
   connect (member: Member, heard?: 'dht' | 'gossip'): void {
-    if (this.closed || member.session != null || member.connecting != null) {
+    if (this.closed || member.session != null || member.connecting != null || member.dialerWaitTimer != null) {
+      // a wait for the pair's dialer ends in a dial of our own: a record or
+      // DHT entry arriving meanwhile must not start a relayed one now
       return
     }
 
@@ -306,7 +308,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     member.contacted = true
 
     if (firstContact && heard === 'gossip' && !this.upgrader.isUpgrader(member)) {
-      member.retryTimer = setTimeout(() => {
+      member.dialerWaitTimer = setTimeout(() => {
+        member.dialerWaitTimer = undefined
         this.dial(member, true)
       }, this.upgrader.dialerWait())
       return
