@@ -1,5 +1,5 @@
 import { getNetConfig, isPrivateIp } from '@libp2p/utils'
-import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
+import { CODE_P2P_CIRCUIT, multiaddr } from '@multiformats/multiaddr'
 import type { ConnectionGater } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -41,28 +41,25 @@ export interface DialFilterInit {
  * address the relay's), or undefined when it has none (`/webrtc/p2p/...`)
  */
 export function dialHost (addr: Multiaddr): string | undefined {
+  return netConfig(addr)?.host
+}
+
+function netConfig (addr: Multiaddr): ReturnType<typeof getNetConfig> | undefined {
   try {
-    return getNetConfig(addr).host
+    return getNetConfig(addr)
   } catch {
     return undefined
   }
 }
 
-/** the eight 16-bit groups of an IPv6 address (a dotted IPv4 tail allowed) */
-function ipv6Groups (ip: string): number[] {
-  let text = ip.toLowerCase()
-  const dotted = text.match(/^(.*:)(\d+\.\d+\.\d+\.\d+)$/)
-
-  if (dotted != null) {
-    const [a, b, c, d] = dotted[2].split('.').map(Number)
-    text = `${dotted[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`
+/** the eight 16-bit groups of an IPv6 address, by multiaddr's own codec (`/ip6` is a one-byte code and 16 bytes) */
+function ipv6Groups (ip: string): number[] | undefined {
+  try {
+    const bytes = multiaddr(`/ip6/${ip}`).bytes.subarray(1)
+    return bytes.length === 16 ? Array.from({ length: 8 }, (_, i) => (bytes[2 * i] << 8) | bytes[2 * i + 1]) : undefined
+  } catch {
+    return undefined
   }
-
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined]
-  const left = head === '' ? [] : head.split(':')
-  const right = tail == null || tail === '' ? [] : tail.split(':')
-  const zeros = tail == null ? [] : new Array(8 - left.length - right.length).fill('0')
-  return [...left, ...zeros, ...right].map(group => parseInt(group, 16))
 }
 
 /**
@@ -83,7 +80,7 @@ export function isPrivateAddress (ip: string): boolean {
 
   const g = ipv6Groups(ip)
 
-  if (g.length !== 8 || g.some(x => !Number.isInteger(x) || x < 0 || x > 0xffff)) {
+  if (g == null) {
     return false
   }
 
@@ -107,16 +104,8 @@ function normalName (name: string): string {
   return name.toLowerCase().replace(/\.$/, '')
 }
 
-/** whether the host `addr` is dialed on is private (see {@link isPrivateAddress}) */
-async function dialsPrivateHost (addr: Multiaddr, init: DialFilterInit): Promise<boolean> {
-  let config: ReturnType<typeof getNetConfig>
-
-  try {
-    config = getNetConfig(addr)
-  } catch {
-    return false
-  }
-
+/** whether the host an address is dialed on (its `netConfig`) is private (see {@link isPrivateAddress}) */
+async function isPrivateHost (config: ReturnType<typeof getNetConfig>, init: DialFilterInit): Promise<boolean> {
   if (config.type === 'ip4' || config.type === 'ip6') {
     return isPrivateAddress(config.host)
   }
@@ -172,10 +161,10 @@ export function filterDials (gater: ConnectionGater = {}, init: DialFilterInit =
   return {
     ...gater,
     denyDialMultiaddr: async (addr: Multiaddr): Promise<boolean> => {
-      const host = dialHost(addr)
+      const config = netConfig(addr)
 
-      if (host == null || !allowedHosts.has(normalName(host))) {
-        if (init.dialPrivateAddresses !== true && await dialsPrivateHost(addr, init)) {
+      if (config == null || !allowedHosts.has(normalName(config.host))) {
+        if (init.dialPrivateAddresses !== true && config != null && await isPrivateHost(config, init)) {
           return true
         }
 
