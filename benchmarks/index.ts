@@ -12,7 +12,8 @@
  * `MESH_DEAD_RUNS` / `MESH_STOCK_DEAD_RUNS` the kills (default 5 / 3) and
  * `MESH_TIMEOUT` the longest wait for a full mesh in ms (default 45000);
  * `MESH_JOIN_AFTER_RESERVATION=1` makes members join only once they hold a
- * reservation; `MESSAGES_SIZES` (default 3,10), `MESSAGES_PER_SENDER`
+ * reservation; `MESH_WEBRTC_DIALS` sets the one-process members'
+ * `maxParallelWebRTCDials`; `MESSAGES_SIZES` (default 3,10), `MESSAGES_PER_SENDER`
  * (default 100), `MESSAGES_REPLAYS` (default 1000,10000) and
  * `MESSAGES_TIMEOUT` (default 120000) size the room message benchmarks;
  * `LOAD_MEMBERS` (default 5), `LOAD_RATES` (offered deliveries per second,
@@ -130,7 +131,8 @@ if (wanted.includes('mesh')) {
     deadRuns: Number(process.env.MESH_DEAD_RUNS ?? 5),
     stockDeadRuns: Number(process.env.MESH_STOCK_DEAD_RUNS ?? 3),
     timeout: Number(process.env.MESH_TIMEOUT ?? 45_000),
-    joinAfterReservation: process.env.MESH_JOIN_AFTER_RESERVATION === '1'
+    joinAfterReservation: process.env.MESH_JOIN_AFTER_RESERVATION === '1',
+    webRTCDials: process.env.MESH_WEBRTC_DIALS == null ? undefined : Number(process.env.MESH_WEBRTC_DIALS)
   })
   results.mesh = mesh
   tables.push(meshTables(mesh))

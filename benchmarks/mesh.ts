@@ -58,6 +58,8 @@ export interface MeshBenchOptions {
   timeout: number
   /** members join once they hold a reservation instead of at once */
   joinAfterReservation?: boolean
+  /** the members' `maxParallelWebRTCDials` (one process only; default: the mesh's default) */
+  webRTCDials?: number
 }
 
 type Pairs = Pick<FormationRun, 'direct' | 'relayed'>
@@ -96,8 +98,8 @@ const isConnected = (s?: string): boolean => s === 'direct' || s === 'relayed'
  * N relaymesh nodes in this process join one room; timed from the join()
  * calls (all nodes started) to every member seeing every other 'direct'.
  */
-async function oursInProcess (relay: string, n: number, timeout: number, joinAfterReservation = false): Promise<FormationRun> {
-  const nodes = await Promise.all(Array.from({ length: n }, async () => createMeshNode(testNodeInit({ bootstrap: [relay] }))))
+async function oursInProcess (relay: string, n: number, timeout: number, joinAfterReservation = false, webRTCDials?: number): Promise<FormationRun> {
+  const nodes = await Promise.all(Array.from({ length: n }, async () => createMeshNode(testNodeInit({ bootstrap: [relay], mesh: { maxParallelWebRTCDials: webRTCDials } }))))
   const ids = nodes.map(node => node.peerId.toString())
   const name = `bench-one-${n}-${Math.random().toString(36).slice(2)}`
 
@@ -289,7 +291,7 @@ export async function measureMesh (options: MeshBenchOptions): Promise<MeshResul
   for (const n of options.sizes) {
     await withRelay(async relay => {
       for (let r = 0; r < options.runs; r++) {
-        record(await oursInProcess(relay.wsAddr, n, options.timeout, options.joinAfterReservation))
+        record(await oursInProcess(relay.wsAddr, n, options.timeout, options.joinAfterReservation, options.webRTCDials))
         record(await stockMeshInProcess(relay.wsAddr, n))
       }
     })

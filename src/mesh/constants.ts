@@ -52,7 +52,8 @@ export const LEAVE_FLUSH_TIMEOUT = second
 export const MAX_STREAMS_PER_CONNECTION = 64
 
 /**
- * WebRTC dials a node runs at once (across its rooms); more wait their turn.
+ * WebRTC dials a node runs at once (across its rooms) by default; more wait
+ * their turn (`maxParallelWebRTCDials`).
  */
 export const MAX_PARALLEL_WEBRTC_DIALS = 8
 
@@ -72,6 +73,7 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     reconnectInitial: init.reconnectInitial ?? DEFAULT_RECONNECT_INITIAL,
     reconnectMax: init.reconnectMax ?? DEFAULT_RECONNECT_MAX,
     dialTimeout: init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT,
+    maxParallelWebRTCDials: init.maxParallelWebRTCDials ?? MAX_PARALLEL_WEBRTC_DIALS,
     upgradeAttempts: init.upgradeAttempts ?? DEFAULT_UPGRADE_ATTEMPTS,
     discoveryInterval: init.discoveryInterval ?? DEFAULT_DISCOVERY_INTERVAL,
     recordRefreshInterval: init.recordRefreshInterval ?? DEFAULT_RECORD_REFRESH_INTERVAL,

@@ -40,6 +40,15 @@ export class EquivocationError extends Error {
 }
 
 /**
+ * A member passed on room messages signed by a key that is not a member of
+ * the open room (no record of it was accepted): they are dropped unread.
+ */
+export class NotAMemberError extends Error {
+  static name = 'NotAMemberError'
+  name = 'NotAMemberError'
+}
+
+/**
  * A member passed on more records in a minute than 4 × what a room can hold
  * (`maxMembers` plus the pending): the rest are dropped unread.
  */

@@ -72,7 +72,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { EquivocationError, NoRelayToDialError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+export { EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -128,6 +128,14 @@ export interface MeshInit {
    * @default 10_000
    */
   dialTimeout?: number
+
+  /**
+   * WebRTC dials this node runs at once, across its rooms; more wait their
+   * turn (see the README's formation benchmark for how it was chosen)
+   *
+   * @default 8
+   */
+  maxParallelWebRTCDials?: number
 
   /**
    * WebRTC attempts in a row before a pair settles on its relayed connection

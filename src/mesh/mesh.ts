@@ -4,7 +4,7 @@ import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
 import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
-import { MAX_PARALLEL_WEBRTC_DIALS, MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
+import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { DialTimes } from './dial-times.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { RelayGate } from './relay-gate.ts'
@@ -36,7 +36,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
-  private readonly webRTCDials = new Queue<Connection | undefined>({ concurrency: MAX_PARALLEL_WEBRTC_DIALS })
+  private readonly webRTCDials: Queue<Connection | undefined>
   private readonly webRTCDialTimes = new DialTimes()
   private readonly relayGate: RelayGate
   private started = false
@@ -46,6 +46,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.components = components
     this.relayGate = new RelayGate(components)
     this.init = resolveMeshInit(init)
+    this.webRTCDials = new Queue({ concurrency: this.init.maxParallelWebRTCDials })
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
     this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${REPLAY_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('relaymesh:mesh')

@@ -63,7 +63,8 @@ export interface RoomInit {
 export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
-  'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError'
+  'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError',
+  'NotAMemberError'
 ])
 
 /**

@@ -6,7 +6,7 @@ import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/ba
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
 import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT, SEQ_RESERVATION_BLOCK } from '../constants.ts'
-import { EquivocationError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
+import { EquivocationError, NotAMemberError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
 import { InboundTracker, noteSkipped, outside } from './inbound.ts'
@@ -384,7 +384,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating batch)
    */
   async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
-    const batch = await this.check(bytes, from.peerId)
+    const batch = await this.check(bytes, from.peerId, undefined, true)
 
     if (batch == null || !this.acceptBatch(batch, false, from)) {
       return
@@ -439,7 +439,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    *
    * @throws {Error} a refusal
    */
-  private async check (bytes: Uint8Array, from: PeerId, signal?: AbortSignal): Promise<SignedRoomBatch | undefined> {
+  private async check (bytes: Uint8Array, from: PeerId, signal?: AbortSignal, live = false): Promise<SignedRoomBatch | undefined> {
     const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
@@ -448,6 +448,15 @@ export class Messaging implements ReplayLog, ReplaySource {
 
     this.room.checkRoster(batch.sender)
     const own = from.equals(batch.sender)
+
+    if (live && !own && this.room.getMember(batch.sender) == null) {
+      // passed on live, messages of a key the room never took a record of:
+      // one member could otherwise sign with thousands of fresh keys, each
+      // a sender with its own share of the log, and push out what members
+      // sent (a replay still brings those of members since gone)
+      this.room.reportIfRejected(from, new NotAMemberError(`${from} passed on messages of ${batch.sender}, not a member`))
+      return undefined
+    }
     const key = streamKey(batch.sender, batch.epoch)
     let news = false
 
