@@ -107,14 +107,22 @@ describe('createMeshNode (Node)', function () {
     const failures: string[] = []
 
     for (let round = 0; round < 30; round++) {
+      // where a dial that fails got to, for the failure message
+      const started = Date.now()
+      const progress: string[] = []
+
       try {
-        const connection = await a.dial(target, { signal: AbortSignal.timeout(20_000) })
+        const connection = await a.dial(target, {
+          signal: AbortSignal.timeout(20_000),
+          onProgress: (evt: { type: string }) => { progress.push(`${Date.now() - started} ms ${evt.type}`) }
+        })
+        progress.push(`${Date.now() - started} ms dialed`)
         expectDirectWebRTC(connection)
         expect(await echoOnConnection(connection, new Uint8Array([round]))).to.deep.equal(new Uint8Array([round]))
       } catch (err: any) {
         // each dial is a relayed connection and a WebRTC one: the callee's
         // per-source limit (5 a second) refused them, reported as a Noise error
-        failures.push(`round ${round}: ${err.name}: ${err.message}`)
+        failures.push(`round ${round}: ${err.name}: ${err.message} after ${Date.now() - started} ms; progress: ${progress.join(', ')}`)
       }
 
       await a.hangUp(peerIdFromString(peer.peerId))
