@@ -40,8 +40,11 @@ export class EquivocationError extends Error {
 }
 
 /**
- * A member passed on room messages signed by a key that is not a member of
- * the open room (no record of it was accepted): they are dropped unread.
+ * A member passed on live room messages signed by a key the open room holds
+ * no member for (with a stream or pending) and never took a message of: they
+ * are dropped unread. Reported once a minute per member; an honest member
+ * can meet it too (a sender evicted from the pending ones), and what it
+ * passed on comes again in a replay.
  */
 export class NotAMemberError extends Error {
   static name = 'NotAMemberError'

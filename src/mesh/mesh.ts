@@ -46,6 +46,11 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.components = components
     this.relayGate = new RelayGate(components)
     this.init = resolveMeshInit(init)
+
+    if (!Number.isInteger(this.init.maxParallelWebRTCDials) || this.init.maxParallelWebRTCDials < 1) {
+      throw new InvalidParametersError('maxParallelWebRTCDials must be an integer of at least 1')
+    }
+
     this.webRTCDials = new Queue({ concurrency: this.init.maxParallelWebRTCDials })
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
     this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${REPLAY_PROTOCOL_VERSION}`

@@ -60,6 +60,12 @@ describe('createMeshNode (Node)', function () {
     expect(node.getProtocols()).to.include('/relaymesh/kad/1.0.0')
   })
 
+  it('refuses a maxParallelWebRTCDials that would never let a WebRTC dial run', async () => {
+    for (const maxParallelWebRTCDials of [0, -1, 1.5, Number.NaN]) {
+      await expect(createMeshNode(testNodeInit({ mesh: { maxParallelWebRTCDials } })), String(maxParallelWebRTCDials)).to.eventually.be.rejected.with.property('name', 'InvalidParametersError')
+    }
+  })
+
   it('two nodes reserve on the relay program and connect over /p2p-circuit/webrtc, echoing both ways', async () => {
     const a = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))
     const b = await createMeshNode(testNodeInit({ bootstrap: [relay.wsAddr] }))

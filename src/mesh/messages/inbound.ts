@@ -114,6 +114,11 @@ export class InboundTracker {
     return this.senders.get(sender.toString())?.epochs.get(epoch)
   }
 
+  /** whether we follow any epoch of this sender (we took a message of it) */
+  follows (sender: PeerId): boolean {
+    return this.senders.has(sender.toString())
+  }
+
   /** whether a message of this sender's epoch and seq would be news: a cheap check before any signature work */
   wants (sender: PeerId, epoch: number, seq: number): boolean {
     const state = this.senders.get(sender.toString())

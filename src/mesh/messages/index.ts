@@ -38,6 +38,8 @@ export interface MessagingRoom extends Pick<TypedEventTarget<RoomEvents>, 'safeD
   /** the known members */
   all(): Member[]
   getMember(peerId: PeerId): Member | undefined
+  /** the peers a roster room is limited to */
+  readonly roster?: PeerId[]
   /** whether a peer may be in the room (its roster, if any) */
   allows(peerId: PeerId): boolean
   /**

@@ -23,6 +23,9 @@ import type { ReplayContext, ReplayLog, ReplaySource, Want } from '../replay/ind
 import type { Session } from '../session.ts'
 import type { PeerId } from '@libp2p/interface'
 
+/** a member passing on messages of non-members has one reported per this many ms */
+const NOT_A_MEMBER_REPORT_INTERVAL = 60_000
+
 /**
  * Where a member's numbering of its messages stands.
  */
@@ -64,6 +67,8 @@ export class Messaging implements ReplayLog, ReplaySource {
   private readonly stored = new WeakSet<SignedRoomBatch>()
   /** batches whose signature we checked (or made) */
   private readonly verified = new WeakSet<SignedRoomBatch>()
+  /** when each member last had a `NotAMemberError` reported (see `notAMember`) */
+  private readonly notAMemberReported = new WeakMap<Member, number>()
   private readonly signer: Signer
   /** messages waiting to be sealed, with their callers */
   private readonly pending: Array<{ data: Uint8Array, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
@@ -449,12 +454,14 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.checkRoster(batch.sender)
     const own = from.equals(batch.sender)
 
-    if (live && !own && this.room.getMember(batch.sender) == null) {
-      // passed on live, messages of a key the room never took a record of:
-      // one member could otherwise sign with thousands of fresh keys, each
-      // a sender with its own share of the log, and push out what members
-      // sent (a replay still brings those of members since gone)
-      this.room.reportIfRejected(from, new NotAMemberError(`${from} passed on messages of ${batch.sender}, not a member`))
+    if (live && !own && this.room.roster == null && this.room.getMember(batch.sender) == null && !this.inbound.follows(batch.sender)) {
+      // passed on live, messages of a key the open room holds no member for
+      // and never took a message of: one member could otherwise sign with
+      // thousands of fresh keys, each a sender with its own share of the
+      // log, and push out what members sent. A sender we follow passes (its
+      // leave may overtake its last message on a forwarder's stream); a
+      // replay still brings messages of members since gone
+      this.notAMember(from, batch.sender)
       return undefined
     }
     const key = streamKey(batch.sender, batch.epoch)
@@ -493,6 +500,26 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
 
     return batch
+  }
+
+  /**
+   * Reports a batch of a sender that is not a member, passed on by `from`:
+   * the first each minute from each member (an honest forwarder can meet
+   * it too, when a sender's leave overtakes its message), the rest logged.
+   */
+  private notAMember (from: PeerId, sender: PeerId): void {
+    const member = this.room.getMember(from)
+    const now = Date.now()
+
+    if (member == null || now - (this.notAMemberReported.get(member) ?? -Infinity) >= NOT_A_MEMBER_REPORT_INTERVAL) {
+      if (member != null) {
+        this.notAMemberReported.set(member, now)
+      }
+
+      this.room.reportIfRejected(from, new NotAMemberError(`${from} passed on messages of ${sender}, not a member`))
+    } else {
+      this.room.log.trace('%p passed on messages of %p, not a member', from, sender)
+    }
   }
 
   /**
