@@ -44,7 +44,7 @@ export class EquivocationError extends Error {
  * no member for (with a stream or pending) and never took a message of: they
  * are dropped unread. Reported once a minute per member; an honest member
  * can meet it too (a sender evicted from the pending ones), and what it
- * passed on comes again in a replay.
+ * passed on then reaches us only if a later replay brings it.
  */
 export class NotAMemberError extends Error {
   static name = 'NotAMemberError'

@@ -464,6 +464,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       this.notAMember(from, batch.sender)
       return undefined
     }
+
     const key = streamKey(batch.sender, batch.epoch)
     let news = false
 
