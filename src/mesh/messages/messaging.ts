@@ -389,7 +389,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating batch)
    */
   async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
-    const batch = await this.check(bytes, from.peerId, undefined, true)
+    const batch = await this.check(bytes, from.peerId, { live: from })
 
     if (batch == null || !this.acceptBatch(batch, false, from)) {
       return
@@ -423,7 +423,7 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /** a batch from a replay (see `requestReplay`) */
   async receive (bytes: Uint8Array, signal: AbortSignal, from: PeerId): Promise<void> {
-    const batch = await this.check(bytes, from, signal)
+    const batch = await this.check(bytes, from, { signal })
 
     if (batch != null) {
       this.acceptBatch(batch, true)
@@ -440,11 +440,14 @@ export class Messaging implements ReplayLog, ReplaySource {
    * checked too (unless its sender sent it): its sender equivocated, which is
    * reported against the sender (`EquivocationError`) and the batch dropped;
    * it is thrown (so the stream is reset) only when `from` is the sender,
-   * not a member that passed it on in good faith.
+   * not a member that passed it on in good faith. With `live` (the member
+   * whose stream it came on), a batch of a sender that is not a member is
+   * dropped (see `notAMember`).
    *
    * @throws {Error} a refusal
    */
-  private async check (bytes: Uint8Array, from: PeerId, signal?: AbortSignal, live = false): Promise<SignedRoomBatch | undefined> {
+  private async check (bytes: Uint8Array, from: PeerId, options: { signal?: AbortSignal, live?: Member } = {}): Promise<SignedRoomBatch | undefined> {
+    const { signal, live } = options
     const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
@@ -454,14 +457,14 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.room.checkRoster(batch.sender)
     const own = from.equals(batch.sender)
 
-    if (live && !own && this.room.roster == null && this.room.getMember(batch.sender) == null && !this.inbound.follows(batch.sender)) {
+    if (live != null && !own && this.room.roster == null && this.room.getMember(batch.sender) == null && !this.inbound.follows(batch.sender)) {
       // passed on live, messages of a key the open room holds no member for
       // and never took a message of: one member could otherwise sign with
       // thousands of fresh keys, each a sender with its own share of the
       // log, and push out what members sent. A sender we follow passes (its
       // leave may overtake its last message on a forwarder's stream); a
       // replay still brings messages of members since gone
-      this.notAMember(from, batch.sender)
+      this.notAMember(live, batch.sender)
       return undefined
     }
 
@@ -506,20 +509,17 @@ export class Messaging implements ReplayLog, ReplaySource {
   /**
    * Reports a batch of a sender that is not a member, passed on by `from`:
    * the first each minute from each member (an honest forwarder can meet
-   * it too, when a sender's leave overtakes its message), the rest logged.
+   * it too, when the sender was evicted from our pending ones), the rest
+   * logged.
    */
-  private notAMember (from: PeerId, sender: PeerId): void {
-    const member = this.room.getMember(from)
+  private notAMember (from: Member, sender: PeerId): void {
     const now = Date.now()
 
-    if (member == null || now - (this.notAMemberReported.get(member) ?? -Infinity) >= NOT_A_MEMBER_REPORT_INTERVAL) {
-      if (member != null) {
-        this.notAMemberReported.set(member, now)
-      }
-
-      this.room.reportIfRejected(from, new NotAMemberError(`${from} passed on messages of ${sender}, not a member`))
+    if (now - (this.notAMemberReported.get(from) ?? -Infinity) >= NOT_A_MEMBER_REPORT_INTERVAL) {
+      this.notAMemberReported.set(from, now)
+      this.room.reportIfRejected(from.peerId, new NotAMemberError(`${from.peerId} passed on messages of ${sender}, not a member`))
     } else {
-      this.room.log.trace('%p passed on messages of %p, not a member', from, sender)
+      this.room.log.trace('%p passed on messages of %p, not a member', from.peerId, sender)
     }
   }
 
