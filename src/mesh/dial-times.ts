@@ -1,7 +1,7 @@
 /**
  * The durations of a node's latest successful WebRTC dials, from queued to
  * open: how long a member waits for the other of a pair to dial it is sized
- * from them rather than fixed (see `Upgrader.dialerWait`).
+ * from them rather than fixed (see `LinkDialer.dialerWait`).
  */
 export class DialTimes {
   private readonly samples: number[] = []

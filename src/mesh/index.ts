@@ -10,7 +10,7 @@
  * records they know, so a newcomer learns the whole room from any one member.
  * Every member is then dialed on its `/p2p-circuit/webrtc` address (one
  * member of each pair, chosen by a hash of the two peer ids, dials it, with
- * fast retries and jitter; see `Upgrader`); where WebRTC fails the relayed connection carries the room and the
+ * fast retries and jitter; see `LinkDialer`); where WebRTC fails the relayed connection carries the room and the
  * member is reported `relayed`. Once a pair is direct, the relayed connection
  * that carried the signaling is closed.
  *

@@ -1,4 +1,5 @@
 import { Liveness } from '../health/liveness.ts'
+import { Link } from './link.ts'
 import { Outbox } from './messages/outbox.ts'
 import type { MemberInfo, MemberRoute } from './index.ts'
 import type { Session } from './session.ts'
@@ -19,31 +20,10 @@ export class Member {
   readonly addedAt = Date.now()
   /** addresses from the DHT, until a record arrives */
   providerAddrs: Multiaddr[] = []
-  /** the stream the room runs on with it */
-  session?: Session
-  /** it went silent on its stream and has not spoken again since */
-  silent = false
+  /** the stream, attempts, timers and failures of our link with it */
+  readonly link = new Link()
   /** `member:joined` was emitted */
   joined = false
-  /** a stream it opened to us is mid-handshake */
-  handshaking = false
-  /** a connection attempt is under way */
-  connecting?: Promise<void>
-  /** the last of our dials to it, which the next one waits for */
-  dialing?: Promise<void>
-  /** a WebRTC upgrade is under way */
-  upgrading?: Promise<void>
-  /** a first connection attempt was made or scheduled */
-  contacted = false
-  /** failed connection attempts since the last success */
-  failures = 0
-  retryTimer?: ReturnType<typeof setTimeout>
-  /** set while we give the pair's dialer time to dial us (see `RoomImpl.connect`) */
-  dialerWaitTimer?: ReturnType<typeof setTimeout>
-  upgradeTimer?: ReturnType<typeof setTimeout>
-  pruneTimer?: ReturnType<typeof setTimeout>
-  /** closes the stream of an unreachable member that stays silent */
-  abandonTimer?: ReturnType<typeof setTimeout>
   /** records it sent in the current minute, and when that minute began */
   recordsInWindow = 0
   recordWindowStart = 0
@@ -77,29 +57,31 @@ export class Member {
     this.forwardWindow = forwardWindow
   }
 
-  /**
-   * Derived from the stream and its silence, never stored, so `state` and
-   * `route` cannot disagree: unreachable while silent, else the kind of the
-   * stream it has, else connecting.
-   */
-  get state (): MemberState {
-    if (this.silent) {
-      return 'unreachable'
-    }
-
-    if (this.session == null) {
-      return 'connecting'
-    }
-
-    return this.session.direct ? 'direct' : 'relayed'
+  /** the stream the room runs on with it (see `Link`) */
+  get session (): Session | undefined {
+    return this.link.session
   }
 
+  /** it went silent on its stream and has not spoken again since */
+  get silent (): boolean {
+    return this.link.silent
+  }
+
+  /** the link's state; a member that is gone reads as unreachable */
+  get state (): MemberState {
+    const state = this.link.state
+    return state === 'gone' ? 'unreachable' : state
+  }
+
+  /** the link's stream, else a recent message of it forwarded by another member */
   get route (): MemberRoute {
-    if (this.session == null || this.silent) {
-      return this.forwardedAt != null && Date.now() - this.forwardedAt < this.forwardWindow ? 'forwarded' : 'none'
+    const state = this.link.state
+
+    if (state === 'direct' || state === 'relayed') {
+      return state
     }
 
-    return this.session.direct ? 'direct' : 'relayed'
+    return this.forwardedAt != null && Date.now() - this.forwardedAt < this.forwardWindow ? 'forwarded' : 'none'
   }
 
   /** its signed addresses; those the DHT gave while its record has none */
@@ -127,11 +109,7 @@ export class Member {
   }
 
   clearTimers (): void {
-    clearTimeout(this.retryTimer)
-    clearTimeout(this.dialerWaitTimer)
-    clearTimeout(this.upgradeTimer)
-    clearTimeout(this.pruneTimer)
-    clearTimeout(this.abandonTimer)
+    this.link.clearTimers()
     clearTimeout(this.replayTimer)
   }
 }

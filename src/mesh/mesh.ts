@@ -15,6 +15,7 @@ import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
+import type { MemberRecord } from '../envelope/record.ts'
 import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
 
 /**
@@ -64,7 +65,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   async start (): Promise<void> {
     await this.components.registrar.handle(this.protocol, (stream: Stream, connection: Connection) => {
       this.onStream(stream, connection).catch(err => {
-        // a stream that closed or reset before its first message
+        // a stream that closed or reset before its first message was read
         this.log('room stream from %p ended early - %e', connection.remotePeer, err)
       })
     }, {
@@ -177,16 +178,18 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
    */
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
     const session = new Session(stream, connection, false, maxFrameSize(this.init))
+    const signal = AbortSignal.timeout(this.init.dialTimeout)
     let room: RoomImpl | undefined
+    let record: MemberRecord
 
     try {
-      const message = await session.read({ signal: AbortSignal.timeout(this.init.dialTimeout) })
+      const message = await session.read({ signal })
 
       if (message.record == null) {
         throw new InvalidMessageError('a room stream must start with the sender\'s record')
       }
 
-      const record = await openMemberRecord(message.record, {
+      record = await openMemberRecord(message.record, {
         signer: connection.remotePeer,
         maxAge: this.init.maxRecordAge
       })
@@ -195,16 +198,23 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       if (room == null) {
         throw new RoomNotJoinedError(`not in room "${record.room}"`)
       }
-
-      await room.sessions.acceptInbound(session, record)
     } catch (err: any) {
       session.abort(err)
 
       if (REJECTIONS.has(err.name)) {
         this.reject({ remotePeer: connection.remotePeer, room: room?.name, error: err })
-      } else {
-        throw err
+        return
       }
+
+      throw err
+    }
+
+    try {
+      // the reply has a timeout of its own, as the dialer's read has
+      await room.links.handshake(session, AbortSignal.timeout(this.init.dialTimeout), record)
+    } catch (err: any) {
+      // reported by the handshake if it was a refusal
+      this.log.trace('room stream from %p not taken - %e', connection.remotePeer, err)
     }
   }
 

@@ -2,17 +2,16 @@ import { setMaxListeners } from '@libp2p/interface'
 import { PeerMap, PeerSet } from '@libp2p/peer-collections'
 import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
-import { backoff } from '../health/backoff.ts'
 import { LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
 import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
+import { LinkDialer } from './link-dialer.ts'
+import { Links } from './links.ts'
 import { Member } from './member.ts'
 import { Messaging } from './messages/messaging.ts'
 import { OwnRecord } from './own-record.ts'
 import { Quorum } from './quorum.ts'
-import { Sessions } from './sessions.ts'
-import { Upgrader } from './upgrader.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { DialTimes } from './dial-times.ts'
 import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
@@ -82,8 +81,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private readonly rosterSet?: PeerSet
   private readonly memberMap = new PeerMap<Member>()
   readonly seen = new SequenceTracker()
-  readonly upgrader: Upgrader
-  readonly sessions: Sessions
+  readonly dialer: LinkDialer
+  readonly links: Links
   readonly messaging: Messaging
   private readonly quorum: Quorum
   private readonly shutdown = new AbortController()
@@ -102,8 +101,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.threshold = init.threshold
     this.rosterSet = init.roster == null ? undefined : new PeerSet(init.roster)
     this.log = ctx.components.logger.forComponent(`relaymesh:mesh:${init.name}`)
-    this.upgrader = new Upgrader(this)
-    this.sessions = new Sessions(this)
+    this.dialer = new LinkDialer(this)
+    this.links = new Links(this)
     setMaxListeners(Infinity, this.shutdown.signal)
     this.own = new OwnRecord(this)
     this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
@@ -197,8 +196,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
 
     const closing = this.all().map(async member => {
       member.clearTimers()
-      const session = member.session
-      member.session = undefined
+      const session = member.link.close()
       await session?.close({ signal: AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT) })
     })
     this.memberMap.clear()
@@ -264,7 +262,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     } else if (from?.connection.remotePeer.equals(record.peerId) !== true) {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
-      this.sessions.abandon(member)
+      this.links.abandon(member)
       this.connect(member, 'gossip')
     }
 
@@ -282,75 +280,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     }
   }
 
-  /**
-   * Connects to `member` unless a stream or an attempt exists; a failure is
-   * retried with backoff. `heard` says how a member not yet contacted came
-   * to be known: one found in the DHT may not know us (it looked before we
-   * provided), so we dial WebRTC to it at once whichever of the pair dials;
-   * one heard of through gossip has heard of us through the same gossip, so
-   * the pair's dialer is given the time a WebRTC dial takes here first.
-   */
+  /** connects to `member` unless a stream or an attempt exists (see `Links.connect`) */
   connect (member: Member, heard?: 'dht' | 'gossip'): void {
-    if (this.closed || member.session != null || member.connecting != null || member.dialerWaitTimer != null) {
-      // a wait for the pair's dialer ends in a dial of our own: a record or
-      // DHT entry arriving meanwhile must not start a relayed one now
-      return
-    }
-
-    if (member.multiaddrs.length === 0 && this.ctx.components.connectionManager.getConnections(member.peerId).length === 0) {
-      // nowhere to dial yet (a DHT entry without addresses): a record or a
-      // provider entry with addresses calls again
-      return
-    }
-
-    clearTimeout(member.retryTimer)
-
-    const firstContact = !member.contacted
-    member.contacted = true
-
-    if (firstContact && heard === 'gossip' && !this.upgrader.isUpgrader(member)) {
-      member.dialerWaitTimer = setTimeout(() => {
-        member.dialerWaitTimer = undefined
-        this.dial(member, true)
-      }, this.upgrader.dialerWait())
-      return
-    }
-
-    this.dial(member, firstContact && heard != null)
-  }
-
-  /** opens a session with `member`, WebRTC first if `webRTCFirst` or we are the pair's dialer */
-  private dial (member: Member, webRTCFirst: boolean): void {
-    if (this.closed || member.session != null || member.connecting != null) {
-      return
-    }
-
-    member.connecting = this.upgrader.openSession(member, webRTCFirst)
-      .catch((err: Error) => {
-        this.log('connecting to %p failed - %e', member.peerId, err)
-
-        if (!member.known && member.failures >= 5) {
-          this.removeMember(member)
-        } else {
-          this.scheduleReconnect(member)
-        }
-      })
-      .finally(() => {
-        member.connecting = undefined
-      })
-  }
-
-  scheduleReconnect (member: Member): void {
-    if (this.closed || member.session != null || this.memberMap.get(member.peerId) !== member) {
-      return
-    }
-
-    member.failures++
-    clearTimeout(member.retryTimer)
-    const delay = backoff(member.failures, this.ctx.init.reconnectInitial, this.ctx.init.reconnectMax)
-    member.retryTimer = setTimeout(() => {
-      this.connect(member)
-    }, delay)
+    this.links.connect(member, heard)
   }
 
   /** reports a refused message; returns whether `err` was one */
@@ -363,9 +295,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return true
   }
 
-  /** a member went silent (see `Sessions.unreachable`) */
+  /** a member went silent (see `Links.unreachable`) */
   unreachable (member: Member): void {
-    this.sessions.unreachable(member)
+    this.links.unreachable(member)
   }
 
   /**
@@ -426,7 +358,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (!ownStream && pending.length >= MAX_PENDING_MEMBERS) {
       // not one whose first contact is under way (its grace, its first dial,
       // or a stream it opened to us mid-handshake)
-      const oldest = pending.find(member => member.session == null && member.connecting == null && !member.handshaking && !(member.contacted && member.failures === 0))
+      const oldest = pending.find(member => member.session == null && member.link.connecting == null && !member.link.handshaking && !(member.link.contacted && member.link.failures === 0))
 
       if (oldest == null) {
         this.log('%d members pending, all being contacted: ignoring %p', pending.length, peerId)
@@ -485,9 +417,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       this.seen.forget(member.peerId)
     }
 
-    const session = member.session
-    member.session = undefined
-    void session?.close()
+    void member.link.close()?.close()
     this.quorum.update()
   }
 

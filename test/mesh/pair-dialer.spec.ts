@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import { DialTimes } from '../../src/mesh/dial-times.ts'
-import { isPairDialer } from '../../src/mesh/upgrader.ts'
+import { isPairDialer } from '../../src/mesh/link-dialer.ts'
 
 describe('isPairDialer', () => {
   let ids: string[]

@@ -1,5 +1,6 @@
 import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { openMemberRecord } from '../envelope/record.ts'
+import { backoff } from '../health/backoff.ts'
 import { RoomClosedError } from './errors.ts'
 import { handleHeartbeat } from './handlers/heartbeat.ts'
 import { handleMessage } from './handlers/message.ts'
@@ -11,10 +12,12 @@ import type { MemberRecord } from '../envelope/record.ts'
 import type { Connection } from '@libp2p/interface'
 
 /**
- * A room's streams with its members: the handshake (each side's own signed
- * record first), which stream a pair keeps when it has two, and reading.
+ * A room's links with its members (see `Link`): when and how each is
+ * connected, the handshake on every new stream (each side's own signed record
+ * first), which stream a pair keeps when it has two, reading, silence and
+ * reconnection. `LinkDialer` opens the connections.
  */
-export class Sessions {
+export class Links {
   private readonly room: RoomImpl
 
   constructor (room: RoomImpl) {
@@ -22,61 +25,138 @@ export class Sessions {
   }
 
   /**
-   * Takes a stream a member opened to us, whose first message (its record,
-   * signed by it) has been checked by the service.
+   * The handshake, one for streams either side opened: the side that opened
+   * the stream sends its own record and reads the member's; the other has
+   * read the opener's already (the `mesh` service did, to find the room:
+   * `received`) and answers with its own. The stream then becomes the
+   * member's link unless the link runs on a better one. A refused record is
+   * reported, and the stream aborted, before the error is thrown.
    */
-  async acceptInbound (session: Session, record: MemberRecord): Promise<void> {
-    if (this.room.isClosed) {
-      throw new RoomClosedError(`room "${this.room.name}" was left`)
-    }
-
-    if (record.leaving) {
-      throw new InvalidMessageError('a room stream must start with a record that is not a leave')
-    }
-
-    this.room.acceptRecord(record, session)
-    const member = this.room.getMember(record.peerId)
-
-    if (member == null) {
-      throw new RoomClosedError('room is full')
-    }
-
-    member.handshaking = true
-
+  async handshake (session: Session, signal: AbortSignal, received?: MemberRecord): Promise<Member> {
     try {
-      await session.send({ record: this.room.ownRecord.envelope }, { signal: AbortSignal.timeout(this.room.ctx.init.dialTimeout) })
-    } finally {
-      member.handshaking = false
+      if (this.room.isClosed) {
+        throw new RoomClosedError(`room "${this.room.name}" was left`)
+      }
+
+      if (session.initiator) {
+        await session.send({ record: this.room.ownRecord.envelope }, { signal })
+      }
+
+      const record = received ?? await this.readRecord(session, signal)
+
+      if (record.leaving) {
+        throw new InvalidMessageError('a room stream must start with a record that is not a leave')
+      }
+
+      this.room.acceptRecord(record, session)
+      const member = this.room.getMember(record.peerId)
+
+      if (member == null) {
+        throw new RoomClosedError(this.room.isFull() ? 'room is full' : `${record.peerId} was not taken as a member`)
+      }
+
+      if (!session.initiator) {
+        member.link.handshaking = true
+
+        try {
+          await session.send({ record: this.room.ownRecord.envelope }, { signal })
+        } finally {
+          member.link.handshaking = false
+        }
+      }
+
+      this.adopt(member, session)
+      return member
+    } catch (err: any) {
+      session.abort(err)
+      this.room.reportIfRejected(session.connection.remotePeer, err)
+      throw err
+    }
+  }
+
+  private async readRecord (session: Session, signal: AbortSignal): Promise<MemberRecord> {
+    const reply = await session.read({ signal })
+
+    if (reply.record == null) {
+      throw new InvalidMessageError('a room stream must start with the member\'s record')
     }
 
-    this.adopt(member, session)
+    return openMemberRecord(reply.record, {
+      room: this.room.name,
+      signer: session.connection.remotePeer,
+      maxAge: this.room.ctx.init.maxRecordAge
+    })
   }
 
   /**
-   * Opens a room stream with `member` on `connection` and exchanges records.
+   * Connects to `member` unless a stream or an attempt exists; a failure is
+   * retried with backoff. `heard` says how a member not yet contacted came
+   * to be known: one found in the DHT may not know us (it looked before we
+   * provided), so we dial WebRTC to it at once whichever of the pair dials;
+   * one heard of through gossip has heard of us through the same gossip, so
+   * the pair's dialer is given the time a WebRTC dial takes here first.
    */
-  async handshake (member: Member, session: Session, signal: AbortSignal): Promise<Session> {
-    try {
-      await session.send({ record: this.room.ownRecord.envelope }, { signal })
-      const reply = await session.read({ signal })
-
-      if (reply.record == null) {
-        throw new InvalidMessageError('a room stream must start with the member\'s record')
-      }
-
-      const record = await openMemberRecord(reply.record, {
-        room: this.room.name,
-        signer: session.connection.remotePeer,
-        maxAge: this.room.ctx.init.maxRecordAge
-      })
-      this.room.acceptRecord(record, session)
-
-      return session
-    } catch (err: any) {
-      session.abort(err)
-      this.room.reportIfRejected(member.peerId, err)
-      throw err
+  connect (member: Member, heard?: 'dht' | 'gossip'): void {
+    if (this.room.isClosed || member.link.state === 'gone' || member.session != null || member.link.connecting != null || member.link.dialerWaitTimer != null) {
+      // a wait for the pair's dialer ends in a dial of our own: a record or
+      // DHT entry arriving meanwhile must not start a relayed one now
+      return
     }
+
+    if (member.multiaddrs.length === 0 && this.room.ctx.components.connectionManager.getConnections(member.peerId).length === 0) {
+      // nowhere to dial yet (a DHT entry without addresses): a record or a
+      // provider entry with addresses calls again
+      return
+    }
+
+    clearTimeout(member.link.retryTimer)
+
+    const firstContact = !member.link.contacted
+    member.link.contacted = true
+
+    if (firstContact && heard === 'gossip' && !this.room.dialer.isPairDialer(member)) {
+      member.link.dialerWaitTimer = setTimeout(() => {
+        member.link.dialerWaitTimer = undefined
+        this.dial(member, true)
+      }, this.room.dialer.dialerWait())
+      return
+    }
+
+    this.dial(member, firstContact && heard != null)
+  }
+
+  /** opens a session with `member`, WebRTC first if `webRTCFirst` or we are the pair's dialer */
+  private dial (member: Member, webRTCFirst: boolean): void {
+    if (this.room.isClosed || member.link.state === 'gone' || member.session != null || member.link.connecting != null) {
+      return
+    }
+
+    member.link.connecting = this.room.dialer.openSession(member, webRTCFirst)
+      .catch((err: Error) => {
+        this.room.log('connecting to %p failed - %e', member.peerId, err)
+
+        if (!member.known && member.link.failures >= 5) {
+          this.room.drop(member)
+        } else {
+          this.scheduleReconnect(member)
+        }
+      })
+      .finally(() => {
+        member.link.connecting = undefined
+      })
+  }
+
+  scheduleReconnect (member: Member): void {
+    if (this.room.isClosed || member.session != null || this.room.getMember(member.peerId) !== member) {
+      return
+    }
+
+    const failures = member.link.failed()
+    clearTimeout(member.link.retryTimer)
+    const delay = backoff(failures, this.room.ctx.init.reconnectInitial, this.room.ctx.init.reconnectMax)
+    member.link.retryTimer = setTimeout(() => {
+      this.connect(member)
+    }, delay)
   }
 
   /**
@@ -124,11 +204,7 @@ export class Sessions {
       member.askedSinceAdopt = false
     }
 
-    member.session = session
-    member.silent = false
-    member.failures = 0
-    clearTimeout(member.retryTimer)
-    clearTimeout(member.abandonTimer)
+    member.link.adopt(session)
     member.liveness.restart()
     void this.run(member, session)
     this.room.gossip(member, session)
@@ -153,7 +229,7 @@ export class Sessions {
       this.room.updated(member)
     }
 
-    this.room.upgrader.adopted(member, session)
+    this.room.dialer.adopted(member, session)
   }
 
   /**
@@ -163,17 +239,12 @@ export class Sessions {
    */
   unreachable (member: Member): void {
     this.room.log('%p unreachable: not heard from for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
-    member.silent = true
+    member.link.silence(this.room.ctx.init.unreachableTimeout, () => {
+      this.abandon(member)
+      this.scheduleReconnect(member)
+    })
     this.room.safeDispatchEvent('member:unreachable', { detail: member.info() })
     this.room.updated(member)
-
-    if (member.session != null) {
-      clearTimeout(member.abandonTimer)
-      member.abandonTimer = setTimeout(() => {
-        this.abandon(member)
-        this.room.scheduleReconnect(member)
-      }, this.room.ctx.init.unreachableTimeout)
-    }
   }
 
   /**
@@ -182,15 +253,17 @@ export class Sessions {
    * `keep`, the connection the member came back on.
    */
   abandon (member: Member, keep?: Connection): void {
-    clearTimeout(member.abandonTimer)
-    const session = member.session
+    if (member.state !== 'unreachable') {
+      return
+    }
 
-    if (session == null || member.state !== 'unreachable') {
+    const session = member.link.detach()
+
+    if (session == null) {
       return
     }
 
     this.room.log('closing the stream of %p: silent for %d ms', member.peerId, Date.now() - (member.liveness.lastHeard ?? 0))
-    member.session = undefined
     const err = new TimeoutError('no heartbeat')
     session.abort(err)
 
@@ -201,15 +274,14 @@ export class Sessions {
 
   /** an unreachable member spoke again on its stream */
   private recovered (member: Member, session: Session): void {
-    clearTimeout(member.abandonTimer)
-    member.silent = false
+    member.link.recovered()
     this.room.log('%p rejoined (%s): it answered again', member.peerId, member.state)
     this.room.safeDispatchEvent('member:rejoined', { detail: member.info() })
     this.room.updated(member)
   }
 
   private rank (member: Member, session: Session): number {
-    return (session.direct ? 2 : 0) + (session.initiator === this.room.upgrader.isUpgrader(member) ? 1 : 0)
+    return (session.direct ? 2 : 0) + (session.initiator === this.room.dialer.isPairDialer(member) ? 1 : 0)
   }
 
   private async run (member: Member, session: Session): Promise<void> {
@@ -242,15 +314,13 @@ export class Sessions {
         this.room.log.trace('stream with %p ended - %e', member.peerId, err)
       }
     } finally {
-      if (member.session === session) {
-        member.session = undefined
-        clearTimeout(member.abandonTimer)
+      if (member.link.detach(session) != null) {
         this.room.updated(member)
 
         if (member.state !== 'unreachable') {
-          this.room.connect(member)
+          this.connect(member)
         } else {
-          this.room.scheduleReconnect(member)
+          this.scheduleReconnect(member)
         }
       }
     }

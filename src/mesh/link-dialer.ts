@@ -23,7 +23,7 @@ import type { Connection } from '@libp2p/interface'
  * closed. Once the room runs on the direct connection, the relayed one is
  * closed.
  */
-export class Upgrader {
+export class LinkDialer {
   private readonly room: RoomImpl
 
   constructor (room: RoomImpl) {
@@ -31,7 +31,7 @@ export class Upgrader {
   }
 
   /** whether this node dials and upgrades the pair it forms with `member` */
-  isUpgrader (member: Member): boolean {
+  isPairDialer (member: Member): boolean {
     return isPairDialer(this.room.ctx.components.peerId.toString(), member.peerId.toString())
   }
 
@@ -75,7 +75,7 @@ export class Upgrader {
       }
     }
 
-    if ((webRTCFirst || this.isUpgrader(member)) && webRTCAddrs(member.multiaddrs, member.peerId).length > 0) {
+    if ((webRTCFirst || this.isPairDialer(member)) && webRTCAddrs(member.multiaddrs, member.peerId).length > 0) {
       try {
         await this.directSession(member)
         return
@@ -91,7 +91,7 @@ export class Upgrader {
     const signal = anySignal([this.room.signal, AbortSignal.timeout(timeout)])
 
     try {
-      this.room.sessions.adopt(member, await this.newSession(member, connection, signal))
+      await this.room.links.handshake(await this.newSession(connection, signal), signal)
     } finally {
       signal.clear()
     }
@@ -99,25 +99,24 @@ export class Upgrader {
 
   /** called when `session` became the member's stream */
   adopted (member: Member, session: Session): void {
-    clearTimeout(member.pruneTimer)
+    clearTimeout(member.link.pruneTimer)
 
-    if (!this.isUpgrader(member)) {
+    if (!this.isPairDialer(member)) {
       return
     }
 
     if (!session.direct) {
       this.upgrade(member)
     } else if (this.room.ctx.init.closeRelayedAfterUpgrade) {
-      member.pruneTimer = setTimeout(() => {
+      member.link.pruneTimer = setTimeout(() => {
         this.prune(member, session)
       }, PRUNE_DELAY)
     }
   }
 
-  private async newSession (member: Member, connection: Connection, signal: AbortSignal): Promise<Session> {
+  private async newSession (connection: Connection, signal: AbortSignal): Promise<Session> {
     const stream = await connection.newStream(this.room.ctx.protocol, { signal, runOnLimitedConnection: true })
-    const session = new Session(stream, connection, true, maxFrameSize(this.room.ctx.init))
-    return this.room.sessions.handshake(member, session, signal)
+    return new Session(stream, connection, true, maxFrameSize(this.room.ctx.init))
   }
 
   private async dialRelayed (member: Member): Promise<Connection> {
@@ -156,8 +155,8 @@ export class Upgrader {
    * with it.
    */
   private async oneDialAtATime <T> (member: Member, dial: () => Promise<T>): Promise<T> {
-    const result = (member.dialing ?? Promise.resolve()).then(dial)
-    member.dialing = result.then(() => {}, () => {})
+    const result = (member.link.dialing ?? Promise.resolve()).then(dial)
+    member.link.dialing = result.then(() => {}, () => {})
     return result
   }
 
@@ -226,12 +225,12 @@ export class Upgrader {
    * jittered delays, then again after `reconnectMax`.
    */
   private upgrade (member: Member): void {
-    if (member.upgrading != null || this.room.isClosed) {
+    if (member.link.upgrading != null || this.room.isClosed) {
       return
     }
 
-    clearTimeout(member.upgradeTimer)
-    member.upgrading = (async () => {
+    clearTimeout(member.link.upgradeTimer)
+    member.link.upgrading = (async () => {
       const { upgradeAttempts, reconnectInitial } = this.room.ctx.init
 
       for (let attempt = 1; attempt <= upgradeAttempts; attempt++) {
@@ -256,13 +255,13 @@ export class Upgrader {
       }
 
       this.room.log('%p stays relayed; trying WebRTC again in %d ms', member.peerId, this.room.ctx.init.reconnectMax)
-      member.upgradeTimer = setTimeout(() => {
+      member.link.upgradeTimer = setTimeout(() => {
         if (member.session?.direct === false) {
           this.upgrade(member)
         }
       }, this.room.ctx.init.reconnectMax)
     })().finally(() => {
-      member.upgrading = undefined
+      member.link.upgrading = undefined
     })
   }
 
