@@ -8,12 +8,14 @@
  * Both setups use the relay program with its per-IP and per-peer limits
  * raised, since every client is on 127.0.0.1.
  */
+import { availableParallelism } from 'node:os'
 import { cleanup } from 'node-datachannel'
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../src/index.ts'
 import { startMeshMember } from '../test/fixtures/mesh-member-process.ts'
 import { testNodeInit, waitForWebRTCAddress } from '../test/fixtures/options.ts'
 import { startRelayProcess } from '../test/fixtures/relay-process.ts'
+import { startCpuLoad } from './cpu-load.ts'
 import { stockDeadPeer, stockMeshInProcess, stockMeshProcesses } from './stock-mesh.ts'
 import type { FormationRun } from './stock-mesh.ts'
 import type { Room } from '../src/mesh/index.ts'
@@ -33,6 +35,8 @@ export interface DetectionRun {
   event: 'member:unreachable' | 'peer:disconnect'
   /** from SIGKILL to the event on the observer; null: not within 60 s */
   ms: number | null
+  /** relaymesh: `member:unreachable` events for the victim before it was killed */
+  falseUnreachable?: number
 }
 
 export interface MeshResults {
@@ -41,6 +45,8 @@ export interface MeshResults {
   joinAfterReservation: boolean
   formation: FormationRun[]
   detection: DetectionRun[]
+  /** cores' worth of busy loops running during the dead-peer runs (0: none) */
+  deadLoadCores: number
 }
 
 export interface MeshBenchOptions {
@@ -60,6 +66,8 @@ export interface MeshBenchOptions {
   joinAfterReservation?: boolean
   /** the members' `maxParallelWebRTCDials` (one process only; default: the mesh's default) */
   webRTCDials?: number
+  /** share of the machine's cores kept busy during the dead-peer runs (0-1; default 0) */
+  deadLoad?: number
 }
 
 type Pairs = Pick<FormationRun, 'direct' | 'relayed'>
@@ -227,10 +235,10 @@ async function oursProcesses (relay: string, n: number, timeout: number, joinAft
  * SIGKILLed 0.5-2.5 s after the observer sees it 'direct' (a random phase of
  * the heartbeat); timed to `member:unreachable` on the observer.
  */
-async function oursDeadPeer (relay: string, runs: number, joinAfterReservation = false): Promise<Array<number | null>> {
+async function oursDeadPeer (relay: string, runs: number, joinAfterReservation = false): Promise<Array<Pick<DetectionRun, 'ms' | 'falseUnreachable'>>> {
   const room = `bench-dead-${Math.random().toString(36).slice(2)}`
   const observer = await startMeshMember({ relay, room, verbose: true, joinAfterReservation, timeout: 60_000 })
-  const results: Array<number | null> = []
+  const results: Array<Pick<DetectionRun, 'ms' | 'falseUnreachable'>> = []
 
   try {
     for (let run = 0; run < runs; run++) {
@@ -241,15 +249,18 @@ async function oursDeadPeer (relay: string, runs: number, joinAfterReservation =
         const direct = await observer.waitFor(l => l.peerId === victim.peerId && l.state === 'direct', 60_000, since).catch(() => null)
 
         if (direct == null) {
-          results.push(null)
+          results.push({ ms: null })
           continue
         }
 
         await new Promise(resolve => setTimeout(resolve, 500 + Math.random() * 2000))
         const killedAt = Date.now()
         await victim.kill()
-        const gone = await observer.waitFor(l => l.event === 'member:unreachable' && l.peerId === victim.peerId, 60_000, since).catch(() => null)
-        results.push(gone == null ? null : gone.at! - killedAt)
+        const unreachable = (l: { event?: string, peerId?: string }): boolean => l.event === 'member:unreachable' && l.peerId === victim.peerId
+        // a victim reported unreachable while it ran, before the kill: a false alarm
+        const falseUnreachable = observer.history.slice(since).filter(l => unreachable(l) && l.at! < killedAt).length
+        const gone = await observer.waitFor(l => unreachable(l) && l.at! >= killedAt, 60_000, since).catch(() => null)
+        results.push({ ms: gone == null ? null : gone.at! - killedAt, falseUnreachable })
       } finally {
         await victim.kill()
       }
@@ -306,21 +317,27 @@ export async function measureMesh (options: MeshBenchOptions): Promise<MeshResul
     })
   }
 
-  await withRelay(async relay => {
-    for (const ms of await oursDeadPeer(relay.wsAddr, options.deadRuns, options.joinAfterReservation)) {
-      detection.push({ setup: 'relaymesh', event: 'member:unreachable', ms })
-      progress(detection[detection.length - 1])
-    }
-  })
-  await withRelay(async relay => {
-    for (const ms of await stockDeadPeer(relay.wsAddr, options.stockDeadRuns)) {
-      detection.push({ setup: 'stock', event: 'peer:disconnect', ms })
-      progress(detection[detection.length - 1])
-    }
-  })
+  const load = options.deadLoad != null && options.deadLoad > 0 && (options.deadRuns > 0 || options.stockDeadRuns > 0) ? startCpuLoad(options.deadLoad) : undefined
+
+  try {
+    await withRelay(async relay => {
+      for (const run of await oursDeadPeer(relay.wsAddr, options.deadRuns, options.joinAfterReservation)) {
+        detection.push({ setup: 'relaymesh', event: 'member:unreachable', ...run })
+        progress(detection[detection.length - 1])
+      }
+    })
+    await withRelay(async relay => {
+      for (const ms of await stockDeadPeer(relay.wsAddr, options.stockDeadRuns)) {
+        detection.push({ setup: 'stock', event: 'peer:disconnect', ms })
+        progress(detection[detection.length - 1])
+      }
+    })
+  } finally {
+    await load?.stop()
+  }
 
   cleanup()
-  return { relay: `relay program (relay/bin.ts) ${MESH_RELAY_ARGS.join(' ')}`, joinAfterReservation: options.joinAfterReservation === true, formation, detection }
+  return { relay: `relay program (relay/bin.ts) ${MESH_RELAY_ARGS.join(' ')}`, joinAfterReservation: options.joinAfterReservation === true, formation, detection, deadLoadCores: load?.cores ?? 0 }
 }
 
 function stats (values: Array<number | null>): string {
@@ -379,7 +396,7 @@ export function meshTables (results: MeshResults): string {
 
   const detection = (setup: DetectionRun['setup']): DetectionRun[] => results.detection.filter(d => d.setup === setup)
   const detectionRows = (['relaymesh', 'stock'] as const).map(detection).filter(runs => runs.length > 0).map(runs =>
-    `| ${runs[0].setup} | \`${runs[0].event}\` | ${stats(runs.map(r => r.ms))} | ${runs.filter(r => r.ms == null).length}/${runs.length} |`
+    `| ${runs[0].setup} | \`${runs[0].event}\` | ${stats(runs.map(r => r.ms))} | ${runs.filter(r => r.ms == null).length}/${runs.length} | ${runs[0].setup === 'relaymesh' ? runs.reduce((sum, r) => sum + (r.falseUnreachable ?? 0), 0) : '–'} |`
   )
 
   return [
@@ -393,10 +410,10 @@ export function meshTables (results: MeshResults): string {
     '',
     '## Dead-peer detection: SIGKILL of a member, observer in another process',
     '',
-    'relaymesh: the victim is killed 0.5–2.5 s after the observer sees it `direct`. Stock: two stock WebRTC peers (defaults), the victim is killed 0.5–10.5 s after the WebRTC connection opened.',
+    `relaymesh: the victim is killed 0.5–2.5 s after the observer sees it \`direct\`. Stock: two stock WebRTC peers (defaults), the victim is killed 0.5–10.5 s after the WebRTC connection opened.${results.deadLoadCores > 0 ? ` Busy loops keep ${results.deadLoadCores.toFixed(2)} of the machine's ${availableParallelism()} cores busy throughout (\`MESH_DEAD_LOAD\`).` : ''}`,
     '',
-    '| setup | event on the observer | kill → event, ms median (min–max, n) | no event within 60 s |',
-    '| --- | --- | --- | --- |',
+    '| setup | event on the observer | kill → event, ms median (min–max, n) | no event within 60 s | relaymesh: victim reported unreachable before the kill |',
+    '| --- | --- | --- | --- | --- |',
     ...detectionRows,
     '',
     `Median ratio relaymesh / stock: ${ratio(median(detection('relaymesh').map(r => r.ms)), median(detection('stock').map(r => r.ms)))}`
