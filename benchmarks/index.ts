@@ -12,7 +12,8 @@
  * `MESH_DEAD_RUNS` / `MESH_STOCK_DEAD_RUNS` the kills (default 5 / 3) and
  * `MESH_TIMEOUT` the longest wait for a full mesh in ms (default 45000),
  * `MESH_DEAD_LOAD` the share of the machine's cores busy loops keep busy
- * during the kills (default 0, e.g. 0.75);
+ * during the kills (default 0, e.g. 0.75), `MESH_DEAD_INIT` (JSON) the
+ * killed and observing members' mesh options;
  * `MESH_JOIN_AFTER_RESERVATION=1` makes members join only once they hold a
  * reservation; `MESH_WEBRTC_DIALS` sets the one-process members'
  * `maxParallelWebRTCDials`; `MESSAGES_SIZES` (default 3,10), `MESSAGES_PER_SENDER`
@@ -135,7 +136,8 @@ if (wanted.includes('mesh')) {
     timeout: Number(process.env.MESH_TIMEOUT ?? 45_000),
     joinAfterReservation: process.env.MESH_JOIN_AFTER_RESERVATION === '1',
     webRTCDials: process.env.MESH_WEBRTC_DIALS == null ? undefined : Number(process.env.MESH_WEBRTC_DIALS),
-    deadLoad: Number(process.env.MESH_DEAD_LOAD ?? 0)
+    deadLoad: Number(process.env.MESH_DEAD_LOAD ?? 0),
+    deadMeshInit: process.env.MESH_DEAD_INIT == null || process.env.MESH_DEAD_INIT === '' ? undefined : JSON.parse(process.env.MESH_DEAD_INIT)
   })
   results.mesh = mesh
   tables.push(meshTables(mesh))

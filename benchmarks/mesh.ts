@@ -18,7 +18,7 @@ import { startRelayProcess } from '../test/fixtures/relay-process.ts'
 import { startCpuLoad } from './cpu-load.ts'
 import { stockDeadPeer, stockMeshInProcess, stockMeshProcesses } from './stock-mesh.ts'
 import type { FormationRun } from './stock-mesh.ts'
-import type { Room } from '../src/mesh/index.ts'
+import type { MeshInit, Room } from '../src/mesh/index.ts'
 import type { MeshMemberProcess } from '../test/fixtures/mesh-member-process.ts'
 import type { RelayProcess } from '../test/fixtures/relay-process.ts'
 
@@ -68,6 +68,8 @@ export interface MeshBenchOptions {
   webRTCDials?: number
   /** share of the machine's cores kept busy during the dead-peer runs (0-1; default 0) */
   deadLoad?: number
+  /** the dead-peer members' mesh options (e.g. another `heartbeatInterval`) */
+  deadMeshInit?: MeshInit
 }
 
 type Pairs = Pick<FormationRun, 'direct' | 'relayed'>
@@ -235,15 +237,15 @@ async function oursProcesses (relay: string, n: number, timeout: number, joinAft
  * SIGKILLed 0.5-2.5 s after the observer sees it 'direct' (a random phase of
  * the heartbeat); timed to `member:unreachable` on the observer.
  */
-async function oursDeadPeer (relay: string, runs: number, joinAfterReservation = false): Promise<Array<Pick<DetectionRun, 'ms' | 'falseUnreachable'>>> {
+async function oursDeadPeer (relay: string, runs: number, joinAfterReservation = false, mesh?: MeshInit): Promise<Array<Pick<DetectionRun, 'ms' | 'falseUnreachable'>>> {
   const room = `bench-dead-${Math.random().toString(36).slice(2)}`
-  const observer = await startMeshMember({ relay, room, verbose: true, joinAfterReservation, timeout: 60_000 })
+  const observer = await startMeshMember({ relay, room, verbose: true, joinAfterReservation, timeout: 60_000, mesh })
   const results: Array<Pick<DetectionRun, 'ms' | 'falseUnreachable'>> = []
 
   try {
     for (let run = 0; run < runs; run++) {
       const since = observer.history.length
-      const victim = await startMeshMember({ relay, room, joinAfterReservation, timeout: 60_000 })
+      const victim = await startMeshMember({ relay, room, joinAfterReservation, timeout: 60_000, mesh })
 
       try {
         const direct = await observer.waitFor(l => l.peerId === victim.peerId && l.state === 'direct', 60_000, since).catch(() => null)
@@ -321,7 +323,7 @@ export async function measureMesh (options: MeshBenchOptions): Promise<MeshResul
 
   try {
     await withRelay(async relay => {
-      for (const run of await oursDeadPeer(relay.wsAddr, options.deadRuns, options.joinAfterReservation)) {
+      for (const run of await oursDeadPeer(relay.wsAddr, options.deadRuns, options.joinAfterReservation, options.deadMeshInit)) {
         detection.push({ setup: 'relaymesh', event: 'member:unreachable', ...run })
         progress(detection[detection.length - 1])
       }
