@@ -12,6 +12,7 @@ import type { ChildProcess } from 'node:child_process'
 export interface CpuLoad {
   /** how many cores' worth of busy loops run */
   cores: number
+  /** kills the busy loops and waits for them to exit */
   stop(): Promise<void>
 }
 
@@ -20,6 +21,9 @@ function burner (duty: number): ChildProcess {
   const busy = Math.round(duty * 100)
   const code = `const busy = ${busy}; setInterval(() => { const end = Date.now() + busy; while (Date.now() < end); }, 100)`
   const proc = spawn(process.execPath, ['-e', code], { env: childEnv(), stdio: 'ignore' })
+  proc.on('error', err => {
+    process.stderr.write(`a busy loop failed: ${err.message}\n`)
+  })
   track(proc)
   return proc
 }
@@ -40,7 +44,7 @@ export function startCpuLoad (share: number): CpuLoad {
     cores,
     stop: async () => {
       await Promise.all(procs.map(async proc => new Promise<void>(resolve => {
-        if (proc.exitCode != null || proc.signalCode != null) {
+        if (proc.pid == null || proc.exitCode != null || proc.signalCode != null) {
           resolve()
           return
         }

@@ -45,8 +45,11 @@ export interface MeshResults {
   joinAfterReservation: boolean
   formation: FormationRun[]
   detection: DetectionRun[]
-  /** cores' worth of busy loops running during the dead-peer runs (0: none) */
+  /** cores' worth of busy loops running during the dead-peer runs (0: none), and the machine's cores */
   deadLoadCores: number
+  cores: number
+  /** the dead-peer members' mesh options, if not the defaults */
+  deadMeshInit?: MeshInit
 }
 
 export interface MeshBenchOptions {
@@ -259,9 +262,11 @@ async function oursDeadPeer (relay: string, runs: number, joinAfterReservation =
         const killedAt = Date.now()
         await victim.kill()
         const unreachable = (l: { event?: string, peerId?: string }): boolean => l.event === 'member:unreachable' && l.peerId === victim.peerId
-        // a victim reported unreachable while it ran, before the kill: a false alarm
-        const falseUnreachable = observer.history.slice(since).filter(l => unreachable(l) && l.at! < killedAt).length
         const gone = await observer.waitFor(l => unreachable(l) && l.at! >= killedAt, 60_000, since).catch(() => null)
+        // the victim reported unreachable while it ran, before the kill: a
+        // false alarm (counted once the observer's lines up to the kill are in;
+        // a victim still unreachable at the kill has no event after it)
+        const falseUnreachable = observer.history.slice(since).filter(l => unreachable(l) && l.at! < killedAt).length
         results.push({ ms: gone == null ? null : gone.at! - killedAt, falseUnreachable })
       } finally {
         await victim.kill()
@@ -339,7 +344,7 @@ export async function measureMesh (options: MeshBenchOptions): Promise<MeshResul
   }
 
   cleanup()
-  return { relay: `relay program (relay/bin.ts) ${MESH_RELAY_ARGS.join(' ')}`, joinAfterReservation: options.joinAfterReservation === true, formation, detection, deadLoadCores: load?.cores ?? 0 }
+  return { relay: `relay program (relay/bin.ts) ${MESH_RELAY_ARGS.join(' ')}`, joinAfterReservation: options.joinAfterReservation === true, formation, detection, deadLoadCores: load?.cores ?? 0, cores: availableParallelism(), deadMeshInit: options.deadMeshInit }
 }
 
 function stats (values: Array<number | null>): string {
@@ -412,9 +417,9 @@ export function meshTables (results: MeshResults): string {
     '',
     '## Dead-peer detection: SIGKILL of a member, observer in another process',
     '',
-    `relaymesh: the victim is killed 0.5–2.5 s after the observer sees it \`direct\`. Stock: two stock WebRTC peers (defaults), the victim is killed 0.5–10.5 s after the WebRTC connection opened.${results.deadLoadCores > 0 ? ` Busy loops keep ${results.deadLoadCores.toFixed(2)} of the machine's ${availableParallelism()} cores busy throughout (\`MESH_DEAD_LOAD\`).` : ''}`,
+    `relaymesh: the victim is killed 0.5–2.5 s after the observer sees it \`direct\`${results.deadMeshInit != null ? ` (both with mesh options ${JSON.stringify(results.deadMeshInit)})` : ''}. Stock: two stock WebRTC peers (defaults), the victim is killed 0.5–10.5 s after the WebRTC connection opened.${results.deadLoadCores > 0 ? ` Busy loops asking for ${results.deadLoadCores.toFixed(2)} of the machine's ${results.cores} cores run throughout (\`MESH_DEAD_LOAD\`).` : ''}`,
     '',
-    '| setup | event on the observer | kill → event, ms median (min–max, n) | no event within 60 s | relaymesh: victim reported unreachable before the kill |',
+    '| setup | event on the observer | kill → event, ms median (min–max, n) | no event within 60 s | relaymesh: `member:unreachable` for the victim before the kill (events, all runs) |',
     '| --- | --- | --- | --- | --- |',
     ...detectionRows,
     '',

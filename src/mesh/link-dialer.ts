@@ -2,7 +2,7 @@ import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
 import { FIRST_CONTACT_WAIT_DEFAULT, FIRST_CONTACT_WAIT_MAX, FIRST_CONTACT_WAIT_MIN, PRUNE_DELAY, UPGRADE_RETRY_MAX, maxFrameSize } from './constants.ts'
-import { NoRelayToDialError } from './errors.ts'
+import { NoRelayToDialError, RoomClosedError } from './errors.ts'
 import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from './routes.ts'
 import { Session, isDirect } from './session.ts'
 import type { Member } from './member.ts'
@@ -152,10 +152,16 @@ export class LinkDialer {
    * Runs the dials to one member one after another: libp2p's dial queue
    * merges a dial into one already under way to the same peer, so a WebRTC
    * dial could get the relayed connection another dial opened, or be aborted
-   * with it.
+   * with it. A dial whose turn comes after the member is gone is not made.
    */
   private async oneDialAtATime <T> (member: Member, dial: () => Promise<T>): Promise<T> {
-    const result = (member.link.dialing ?? Promise.resolve()).then(dial)
+    const result = (member.link.dialing ?? Promise.resolve()).then(async () => {
+      if (member.link.state === 'gone') {
+        throw new RoomClosedError(`${member.peerId} left the room or was dropped`)
+      }
+
+      return dial()
+    })
     member.link.dialing = result.then(() => {}, () => {})
     return result
   }
@@ -187,6 +193,10 @@ export class LinkDialer {
     const queued = Date.now()
 
     return this.oneDialAtATime(member, async () => this.room.ctx.webRTCDials.add(async () => {
+      if (member.link.state === 'gone') {
+        throw new RoomClosedError(`${member.peerId} left the room or was dropped`)
+      }
+
       if (member.session?.direct === true && member.session.open) {
         return undefined
       }
@@ -250,7 +260,7 @@ export class LinkDialer {
         await sleep(reconnectInitial + backoff(attempt, reconnectInitial, UPGRADE_RETRY_MAX), this.room.signal)
       }
 
-      if (this.room.isClosed) {
+      if (this.room.isClosed || member.link.state === 'gone') {
         return
       }
 

@@ -18,9 +18,11 @@ export type LinkState = 'connecting' | 'relayed' | 'direct' | 'unreachable' | 'g
  * the room runs on, the attempts under way, their timers and the failure
  * count. Its state is derived from the stream and the member's silence, never
  * stored, so the member's `state` and `route` (both read from it) cannot
- * disagree. Other modules only read it: `Links` moves it between states
- * (through the methods below) and schedules its reconnects, `LinkDialer` its
- * dials and upgrades, and the room closes it when the member is gone.
+ * disagree. Only `Links` and `LinkDialer` change it: the stream, the silence
+ * and the failure count through the methods below, the attempts under way
+ * and their timers (`Links` its connects and reconnects, `LinkDialer` its
+ * dials and upgrades) through the fields; the room closes it when the member
+ * is gone. Everything else reads it.
  */
 export class Link {
   private current?: Session
@@ -139,6 +141,7 @@ export class Link {
     return this.detach()
   }
 
+  /** ends every timer of the link (a gone link's attempts stop at their next step) */
   clearTimers (): void {
     clearTimeout(this.retryTimer)
     clearTimeout(this.dialerWaitTimer)

@@ -146,6 +146,7 @@ export class Links {
       })
   }
 
+  /** connects again after a failure, with exponential backoff and full jitter, while the member has no stream */
   scheduleReconnect (member: Member): void {
     if (this.room.isClosed || member.session != null || this.room.getMember(member.peerId) !== member) {
       return

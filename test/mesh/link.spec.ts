@@ -53,8 +53,9 @@ describe('the link with a member', () => {
     expect(link.failed()).to.equal(2)
     expect(link.failures).to.equal(2)
 
+    const direct = await session(true)
     link.retryTimer = setTimeout(() => { expect.fail('the retry must end when a stream is adopted') }, 50)
-    link.adopt(await session(true))
+    link.adopt(direct)
     expect(link.failures).to.equal(0)
     await new Promise(resolve => setTimeout(resolve, 100))
   })
