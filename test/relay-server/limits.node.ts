@@ -77,7 +77,7 @@ describe('relay server limits', function () {
     await pWaitFor(() => connection.status !== 'open', { timeout: 5000 })
   })
 
-  it('relays 200 MiB through one circuit with flat memory', async function () {
+  it('relays 400 MiB through one circuit with flat memory', async function () {
     this.timeout(180_000)
     const relay = await relayWith({ applyDefaultLimit: false })
     const [a, b] = await Promise.all([track(createClient()), track(createClient())])
@@ -97,21 +97,29 @@ describe('relay server limits', function () {
     expect(a.getConnections(b.peerId)).to.have.lengthOf(1)
     expect(a.getConnections(b.peerId)[0].limits).to.be.undefined()
 
-    // let the heap and the allocator reach their working size first
+    // let the heap and the allocator reach their working size first: after
+    // 64 MiB V8's heap still grew by ~64 MiB of reserved (not used) space
+    // over the next 200, and RSS with it (83-108 MiB in 2 of 8 runs)
     await transfer(64 * MiB)
     const before = await settledMemory()
     await transfer(200 * MiB)
+    const warm = await settledMemory()
+    await transfer(200 * MiB)
     const after = await settledMemory()
+    // what the process holds after a full GC: the JS heap in use and buffers
+    const live = (m: NodeJS.MemoryUsage): number => (m.heapUsed + m.external) / MiB
     const growth = {
-      rss: (after.rss - before.rss) / MiB,
-      external: (after.external - before.external) / MiB
+      live: live(after) - live(before),
+      rss: (after.rss - warm.rss) / MiB
     }
 
     expect(relay.relay.stats.circuitsTotal).to.equal(1)
-    expect(relay.relay.stats.bytesRelayed).to.be.greaterThan(264 * MiB)
+    expect(relay.relay.stats.bytesRelayed).to.be.greaterThan(464 * MiB)
     // stock js-libp2p grows by about as much as it relays (1 GB => 1.26 GB RSS)
-    expect(growth.rss).to.be.lessThan(64, `rss grew by ${growth.rss.toFixed(1)} MiB`)
-    expect(growth.external).to.be.lessThan(64, `external grew by ${growth.external.toFixed(1)} MiB`)
+    expect(growth.live).to.be.lessThan(16, `heap used and external memory grew by ${growth.live.toFixed(1)} MiB over 400 MiB relayed`)
+    // RSS also holds what the allocator keeps of freed memory (-4 to +44 MiB
+    // over the second 200 MiB here): a relay that kept half of it would pass 100
+    expect(growth.rss).to.be.lessThan(96, `rss grew by ${growth.rss.toFixed(1)} MiB over the second 200 MiB relayed`)
   })
 
   it('holds the source back while the destination does not read', async function () {
