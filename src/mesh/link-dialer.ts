@@ -156,10 +156,7 @@ export class LinkDialer {
    */
   private async oneDialAtATime <T> (member: Member, dial: () => Promise<T>): Promise<T> {
     const result = (member.link.dialing ?? Promise.resolve()).then(async () => {
-      if (member.link.state === 'gone') {
-        throw new RoomClosedError(`${member.peerId} left the room or was dropped`)
-      }
-
+      throwIfGone(member)
       return dial()
     })
     member.link.dialing = result.then(() => {}, () => {})
@@ -193,9 +190,8 @@ export class LinkDialer {
     const queued = Date.now()
 
     return this.oneDialAtATime(member, async () => this.room.ctx.webRTCDials.add(async () => {
-      if (member.link.state === 'gone') {
-        throw new RoomClosedError(`${member.peerId} left the room or was dropped`)
-      }
+      // it may have gone while this dial waited in the node's queue
+      throwIfGone(member)
 
       if (member.session?.direct === true && member.session.open) {
         return undefined
@@ -305,6 +301,12 @@ export class LinkDialer {
         connection.abort(new Error('left by a failed WebRTC attempt'))
       }
     }
+  }
+}
+
+function throwIfGone (member: Member): void {
+  if (member.link.state === 'gone') {
+    throw new RoomClosedError(`${member.peerId} left the room or was dropped`)
   }
 }
 

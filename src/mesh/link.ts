@@ -129,6 +129,15 @@ export class Link {
     return current
   }
 
+  /**
+   * Nothing is under way to reach the member: no stream, no attempt, no
+   * stream of its own mid-handshake, and no first contact still waiting for
+   * the pair's dialer or its first dial (one was made and failed, or none)
+   */
+  get idle (): boolean {
+    return this.current == null && this.connecting == null && !this.handshaking && !(this.contacted && this.failureCount === 0)
+  }
+
   /** a connection attempt failed: returns how many have since the last stream */
   failed (): number {
     return ++this.failureCount
@@ -142,7 +151,7 @@ export class Link {
   }
 
   /** ends every timer of the link (a gone link's attempts stop at their next step) */
-  clearTimers (): void {
+  private clearTimers (): void {
     clearTimeout(this.retryTimer)
     clearTimeout(this.dialerWaitTimer)
     clearTimeout(this.upgradeTimer)

@@ -108,8 +108,9 @@ export class Member {
     }
   }
 
-  clearTimers (): void {
-    this.link.clearTimers()
+  /** the member left or was dropped: its timers end, and its stream is returned to be closed */
+  close (): Session | undefined {
     clearTimeout(this.replayTimer)
+    return this.link.close()
   }
 }

@@ -195,8 +195,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.discovery.stop()
 
     const closing = this.all().map(async member => {
-      member.clearTimers()
-      const session = member.link.close()
+      const session = member.close()
       await session?.close({ signal: AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT) })
     })
     this.memberMap.clear()
@@ -263,7 +262,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       // a silent member that signs a new record has restarted: its old
       // stream will not answer again
       this.links.abandon(member)
-      this.connect(member, 'gossip')
+      this.links.connect(member, 'gossip')
     }
 
     return true
@@ -278,11 +277,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (!this.allows(peerId)) {
       throw new NotOnRosterError(`${peerId} is not on the roster of room "${this.name}"`)
     }
-  }
-
-  /** connects to `member` unless a stream or an attempt exists (see `Links.connect`) */
-  connect (member: Member, heard?: 'dht' | 'gossip'): void {
-    this.links.connect(member, heard)
   }
 
   /** reports a refused message; returns whether `err` was one */
@@ -358,7 +352,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (!ownStream && pending.length >= MAX_PENDING_MEMBERS) {
       // not one whose first contact is under way (its grace, its first dial,
       // or a stream it opened to us mid-handshake)
-      const oldest = pending.find(member => member.session == null && member.link.connecting == null && !member.link.handshaking && !(member.link.contacted && member.link.failures === 0))
+      const oldest = pending.find(member => member.link.idle)
 
       if (oldest == null) {
         this.log('%d members pending, all being contacted: ignoring %p', pending.length, peerId)
@@ -406,7 +400,6 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   }
 
   private removeMember (member: Member): void {
-    member.clearTimers()
     this.memberMap.delete(member.peerId)
     this.messaging.guard.forget(member.peerId)
 
@@ -417,7 +410,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       this.seen.forget(member.peerId)
     }
 
-    void member.link.close()?.close()
+    void member.close()?.close()
     this.quorum.update()
   }
 
@@ -464,7 +457,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       member.providerAddrs = provider.multiaddrs
     }
 
-    this.connect(member, 'dht')
+    this.links.connect(member, 'dht')
   }
 
   /** whether no member has a stream with us */
