@@ -72,11 +72,11 @@ if (wanted.includes('relay-memory')) {
   tables.push([
     `## Relay memory while one circuit carries ${Math.round(bytes / MiB)} MiB`,
     '',
-    '| relay | MB/s | RSS before (MiB) | RSS peak (MiB) | RSS after (MiB) | growth (MiB) |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...relayMemory.map(r => `| ${r.relay} | ${r.mbPerSecond} | ${r.rssBeforeMiB} | ${r.rssPeakMiB} | ${r.rssAfterMiB} | ${Math.round(r.rssPeakMiB - r.rssBeforeMiB)} |`),
+    '| relay | MB/s | RSS before (MiB) | RSS peak (MiB) | RSS after (MiB) | growth (MiB) | held after a full GC, before → after (MiB) | C heap resident after a full GC, before → after (MiB) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...relayMemory.map(r => `| ${r.relay} | ${r.mbPerSecond} | ${r.rssBeforeMiB} | ${r.rssPeakMiB} | ${r.rssAfterMiB} | ${Math.round(r.rssPeakMiB - r.rssBeforeMiB)} | ${r.heldBeforeMiB} → ${r.heldAfterMiB} | ${r.mallocBeforeMiB} → ${r.mallocAfterMiB} |`),
     '',
-    `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}`
+    `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}. Held: heap used + external after a full GC (the relay's memory hook, \`relay/debug.ts\`); RSS growth with held memory flat is pages V8 and malloc keep, not data; C heap: the resident part of glibc's main arena (\`rssBrk\`), where freed buffers' pages stay.`
   ].join('\n'))
 }
 

@@ -1,19 +1,23 @@
 /**
  * Relay memory while one circuit carries a lot of data: the relay program
  * against a stock circuitRelayServer, each in its own process, measured from
- * /proc/<pid>/status (VmRSS) while the transfer runs and after it ends.
+ * /proc/<pid>/status (VmRSS) while the transfer runs and after it ends, and
+ * what the relay still holds after a full GC (heap used + external, from its
+ * memory hook, `relay/debug.ts`) before and after: RSS that grows while the
+ * held memory stays flat is V8 and malloc keeping pages, not data.
  */
 import { spawn } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { byteStream } from '@libp2p/utils'
 import { pEvent } from 'p-event'
 import { TS_NODE_ARGS, childEnv, track } from '../test/fixtures/children.ts'
+import { jsonLineChild } from '../test/fixtures/json-lines.ts'
 import { waitForCircuitAddress } from '../test/fixtures/options.ts'
 import { RELAY_BIN, RELAY_NODE_FLAGS, tempKeyFile } from '../test/fixtures/relay-process.ts'
 import { createStockNode } from '../test/fixtures/stock-node.ts'
+import type { JsonLineChild } from '../test/fixtures/json-lines.ts'
 import type { ChildProcess } from 'node:child_process'
 
 const SINK_PROTOCOL = '/relaymesh-bench/sink/1.0.0'
@@ -28,6 +32,22 @@ export interface RelayMemoryResult {
   rssBeforeMiB: number
   rssPeakMiB: number
   rssAfterMiB: number
+  /** heap used + external after a full GC, before the transfer */
+  heldBeforeMiB: number
+  /** the same after it */
+  heldAfterMiB: number
+  /** resident bytes of the C heap's main arena (malloc) after a full GC, before the transfer */
+  mallocBeforeMiB: number
+  /** the same after it: freed memory glibc keeps shows here */
+  mallocAfterMiB: number
+}
+
+interface RelayLine {
+  event: string
+  multiaddrs?: string[]
+  heapUsed?: number
+  external?: number
+  rssBrk?: number
 }
 
 async function rssMiB (pid: number): Promise<number> {
@@ -36,15 +56,23 @@ async function rssMiB (pid: number): Promise<number> {
   return kb / 1024
 }
 
-async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, addr: string }> {
+async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, lines: JsonLineChild<RelayLine>, addr: string }> {
   const args = kind === 'relaymesh'
     ? [...RELAY_NODE_FLAGS, ...TS_NODE_ARGS, RELAY_BIN, '--port', '0', '--tcp-port', 'off', '--circuit-duration', '0', '--circuit-data', '0', '--max-relayed-bytes-per-second', '0', '--key-file', await tempKeyFile()]
     : [...TS_NODE_ARGS, join(dirname(fileURLToPath(import.meta.url)), 'stock-relay.ts')]
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'], env: childEnv() })
+  const proc = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), RELAYMESH_DEBUG_MEMORY: '1' } })
   track(proc)
-  const line = await pEvent(createInterface({ input: proc.stdout! }), 'line') as string
-  const ready = JSON.parse(line)
-  return { proc, addr: ready.multiaddrs.find((ma: string) => ma.includes('/ws/')) }
+  const lines = jsonLineChild<RelayLine>(proc, kind)
+  const ready = await lines.waitFor(line => line.event === 'ready')
+  return { proc, lines, addr: ready.multiaddrs?.find(ma => ma.includes('/ws/')) ?? '' }
+}
+
+/** heap used + external, and the C heap's resident bytes, of the relay after a full GC (its memory hook) */
+async function settled (relay: { proc: ChildProcess, lines: JsonLineChild<RelayLine> }): Promise<{ held: number, malloc: number }> {
+  const since = relay.lines.history.length
+  relay.proc.kill('SIGUSR2')
+  const line = await relay.lines.waitFor(line => line.event === 'memory', 30_000, since)
+  return { held: ((line.heapUsed ?? 0) + (line.external ?? 0)) / MiB, malloc: (line.rssBrk ?? 0) / MiB }
 }
 
 /**
@@ -73,6 +101,7 @@ export async function measureRelayMemory (kind: 'relaymesh' | 'stock', bytes: nu
     const target = await waitForCircuitAddress(listener)
     const connection = await dialer.dial(target)
     const stream = await connection.newStream(SINK_PROTOCOL, { runOnLimitedConnection: true })
+    const before = await settled(relay)
     const rssBefore = await rssMiB(relay.proc.pid!)
     let peak = rssBefore
     const sampler = setInterval(() => {
@@ -100,6 +129,7 @@ export async function measureRelayMemory (kind: 'relaymesh' | 'stock', bytes: nu
     await connection.close()
     await new Promise(resolve => setTimeout(resolve, 2000))
     const rssAfter = await rssMiB(relay.proc.pid!)
+    const after = await settled(relay)
 
     return {
       relay: kind,
@@ -108,7 +138,11 @@ export async function measureRelayMemory (kind: 'relaymesh' | 'stock', bytes: nu
       mbPerSecond: round(bytes / 1e6 / seconds),
       rssBeforeMiB: round(rssBefore),
       rssPeakMiB: round(Math.max(peak, rssAfter)),
-      rssAfterMiB: round(rssAfter)
+      rssAfterMiB: round(rssAfter),
+      heldBeforeMiB: round(before.held),
+      heldAfterMiB: round(after.held),
+      mallocBeforeMiB: round(before.malloc),
+      mallocAfterMiB: round(after.malloc)
     }
   } finally {
     await Promise.all([listener.stop(), dialer.stop()])
