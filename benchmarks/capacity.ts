@@ -149,12 +149,16 @@ function spawnJson (args: string[], env: NodeJS.ProcessEnv, name: string): JsonL
 }
 
 /** VmRSS of `pid`, as the OS sees it, with no collection forced */
-async function residentBytes (pid: number): Promise<number> {
+export async function residentBytes (pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8')
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * KiB
 }
 
-async function memory (relay: ReturnType<typeof spawnJson>): Promise<Line> {
+/**
+ * The memory line a relay started with `RELAYMESH_DEBUG_MEMORY=1` prints on
+ * SIGUSR2, after a full GC (see `relay/debug.ts`)
+ */
+export async function memory <L extends { event: string }> (relay: { pid: number } & Pick<JsonLineChild<L>, 'history' | 'waitFor'>): Promise<L> {
   const since = relay.history.length
   process.kill(relay.pid, 'SIGUSR2')
   return relay.waitFor(line => line.event === 'memory', 120_000, since)

@@ -76,7 +76,7 @@ if (wanted.includes('relay-memory')) {
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...relayMemory.map(r => `| ${r.relay} | ${r.mbPerSecond} | ${r.rssBeforeMiB} | ${r.rssPeakMiB} | ${r.rssAfterMiB} | ${Math.round(r.rssPeakMiB - r.rssBeforeMiB)} | ${r.heldBeforeMiB} → ${r.heldAfterMiB} | ${r.mallocBeforeMiB} → ${r.mallocAfterMiB} |`),
     '',
-    `Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}. Held: heap used + external after a full GC (the relay's memory hook, \`relay/debug.ts\`); RSS growth with held memory flat is pages V8 and malloc keep, not data; C heap: the resident part of glibc's main arena (\`rssBrk\`), where freed buffers' pages stay.`
+    `RSS before: right after a full GC. Peak growth, relaymesh / stock: ${((ours.rssPeakMiB - ours.rssBeforeMiB) / Math.max(1, stock.rssPeakMiB - stock.rssBeforeMiB)).toFixed(3)}. Held: heap used + external after a full GC (the relay's memory hook, \`relay/debug.ts\`), before the transfer and once the circuit has closed; RSS that stays grown while that is flat is pages V8 and malloc keep, not data; C heap: the resident part of glibc's main arena (\`rssBrk\`), where freed buffers' pages stay.`
   ].join('\n'))
 }
 

@@ -7,7 +7,6 @@
  * held memory stays flat is V8 and malloc keeping pages, not data.
  */
 import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { byteStream } from '@libp2p/utils'
@@ -17,6 +16,7 @@ import { jsonLineChild } from '../test/fixtures/json-lines.ts'
 import { waitForCircuitAddress } from '../test/fixtures/options.ts'
 import { RELAY_BIN, RELAY_NODE_FLAGS, tempKeyFile } from '../test/fixtures/relay-process.ts'
 import { createStockNode } from '../test/fixtures/stock-node.ts'
+import { memory, residentBytes } from './capacity.ts'
 import type { JsonLineChild } from '../test/fixtures/json-lines.ts'
 import type { ChildProcess } from 'node:child_process'
 
@@ -34,7 +34,7 @@ export interface RelayMemoryResult {
   rssAfterMiB: number
   /** heap used + external after a full GC, before the transfer */
   heldBeforeMiB: number
-  /** the same after it */
+  /** the same once the circuit has closed */
   heldAfterMiB: number
   /** resident bytes of the C heap's main arena (malloc) after a full GC, before the transfer */
   mallocBeforeMiB: number
@@ -51,9 +51,7 @@ interface RelayLine {
 }
 
 async function rssMiB (pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return kb / 1024
+  return (await residentBytes(pid)) / MiB
 }
 
 async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildProcess, lines: JsonLineChild<RelayLine>, addr: string }> {
@@ -64,14 +62,18 @@ async function startRelay (kind: 'relaymesh' | 'stock'): Promise<{ proc: ChildPr
   track(proc)
   const lines = jsonLineChild<RelayLine>(proc, kind)
   const ready = await lines.waitFor(line => line.event === 'ready')
-  return { proc, lines, addr: ready.multiaddrs?.find(ma => ma.includes('/ws/')) ?? '' }
+  const addr = ready.multiaddrs?.find(ma => ma.includes('/ws/'))
+
+  if (addr == null) {
+    throw new Error(`${kind} relay announced no WebSocket address: ${JSON.stringify(ready.multiaddrs)}`)
+  }
+
+  return { proc, lines, addr }
 }
 
 /** heap used + external, and the C heap's resident bytes, of the relay after a full GC (its memory hook) */
 async function settled (relay: { proc: ChildProcess, lines: JsonLineChild<RelayLine> }): Promise<{ held: number, malloc: number }> {
-  const since = relay.lines.history.length
-  relay.proc.kill('SIGUSR2')
-  const line = await relay.lines.waitFor(line => line.event === 'memory', 30_000, since)
+  const line = await memory({ pid: relay.proc.pid ?? 0, history: relay.lines.history, waitFor: relay.lines.waitFor })
   return { held: ((line.heapUsed ?? 0) + (line.external ?? 0)) / MiB, malloc: (line.rssBrk ?? 0) / MiB }
 }
 
@@ -101,6 +103,7 @@ export async function measureRelayMemory (kind: 'relaymesh' | 'stock', bytes: nu
     const target = await waitForCircuitAddress(listener)
     const connection = await dialer.dial(target)
     const stream = await connection.newStream(SINK_PROTOCOL, { runOnLimitedConnection: true })
+    // the baseline is the relay after a full GC: what it holds to start with, not the garbage of its start
     const before = await settled(relay)
     const rssBefore = await rssMiB(relay.proc.pid!)
     let peak = rssBefore

@@ -34,6 +34,10 @@ interface MemberLine {
 
 type Member = JsonLineChild<MemberLine> & { stop(): Promise<void> }
 
+/**
+ * Starts a TURN member (`test/fixtures/turn-member.ts`) reserving on
+ * `relayAddr`; its `stop()` sends SIGTERM, then SIGKILL after 3 s
+ */
 function startMember (relayAddr: string): Member {
   const proc = spawn(process.execPath, [...TS_NODE_ARGS, TURN_MEMBER, relayAddr], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
   track(proc)
@@ -53,10 +57,13 @@ function startMember (relayAddr: string): Member {
 }
 
 describe('TURN (coturn) handed out by the relay', function () {
-  this.timeout(180_000)
+  this.timeout(300_000)
   let coturn: Coturn | undefined
   let relay: RelayProgram | undefined
+  /** every member process the current test started */
   let members: Member[] = []
+  /** aborted when the current test ends, also by its timeout: no member is started after */
+  let testDone = new AbortController()
 
   before(function () {
     if (!existsSync(TURNSERVER)) {
@@ -65,7 +72,12 @@ describe('TURN (coturn) handed out by the relay', function () {
     }
   })
 
+  beforeEach(() => {
+    testDone = new AbortController()
+  })
+
   afterEach(async () => {
+    testDone.abort()
     await Promise.all(members.map(async m => m.stop()))
     members = []
     await relay?.stop()
@@ -88,33 +100,39 @@ describe('TURN (coturn) handed out by the relay', function () {
     const errors: string[] = []
 
     for (let pair = 0; pair < 3; pair++) {
-      members = [startMember(relay!.multiaddrs[0].toString()), startMember(relay!.multiaddrs[0].toString())]
-      const [a, b] = members
+      testDone.signal.throwIfAborted()
+      const relayAddr = relay!.multiaddrs[0].toString()
+      const [a, b] = [startMember(relayAddr), startMember(relayAddr)]
+      members.push(a, b)
+      let ready: MemberLine[] | undefined
+      let result: MemberLine | undefined
 
       try {
-        const ready = await Promise.all(members.map(async m => m.waitFor(line => line.event === 'ready', 60_000)))
-
-        for (const line of ready) {
-          expect(line.iceServers).to.have.lengthOf(1)
-        }
-
+        // each member waits up to 30 s for its ICE servers and 20 s for its address
+        ready = await Promise.all([a, b].map(async m => m.waitFor(line => line.event === 'ready', 55_000)))
         const since = b.history.length
         b.send(`dial ${ready[0].webrtcAddr ?? ''}`)
-        const result = await b.waitFor(line => line.event === 'dialed' || line.event === 'dial-failed', 30_000, since)
-
-        if (result.event === 'dialed') {
-          expect(WebRTC.matches(multiaddr(result.remoteAddr ?? '')), result.remoteAddr).to.be.true()
-          expect(result.limited, 'not the limited relayed connection').to.be.false()
-          return ready
-        }
-
-        errors.push(result.error ?? 'dial failed')
+        // the member's dial gives up after 20 s; a member stuck in the deadlock never answers
+        result = await b.waitFor(line => line.event === 'dialed' || line.event === 'dial-failed', 30_000, since)
       } catch (err: any) {
         errors.push(err.message)
       }
 
+      if (ready != null && result?.event === 'dialed') {
+        for (const line of ready) {
+          expect(line.iceServers).to.have.lengthOf(1)
+        }
+
+        expect(WebRTC.matches(multiaddr(result.remoteAddr ?? '')), result.remoteAddr).to.be.true()
+        expect(result.limited, 'not the limited relayed connection').to.be.false()
+        return ready
+      }
+
+      if (result?.event === 'dial-failed') {
+        errors.push(result.error ?? 'dial failed')
+      }
+
       await Promise.all([a.stop(), b.stop()])
-      members = []
     }
 
     throw new Error(`no TURN connection with three pairs of members: ${errors.join('; ')}`)
