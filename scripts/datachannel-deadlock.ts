@@ -5,9 +5,7 @@
  * them, then all stopped. Prints a line per round; when the deadlock hits,
  * the lines stop and the process hangs: get the stacks with
  * `gdb -p <pid> -batch -ex "thread apply all bt"`, then kill it with SIGKILL.
- *
- *   node --experimental-transform-types scripts/datachannel-deadlock.ts
- *
+ * Run: `node --experimental-transform-types scripts/datachannel-deadlock.ts`.
  * `ROUNDS` (default 200); `POLICY=all` lets the members use host candidates
  * too (no hang seen in 200 rounds); `STOP=coturn-first` stops coturn before
  * the members, `STOP=together` all at once. Needs coturn (`/usr/bin/turnserver`).
