@@ -73,7 +73,8 @@ describe('mesh: members in separate processes', function () {
       }, { timeout: 30_000, interval: 250 })
     } catch (err: any) {
       const views = await Promise.all([a, b].map(async observer => (await observer.members()).find(m => m.peerId === victim.peerId)))
-      throw new Error(`${err.message}: connections to the victim ${JSON.stringify(before)}; views ${JSON.stringify(views)}`)
+      const connections = await Promise.all([a, b, victim].map(async member => (await member.connections()).filter(c => [a, b, victim].some(m => m.peerId === c.peerId))))
+      throw new Error(`${err.message}: connections to the victim ${JSON.stringify(before)}; views ${JSON.stringify(views)}; a's, b's and the victim's connections ${JSON.stringify(connections)}`)
     }
 
     const since = [a.history.length, b.history.length]
