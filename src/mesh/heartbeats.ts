@@ -13,6 +13,10 @@ export interface HeartbeatTarget {
   expire(member: Member, now: number): boolean
   /** once an interval, after the members */
   pruneRecords(now: number): void
+  dialer: {
+    /** once an interval: closes connections to `member` its direct stream does not need */
+    sweep(member: Member, now: number): void
+  }
   messaging: {
     /** what a heartbeat on `session` says of our messages */
     heartbeatFields(session: Session): Pick<Heartbeat, 'epoch' | 'sent' | 'held' | 'written'>
@@ -96,6 +100,7 @@ export class Heartbeats {
 
       if (beat) {
         this.beat(member, now)
+        this.target.dialer.sweep(member, now)
       }
 
       if (member.joined && !member.silent && member.liveness.overdue(now)) {

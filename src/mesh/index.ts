@@ -184,7 +184,9 @@ export interface MeshInit {
   maxMembers?: number
 
   /**
-   * Close the relayed connection to a member once a direct one carries the room
+   * Close the relayed connection to a member once a direct one carries the
+   * room, and any other connection to it without streams (a second WebRTC
+   * connection both sides dialed), also one that opens later
    *
    * @default true
    */

@@ -277,8 +277,30 @@ export class LinkDialer {
       return
     }
 
-    const connections = this.room.ctx.components.connectionManager.getConnections(member.peerId)
+    this.closeRedundant(member, session, this.room.ctx.components.connectionManager.getConnections(member.peerId))
+  }
 
+  /**
+   * Once a heartbeat interval: on the pair's dialer, closes the connections
+   * to a member on a direct stream that the prune after its adoption could
+   * not close yet (a stream still open on them) or that opened since (the
+   * other side's WebRTC dial, which both sides make to a member found in
+   * the DHT, or a relayed dial that was under way), once they are
+   * `PRUNE_DELAY` old: a stream the other side is opening on one has had
+   * that long to start.
+   */
+  sweep (member: Member, now: number): void {
+    const session = member.session
+
+    if (session?.open !== true || !session.direct || !this.room.ctx.init.closeRelayedAfterUpgrade || !this.isPairDialer(member)) {
+      return
+    }
+
+    const connections = this.room.ctx.components.connectionManager.getConnections(member.peerId)
+    this.closeRedundant(member, session, connections.filter(conn => now - conn.timeline.open >= PRUNE_DELAY))
+  }
+
+  private closeRedundant (member: Member, session: Session, connections: Connection[]): void {
     for (const connection of redundantConnections(connections, session.connection)) {
       this.room.log('closing the %s connection to %p: the room runs on %a', isDirect(connection) ? 'idle' : 'relayed', member.peerId, session.connection.remoteAddr)
       connection.close().catch(err => {

@@ -1,6 +1,7 @@
 import '../fixtures/datachannel-cleanup.ts'
 import { setTimeout as delay } from 'node:timers/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
@@ -72,6 +73,34 @@ describe('mesh: full WebRTC mesh in one process', function () {
       // the relayed connections that carried the signaling are closed
       await pWaitFor(() => nodes.every(onlyDirectToMembers), { timeout: 20_000, interval: 200 })
     })
+  })
+
+  it('closes the connections to a member on a direct stream that open later: another WebRTC one, a relayed one', async () => {
+    // both sides dial WebRTC to a member found in the DHT, and a relayed
+    // dial may be under way: what opens after the prune that follows the
+    // direct stream must be closed too
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('late-connections')))
+    await waitForFullMesh(rooms, nodes)
+    await pWaitFor(() => nodes.every(onlyDirectToMembers) && nodes.every((node, i) => node.getConnections(nodes[1 - i].peerId).length === 1), { timeout: 20_000, interval: 200 })
+    const [a, b] = nodes
+    const carrying = a.getConnections(b.peerId)[0]
+    const addrs = b.getMultiaddrs().map(String)
+    const webrtc = addrs.find(ma => ma.includes('/p2p-circuit/webrtc/'))
+    const relayed = addrs.find(ma => /\/p2p-circuit\/p2p\//.test(ma))
+    expect(webrtc, 'b has a /p2p-circuit/webrtc address').to.be.a('string')
+    expect(relayed, 'b has a relayed address').to.be.a('string')
+
+    // one after the other: libp2p joins concurrent dials to one peer
+    const late = [await a.dial(multiaddr(webrtc!), { force: true }), await a.dial(multiaddr(relayed!), { force: true })]
+    expect(late.map(conn => conn.id)).to.not.include(carrying.id)
+    expect(late.map(conn => WebRTC.matches(conn.remoteAddr))).to.deep.equal([true, false])
+    expect(late.every(conn => conn.status === 'open')).to.be.true()
+
+    await pWaitFor(() => late.every(conn => conn.status !== 'open'), { timeout: 10_000, interval: 100 })
+    expect(a.getConnections(b.peerId).map(conn => conn.id)).to.deep.equal([carrying.id])
+    expect(rooms[0].member(b.peerId)?.route).to.equal('direct')
+    expect(rooms[1].member(a.peerId)?.route).to.equal('direct')
   })
 
   it('finds members in the DHT without making them DHT peers of each other', async () => {
