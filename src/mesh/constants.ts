@@ -25,7 +25,8 @@ export const DISCOVERY_RETRY = second
 
 /**
  * After a pair goes direct, the upgrading member waits this long before it
- * closes the relayed connection, so signaling on it can finish.
+ * closes the relayed connection, so signaling on it can finish; the sweep
+ * that closes unused connections later spares any younger than this.
  */
 export const PRUNE_DELAY = second
 

@@ -185,8 +185,10 @@ export interface MeshInit {
 
   /**
    * Close the relayed connection to a member once a direct one carries the
-   * room, and any other connection to it without streams (a second WebRTC
-   * connection both sides dialed), also one that opens later
+   * room (the pair's dialer does, 1 s after), and, once a heartbeat interval,
+   * relayed connections to it without streams that are older than 1 s. A
+   * second direct (WebRTC) connection without streams, which both sides
+   * dialing at once leave, is closed whatever this says.
    *
    * @default true
    */

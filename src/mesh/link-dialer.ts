@@ -21,7 +21,8 @@ import type { Connection } from '@libp2p/interface'
  * WebRTC attempt is retried at once with jitter, up to `upgradeAttempts`
  * times, then again after `reconnectMax`; what a failed attempt leaves is
  * closed. Once the room runs on the direct connection, the relayed one is
- * closed.
+ * closed, and so is, once a heartbeat interval, any other connection to the
+ * member that carries no stream (`sweep`).
  */
 export class LinkDialer {
   private readonly room: RoomImpl
@@ -282,22 +283,34 @@ export class LinkDialer {
 
   /**
    * Once a heartbeat interval: on the pair's dialer, closes the connections
-   * to a member on a direct stream that the prune after its adoption could
-   * not close yet (a stream still open on them) or that opened since (the
-   * other side's WebRTC dial, which both sides make to a member found in
-   * the DHT, or a relayed dial that was under way), once they are
-   * `PRUNE_DELAY` old: a stream the other side is opening on one has had
-   * that long to start.
+   * to a member on a direct stream that carry no stream and are
+   * `PRUNE_DELAY` old, what the prune after its adoption left: one that
+   * opened since (the other side's WebRTC dial, which both sides make to a
+   * member found in the DHT, or a relayed dial that was under way), or one
+   * that still had a stream then. Relayed ones go only with
+   * `closeRelayedAfterUpgrade`. A connection with a stream is left alone:
+   * another room's session with the member, or signaling still under way,
+   * may be on it. The other side's own stream cannot be on a swept
+   * connection: the dialer's direct stream ranks above anything it opens,
+   * so it closes its own. Not while the member is silent: it may be coming
+   * back on a new connection.
    */
   sweep (member: Member, now: number): void {
     const session = member.session
 
-    if (session?.open !== true || !session.direct || !this.room.ctx.init.closeRelayedAfterUpgrade || !this.isPairDialer(member)) {
+    if (session?.open !== true || !session.direct || member.silent) {
       return
     }
 
     const connections = this.room.ctx.components.connectionManager.getConnections(member.peerId)
-    this.closeRedundant(member, session, connections.filter(conn => now - conn.timeline.open >= PRUNE_DELAY))
+
+    if (connections.length < 2 || !this.isPairDialer(member)) {
+      return
+    }
+
+    const closeRelayed = this.room.ctx.init.closeRelayedAfterUpgrade
+    this.closeRedundant(member, session, connections.filter(conn =>
+      conn.streams.length === 0 && now - conn.timeline.open >= PRUNE_DELAY && (closeRelayed || isDirect(conn))))
   }
 
   private closeRedundant (member: Member, session: Session, connections: Connection[]): void {
