@@ -84,6 +84,8 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
   const completedPerSource = init.completedPerSource ?? perSource * 4
   const attempts = new RateLimiter({ points: perSource, duration, keyPrefix: 'relaymesh-inbound' })
   const completed = new RateLimiter({ points: completedPerSource, duration, keyPrefix: 'relaymesh-inbound-completed' })
+  // how far apart two reads of one window's end may be: half a window
+  const windowSlack = duration * 1000 / 2
   // connections charged to a peer-id source until their handshake completes,
   // with the end of the window they were charged in
   const charged = new WeakMap<MultiaddrConnection, { key: string, windowEnd: number }>()
@@ -134,8 +136,11 @@ export function limitInboundConnections (gater: ConnectionGater = {}, init: Inbo
       const state = attempts.get(charge.key)
 
       // only in the window it was charged in: a point given back in a later
-      // one would be another connection's
-      if (state != null && state.consumedPoints > 0 && Math.abs(Date.now() + state.msBeforeNext - charge.windowEnd) < 2) {
+      // one would be another connection's. Windows end `duration` apart;
+      // the end read now may differ from the one read at the charge by the
+      // time between two clock reads, which a pause of the event loop (a
+      // collection, a busy tab) makes many ms
+      if (state != null && state.consumedPoints > 0 && Math.abs(Date.now() + state.msBeforeNext - charge.windowEnd) < windowSlack) {
         attempts.reward(charge.key, 1)
       }
 

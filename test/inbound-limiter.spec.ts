@@ -68,6 +68,30 @@ describe('limitInboundConnections', () => {
     expect(denied).to.deep.equal([false, false, false, false, true, true])
   })
 
+  it('gives the point back also when the clock moves between its reads (a paused event loop)', async () => {
+    const gater = limitInboundConnections({}, { perSource: 5, duration: 1 })
+    const peer = peerIdFromString(PEER)
+    const now = Date.now
+    let clock = now()
+    // every read of the clock is 5 ms after the last: what a collection or a
+    // busy tab does between the limiter's reads and ours
+    Date.now = () => (clock += 5)
+
+    try {
+      const outcomes = []
+
+      for (let i = 0; i < 10; i++) {
+        const maConn = connection(`/webrtc/p2p/${PEER}`)
+        expect(await gater.denyInboundConnection?.(maConn), `connection ${i}`).to.be.false()
+        outcomes.push(await gater.denyInboundEncryptedConnection?.(peer, maConn))
+      }
+
+      expect(outcomes).to.not.include(true)
+    } finally {
+      Date.now = now
+    }
+  })
+
   it('does not give a point back into a later window than the one it was taken from', async () => {
     const gater = limitInboundConnections({}, { perSource: 2, duration: 1 })
     const peer = peerIdFromString(PEER)
