@@ -8,7 +8,7 @@
  * stop it.
  */
 import { WebRTC } from '@multiformats/multiaddr-matcher'
-import { cleanup } from 'node-datachannel'
+import { stopOnSignals } from '../test/fixtures/child-stop.ts'
 import { readCommands } from '../test/fixtures/json-lines.ts'
 import { createStockMeshNode, dialWebRTC, reserve } from './stock-mesh.ts'
 
@@ -18,16 +18,7 @@ function print (line: Record<string, unknown>): void {
 
 const node = await createStockMeshNode()
 
-const stop = (): void => {
-  const deadline = setTimeout(() => process.exit(0), 3000)
-  deadline.unref()
-  void Promise.resolve(node.stop()).catch(() => {}).finally(() => {
-    cleanup()
-    process.exit(0)
-  })
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+const stop = stopOnSignals(node)
 
 node.addEventListener('connection:open', (evt) => {
   if (WebRTC.matches(evt.detail.remoteAddr)) {
