@@ -84,11 +84,13 @@ describe('mesh: full WebRTC mesh in one process', function () {
     nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
     const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('late-connections')))
     await waitForFullMesh(rooms, nodes)
-    await pWaitFor(() => nodes.every(onlyDirectToMembers) && nodes.every((node, i) => node.getConnections(nodes[1 - i].peerId).length === 1), { timeout: 20_000, interval: 200 })
+    await pWaitFor(() => nodes.every(onlyDirectToMembers), { timeout: 20_000, interval: 200 })
     // past the one prune that follows the direct stream
     await delay(PRUNE_DELAY + 200)
     const [a, b] = nodes
-    const carrying = a.getConnections(b.peerId)[0]
+    const carrying = (rooms[0] as unknown as RoomImpl).getMember(b.peerId)?.session?.connection
+    expect(carrying?.status, 'the connection the room runs on').to.equal('open')
+    const before = a.getConnections(b.peerId).map(conn => conn.id)
     const addrs = b.getMultiaddrs().map(String)
     const webrtc = addrs.find(ma => ma.includes('/p2p-circuit/webrtc/'))
     const relayed = addrs.find(ma => /\/p2p-circuit\/p2p\//.test(ma))
@@ -101,13 +103,16 @@ describe('mesh: full WebRTC mesh in one process', function () {
     for (const [ma, isWebRTC] of [[webrtc!, true], [relayed!, false]] as const) {
       const conn = await a.dial(multiaddr(ma), { force: true })
       expect(conn.status, ma).to.equal('open')
-      expect(conn.id).to.not.equal(carrying.id)
+      expect(before, 'a new connection').to.not.include(conn.id)
       expect(WebRTC.matches(conn.remoteAddr)).to.equal(isWebRTC)
       late.push(conn)
     }
 
     await pWaitFor(() => late.every(conn => conn.status !== 'open'), { timeout: 10_000, interval: 100 })
-    expect(a.getConnections(b.peerId).map(conn => conn.id)).to.deep.equal([carrying.id])
+    // what was there before stays: besides the room's connection, one that
+    // carries a stream may still be open (seen in a fresh-clone run)
+    expect(a.getConnections(b.peerId).map(conn => conn.id).sort()).to.deep.equal([...before].sort())
+    expect(carrying?.status).to.equal('open')
     expect(rooms[0].member(b.peerId)?.route).to.equal('direct')
     expect(rooms[1].member(a.peerId)?.route).to.equal('direct')
   })
