@@ -315,6 +315,11 @@ export class Links {
         this.room.log.trace('stream with %p ended - %e', member.peerId, err)
       }
     } finally {
+      // the member closed its end (it keeps another stream, or left): close
+      // ours, or the stream stays half-open on both sides, with the
+      // connection under it, until that connection closes
+      void session.close()
+
       if (member.link.detach(session) != null) {
         this.room.updated(member)
 

@@ -16,7 +16,7 @@ import type { MeshNode } from './fixtures.ts'
 import type { MemberInfo } from '../../src/index.ts'
 import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** whether `node`'s connections to anything but the relay are all direct */
@@ -115,6 +115,40 @@ describe('mesh: full WebRTC mesh in one process', function () {
     expect(carrying?.status).to.equal('open')
     expect(rooms[0].member(b.peerId)?.route).to.equal('direct')
     expect(rooms[1].member(a.peerId)?.route).to.equal('direct')
+  })
+
+  it('closes its end of a room stream the member closed: no stream is left half-open', async () => {
+    // the pair ends up with two streams when both sides dial at once, and
+    // each closes the one it ranks lower; a side whose stream the other
+    // closed first must close its own end, or the stream stays half-open on
+    // both sides, with the connection under it (seen in a fresh-clone run:
+    // two WebRTC connections kept for good, one of them by such a stream)
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('half-open')))
+    await waitForFullMesh(rooms, nodes)
+    const [a, b] = nodes
+    const closed = (rooms[0] as unknown as RoomImpl).getMember(b.peerId)?.session?.stream
+    expect(closed?.status, 'a\'s room stream with b').to.equal('open')
+    // what a does with the stream it ranks lower
+    await closed?.close()
+
+    const meshStreams = (node: MeshNode, other: MeshNode): Stream[] =>
+      node.getConnections(other.peerId).flatMap(conn => conn.streams).filter(s => s.protocol === '/relaymesh/mesh/2.0.0')
+    const describe = (): string => JSON.stringify([[a, b], [b, a]].map(([node, other]) =>
+      meshStreams(node, other).map(s => `${s.id} ${s.direction} ${s.status} write ${s.writeStatus} remote write ${s.remoteWriteStatus}`)))
+
+    try {
+      await pWaitFor(() => closed?.status === 'closed', { timeout: 10_000, interval: 100 })
+      // b is back on a stream that is open both ways
+      await pWaitFor(() => [[a, b], [b, a]].every(([node, other]) => {
+        const streams = meshStreams(node, other)
+        return streams.length === 1 && streams[0].writeStatus === 'writable' && streams[0].remoteWriteStatus === 'writable'
+      }), { timeout: 20_000, interval: 100 })
+    } catch (err: any) {
+      throw new Error(`${err.message}: room streams of a and b ${describe()}`)
+    }
+
+    await waitForFullMesh(rooms, nodes)
   })
 
   it('finds members in the DHT without making them DHT peers of each other', async () => {
