@@ -4,7 +4,7 @@
  * time until every pair is direct and the process's CPU time (user + system)
  * spent on it. CPU is steadier than wall time on this 2-core VM, so option
  * changes are compared with it; run it under `--cpu-prof` to see where it goes.
- * Run: `MESH_INIT='{"heartbeatInterval":333}' node --experimental-transform-types benchmarks/formation-cpu.ts`.
+ * Run: `MESH_INIT='{"heartbeatInterval":500}' node --experimental-transform-types benchmarks/formation-cpu.ts`.
  * `MESH_INIT` (JSON) gives every member other mesh options. Loopback only.
  */
 import pWaitFor from 'p-wait-for'

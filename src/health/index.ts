@@ -2,7 +2,7 @@
  * @packageDocumentation
  *
  * Per-member liveness and quality for relaymesh rooms. The `mesh` service
- * sends a heartbeat to every member each `heartbeatInterval` (500 ms) on the
+ * sends a heartbeat to every member each `heartbeatInterval` (333 ms) on the
  * room's stream and answers the member's; `Liveness` turns that into an RTT
  * (moving average of heartbeat round trips), a loss ratio (heartbeats not
  * answered within two intervals, over the last 20), a 0-100 `healthScore`,

@@ -21,7 +21,7 @@
  *
  * Heartbeats every `heartbeatInterval` give each member's RTT, loss and a
  * 0-100 score (see `relaymesh/health`); a member not heard from for
- * `missedHeartbeats` intervals is reported `member:unreachable` (1.5 s by
+ * `missedHeartbeats` intervals is reported `member:unreachable` (1 s by
  * default). Its stream is kept for `unreachableTimeout`: a member that was
  * only slow (a busy machine) answers on it again and is reported
  * `member:rejoined` without losing its connection. After that, or at once

@@ -282,7 +282,7 @@ describe('health', () => {
     })
 
     it('has the documented defaults', () => {
-      expect(DEFAULT_HEARTBEAT_INTERVAL).to.equal(500)
+      expect(DEFAULT_HEARTBEAT_INTERVAL).to.equal(333)
       expect(DEFAULT_MISSED_HEARTBEATS).to.equal(3)
       expect(DEFAULT_RECONNECT_INITIAL).to.equal(250)
       expect(DEFAULT_RECONNECT_MAX).to.equal(30_000)
