@@ -120,7 +120,11 @@ describe('createMeshNode (Node)', function () {
       try {
         const connection = await a.dial(target, {
           signal: AbortSignal.timeout(20_000),
-          onProgress: (evt: { type: string }) => { progress.push(`${Date.now() - started} ms ${evt.type}`) }
+          onProgress: (evt: { type: string, detail?: unknown }) => {
+            // the details our @libp2p/webrtc patch gives (the init channel's state)
+            const detail = evt.type.startsWith('webrtc:') && evt.detail != null ? ` ${JSON.stringify(evt.detail)}` : ''
+            progress.push(`${Date.now() - started} ms ${evt.type}${detail}`)
+          }
         })
         progress.push(`${Date.now() - started} ms dialed`)
         expectDirectWebRTC(connection)
