@@ -88,7 +88,7 @@ export interface MeshInit {
   /**
    * Time between heartbeats to each member
    *
-   * @default 500
+   * @default 333
    */
   heartbeatInterval?: number
 

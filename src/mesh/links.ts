@@ -1,6 +1,7 @@
 import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { openMemberRecord } from '../envelope/record.ts'
 import { backoff } from '../health/backoff.ts'
+import { LEAVE_FLUSH_TIMEOUT } from './constants.ts'
 import { RoomClosedError } from './errors.ts'
 import { handleHeartbeat } from './handlers/heartbeat.ts'
 import { handleMessage } from './handlers/message.ts'
@@ -317,8 +318,9 @@ export class Links {
     } finally {
       // the member closed its end (it keeps another stream, or left): close
       // ours, or the stream stays half-open on both sides, with the
-      // connection under it, until that connection closes
-      void session.close()
+      // connection under it, until that connection closes (a close that
+      // cannot flush in time aborts the stream)
+      void session.close({ signal: AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT) })
 
       if (member.link.detach(session) != null) {
         this.room.updated(member)

@@ -32,8 +32,9 @@ export class Session {
     this.frames = new Frames(stream, maxFrameSize)
   }
 
+  /** the stream and its connection are open, and we have not closed our end */
   get open (): boolean {
-    return this.stream.status === 'open' && this.connection.status === 'open'
+    return this.stream.status === 'open' && this.stream.writeStatus === 'writable' && this.connection.status === 'open'
   }
 
   /**

@@ -127,14 +127,18 @@ describe('mesh: full WebRTC mesh in one process', function () {
     const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('half-open')))
     await waitForFullMesh(rooms, nodes)
     const [a, b] = nodes
-    const closed = (rooms[0] as unknown as RoomImpl).getMember(b.peerId)?.session?.stream
+    const member = (rooms[0] as unknown as RoomImpl).getMember(b.peerId)
+    const session = member?.session
+    const closed = session?.stream
     expect(closed?.status, 'a\'s room stream with b').to.equal('open')
-    // what a does with the stream it ranks lower
-    await closed?.close()
+    // what a does with the stream it ranks lower: it stops using it, and
+    // closes it
+    member?.link.detach(session)
+    await session?.close()
 
     const meshStreams = (node: MeshNode, other: MeshNode): Stream[] =>
       node.getConnections(other.peerId).flatMap(conn => conn.streams).filter(s => s.protocol === '/relaymesh/mesh/2.0.0')
-    const describe = (): string => JSON.stringify([[a, b], [b, a]].map(([node, other]) =>
+    const streamsOfBoth = (): string => JSON.stringify([[a, b], [b, a]].map(([node, other]) =>
       meshStreams(node, other).map(s => `${s.id} ${s.direction} ${s.status} write ${s.writeStatus} remote write ${s.remoteWriteStatus}`)))
 
     try {
@@ -145,7 +149,7 @@ describe('mesh: full WebRTC mesh in one process', function () {
         return streams.length === 1 && streams[0].writeStatus === 'writable' && streams[0].remoteWriteStatus === 'writable'
       }), { timeout: 20_000, interval: 100 })
     } catch (err: any) {
-      throw new Error(`${err.message}: room streams of a and b ${describe()}`)
+      throw new Error(`${err.message}: room streams of a and b ${streamsOfBoth()}`)
     }
 
     await waitForFullMesh(rooms, nodes)
