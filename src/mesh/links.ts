@@ -164,7 +164,8 @@ export class Links {
   /**
    * Makes `session` the member's stream unless the current one ranks higher:
    * direct beats relayed, then the stream opened by the pair's dialer (see
-   * `isPairDialer`; both sides rank alike, so both keep the same stream).
+   * `isPairDialer`; both sides rank alike, so both keep the same stream). A
+   * stream that loses is closed, and read until the member closes it too.
    */
   adopt (member: Member, session: Session): void {
     const current = member.session
@@ -189,8 +190,7 @@ export class Links {
       this.abandon(member, session.connection)
     } else if (current != null && current !== session) {
       if (current.open && this.rank(member, current) > this.rank(member, session)) {
-        this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
-        void session.close()
+        this.keep(member, current, session)
         return
       }
 
@@ -232,6 +232,18 @@ export class Links {
     }
 
     this.room.dialer.adopted(member, session)
+  }
+
+  /**
+   * The member's stream `current` ranks above `lower`, which is closed. The
+   * member may have taken `lower` (its own stream had just ended at its
+   * end): what it sends there until it sees our end closed, a message it
+   * passes on among them, is read, not lost.
+   */
+  private keep (member: Member, current: Session, lower: Session): void {
+    this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
+    void lower.close()
+    void this.run(member, lower)
   }
 
   /**

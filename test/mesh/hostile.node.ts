@@ -14,7 +14,8 @@ import { sealReplayRequest } from '../../src/envelope/message.ts'
 import { UNVERIFIED_RELAY_DIALS, maxFrameSize, resolveMeshInit } from '../../src/mesh/constants.ts'
 import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
-import { stopNodes, waitForCircuitAddress } from '../fixtures/options.ts'
+import { isDirect } from '../../src/mesh/session.ts'
+import { stopNodes, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, createPartitionable, inbox, isolate, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode, Partitionable } from './fixtures.ts'
@@ -152,12 +153,13 @@ describe('mesh: hostile peers', function () {
   }
 
   /**
-   * The attacker opens a room stream to `target` with its own signed record
-   * (all an open room asks), reads whatever comes back and beats often
-   * enough to stay a member with a session.
+   * The attacker opens a room stream to `target` (on its relayed connection,
+   * or `on`) with its own signed record (all an open room asks), reads
+   * whatever comes back and beats often enough to stay a member with a
+   * session.
    */
-  async function hostileSession (room: Room, target: MeshNode): Promise<HostileSession> {
-    const connection = await connectionTo(target)
+  async function hostileSession (room: Room, target: MeshNode, on?: Connection): Promise<HostileSession> {
+    const connection = on ?? await connectionTo(target)
     const stream = await connection.newStream(ROOM_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
     const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
     const record = await sealMemberRecord({ room: room.name, seq: initialSeq() }, attackerKey)
@@ -192,7 +194,8 @@ describe('mesh: hostile peers', function () {
       }
     }
     sessions.push(session)
-    await until(() => room.member(attacker.peerId)?.state === 'relayed', 'the victim to take the attacker\'s session')
+    const state = isDirect(connection) ? 'direct' : 'relayed'
+    await until(() => room.member(attacker.peerId)?.state === state, 'the victim to take the attacker\'s session')
     return session
   }
 
@@ -768,13 +771,19 @@ describe('mesh: hostile peers', function () {
     const first = await attackerMessage(roomA, epoch, 1, encode('first'))
     const second = await attackerMessage(roomA, epoch, 1, encode('second'))
 
-    await toA.send({ message: first.envelope })
-    await until(() => texts(atA, attacker.peerId).length === 1, 'a to deliver the first')
     const withC = impl(roomA).getMember(c.peerId)?.session
     expect(withC?.open).to.be.true()
 
+    // one right after the other: were c to wait, a's next heartbeat could
+    // tell it that a holds a message of the attacker, c would fetch the
+    // first in a replay, and then refuse the second from its signer itself
+    // (seen in a suite run: no forward, and a refused nothing). The first
+    // reaches a directly, the second only through c, a hop later
+    await toA.send({ message: first.envelope })
     await toC.send({ message: second.envelope, forwardTo: [a.peerId.toMultihash().bytes] })
+    await until(() => texts(atA, attacker.peerId).length === 1, 'a to deliver the first')
     await until(() => texts(atC, attacker.peerId).length === 1, 'c to deliver the second')
+    expect(texts(atC, attacker.peerId), 'what c delivered').to.deep.equal(['second'])
 
     // c checks the batch before it passes it on; a refuses it, blaming its signer
     await until(() => fromAttacker().some(r => r.error.name === 'EquivocationError'), 'a to refuse the second, blaming its signer', 20_000, refusedByA)
@@ -784,6 +793,33 @@ describe('mesh: hostile peers', function () {
     expect(texts(atA, attacker.peerId)).to.deep.equal(['first'])
     expect(rejections.filter(r => r.remotePeer.equals(c.peerId)).map(r => r.error.name), 'refusals blamed on c').to.be.empty()
     expect(impl(roomA).getMember(c.peerId)?.session, 'a kept its stream with c').to.equal(withC)
+  })
+
+  // Fixed: a room stream that ranks lower than the member's current one was
+  // closed and never read, so what the member had sent on it was lost, and
+  // a message it had passed on there could not come again in a replay. An
+  // honest member sends on such a stream when its own stream ended at its
+  // end first: it takes the next one it opens, which we, still on the old
+  // one, rank lower.
+  it('a stream ranked lower than the member\'s current one is read until the member closes it: what came on it is not lost', async () => {
+    const [room] = await join('hostile-lower-ranked', [a])
+    const atA = inbox(room)
+    // the attacker's stream on a direct WebRTC connection ranks above any relayed one
+    const direct = await attacker.dial(await waitForWebRTCAddress(a), { signal: AbortSignal.timeout(20_000) })
+    expect(isDirect(direct), 'the attacker\'s WebRTC connection to a').to.be.true()
+    await hostileSession(room, a, direct)
+
+    // a second stream on the relayed connection: its record, and a message right behind it
+    const stream = await (await connectionTo(a)).newStream(ROOM_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+    const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
+    const record = await sealMemberRecord({ room: room.name, seq: initialSeq() }, attackerKey)
+    const message = await attackerMessage(room, Date.now(), 1, encode('on the lower-ranked stream'))
+    await lp.write(MeshMessage.encode({ record: record.envelope }))
+    await lp.write(MeshMessage.encode({ message: message.envelope }))
+
+    await until(() => texts(atA, attacker.peerId).length === 1, 'a to deliver the message that came on the stream it ranked lower')
+    expect(impl(room).getMember(attacker.peerId)?.session?.direct, 'a kept the direct stream').to.be.true()
+    stream.abort(new Error('test over'))
   })
 
   // Fixed: a replay nonce was remembered for 2 * replayTimeout, but a
