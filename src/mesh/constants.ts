@@ -48,6 +48,15 @@ export const FIRST_CONTACT_WAIT_DEFAULT = second
 export const LEAVE_FLUSH_TIMEOUT = second
 
 /**
+ * Room streams of one member that ranked below its current one and are read
+ * until the member closes them too (see `Links.adopt`): at most this many at
+ * once, each for at most `LOWER_STREAM_TIMEOUT`; past either, aborted. An
+ * honest member closes its end within a round trip of seeing ours closed.
+ */
+export const MAX_LOWER_STREAMS = 2
+export const LOWER_STREAM_TIMEOUT = 5 * second
+
+/**
  * Most room streams per connection, each way.
  */
 export const MAX_STREAMS_PER_CONNECTION = 64

@@ -1,3 +1,5 @@
+import { TimeoutError } from '@libp2p/interface'
+import { LOWER_STREAM_TIMEOUT, MAX_LOWER_STREAMS } from './constants.ts'
 import type { Session } from './session.ts'
 
 /**
@@ -26,6 +28,8 @@ export type LinkState = 'connecting' | 'relayed' | 'direct' | 'unreachable' | 'g
  */
 export class Link {
   private current?: Session
+  /** streams that ranked below `current`, read until the member closes them */
+  private readonly lower = new Set<Session>()
   private quiet = false
   private closed = false
   private failureCount = 0
@@ -143,10 +147,38 @@ export class Link {
     return ++this.failureCount
   }
 
-  /** the member left or was dropped: timers end, and the stream is returned to be closed */
+  /**
+   * Takes `session`, which ranked below the current stream and was closed at
+   * our end, to be read until the member closes its end. Aborts it instead
+   * when `MAX_LOWER_STREAMS` are read already, or later when the member has
+   * not closed it within `LOWER_STREAM_TIMEOUT`. Returns whether to read it.
+   */
+  keepLower (session: Session): boolean {
+    if (this.closed || this.lower.size >= MAX_LOWER_STREAMS) {
+      session.abort(new TimeoutError('too many streams that ranked lower are open'))
+      return false
+    }
+
+    this.lower.add(session)
+    const timer = setTimeout(() => {
+      session.abort(new TimeoutError(`a stream that ranked lower was not closed within ${LOWER_STREAM_TIMEOUT} ms`))
+    }, LOWER_STREAM_TIMEOUT)
+    session.stream.addEventListener('close', () => {
+      clearTimeout(timer)
+      this.lower.delete(session)
+    }, { once: true })
+    return true
+  }
+
+  /** the member left or was dropped: timers end, streams that ranked lower are aborted, and the stream is returned to be closed */
   close (): Session | undefined {
     this.closed = true
     this.clearTimers()
+
+    for (const session of this.lower) {
+      session.abort(new Error('the member is gone'))
+    }
+
     return this.detach()
   }
 

@@ -238,12 +238,16 @@ export class Links {
    * The member's stream `current` ranks above `lower`, which is closed. The
    * member may have taken `lower` (its own stream had just ended at its
    * end): what it sends there until it sees our end closed, a message it
-   * passes on among them, is read, not lost.
+   * passes on among them, is read, not lost (within `Link.keepLower`'s
+   * bounds).
    */
   private keep (member: Member, current: Session, lower: Session): void {
     this.room.log.trace('keeping the %s stream with %p', current.direct ? 'direct' : 'relayed', member.peerId)
-    void lower.close()
-    void this.run(member, lower)
+    void lower.close({ signal: AbortSignal.timeout(LEAVE_FLUSH_TIMEOUT) })
+
+    if (member.link.keepLower(lower)) {
+      void this.run(member, lower)
+    }
   }
 
   /**

@@ -435,7 +435,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     for (const member of this.memberMap.values()) {
       const session = member.session
 
-      if (session != null && session !== from && !member.peerId.equals(record.peerId) && session.open) {
+      if (session != null && session !== from && !member.peerId.equals(from?.connection.remotePeer) && !member.peerId.equals(record.peerId) && session.open) {
         session.post({ record: record.envelope })
       }
     }

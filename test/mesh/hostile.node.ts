@@ -11,7 +11,7 @@ import { decodeStoredRoomBatch, sealRoomBatch } from '../../src/envelope/batch.t
 import { initialSeq, sealMemberRecord } from '../../src/envelope/index.ts'
 import { Signer } from '../../src/envelope/keys.ts'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
-import { UNVERIFIED_RELAY_DIALS, maxFrameSize, resolveMeshInit } from '../../src/mesh/constants.ts'
+import { LOWER_STREAM_TIMEOUT, MAX_LOWER_STREAMS, UNVERIFIED_RELAY_DIALS, maxFrameSize, resolveMeshInit } from '../../src/mesh/constants.ts'
 import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { isDirect } from '../../src/mesh/session.ts'
@@ -802,24 +802,66 @@ describe('mesh: hostile peers', function () {
   // end first: it takes the next one it opens, which we, still on the old
   // one, rank lower.
   it('a stream ranked lower than the member\'s current one is read until the member closes it: what came on it is not lost', async () => {
-    const [room] = await join('hostile-lower-ranked', [a])
-    const atA = inbox(room)
+    // a victim that keeps its relayed connections once direct, so the
+    // attacker's relayed one stays open beside the direct one
+    const victim = await createMember(relay.wsAddr, { mesh: { closeRelayedAfterUpgrade: false } })
+    extra.push(victim)
+    const [room] = await join('hostile-lower-ranked', [victim])
+    const atVictim = inbox(room)
     // the attacker's stream on a direct WebRTC connection ranks above any relayed one
-    const direct = await attacker.dial(await waitForWebRTCAddress(a), { signal: AbortSignal.timeout(20_000) })
-    expect(isDirect(direct), 'the attacker\'s WebRTC connection to a').to.be.true()
-    await hostileSession(room, a, direct)
+    const direct = await attacker.dial(await waitForWebRTCAddress(victim), { signal: AbortSignal.timeout(20_000) })
+    expect(isDirect(direct), 'the attacker\'s WebRTC connection to the victim').to.be.true()
+    await hostileSession(room, victim, direct)
+    const current = impl(room).getMember(attacker.peerId)?.session
+    const relayed = await attacker.dial(await waitForCircuitAddress(victim), { force: true, signal: AbortSignal.timeout(20_000) })
+    expect(isDirect(relayed), 'the attacker\'s relayed connection to the victim').to.be.false()
+    let stream: Stream | undefined
 
-    // a second stream on the relayed connection: its record, and a message right behind it
-    const stream = await (await connectionTo(a)).newStream(ROOM_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
-    const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
-    const record = await sealMemberRecord({ room: room.name, seq: initialSeq() }, attackerKey)
-    const message = await attackerMessage(room, Date.now(), 1, encode('on the lower-ranked stream'))
-    await lp.write(MeshMessage.encode({ record: record.envelope }))
-    await lp.write(MeshMessage.encode({ message: message.envelope }))
+    try {
+      // a second stream on the relayed connection: its record, and a message right behind it
+      stream = await relayed.newStream(ROOM_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+      const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
+      const record = await sealMemberRecord({ room: room.name, seq: initialSeq() }, attackerKey)
+      const message = await attackerMessage(room, Date.now(), 1, encode('on the lower-ranked stream'))
+      await lp.write(MeshMessage.encode({ record: record.envelope }))
+      await lp.write(MeshMessage.encode({ message: message.envelope }))
 
-    await until(() => texts(atA, attacker.peerId).length === 1, 'a to deliver the message that came on the stream it ranked lower')
-    expect(impl(room).getMember(attacker.peerId)?.session?.direct, 'a kept the direct stream').to.be.true()
-    stream.abort(new Error('test over'))
+      await until(() => texts(atVictim, attacker.peerId).length === 1, 'the victim to deliver the message that came on the stream it ranked lower')
+      expect(impl(room).getMember(attacker.peerId)?.session, 'the victim kept the direct stream').to.equal(current)
+    } finally {
+      stream?.abort(new Error('test over'))
+      await Promise.allSettled([direct.close(), relayed.close()])
+    }
+  })
+
+  it('streams ranked lower that the member keeps open are aborted: past MAX_LOWER_STREAMS at once, the rest after LOWER_STREAM_TIMEOUT', async () => {
+    const victim = await createMember(relay.wsAddr, { mesh: { closeRelayedAfterUpgrade: false } })
+    extra.push(victim)
+    const [room] = await join('hostile-lower-ranked-bounds', [victim])
+    const direct = await attacker.dial(await waitForWebRTCAddress(victim), { signal: AbortSignal.timeout(20_000) })
+    await hostileSession(room, victim, direct)
+    const current = impl(room).getMember(attacker.peerId)?.session
+    const relayed = await attacker.dial(await waitForCircuitAddress(victim), { force: true, signal: AbortSignal.timeout(20_000) })
+    expect(isDirect(relayed), 'the attacker\'s relayed connection to the victim').to.be.false()
+    const streams: Stream[] = []
+
+    try {
+      // one more than the victim reads, each left open by the attacker
+      for (let i = 0; i <= MAX_LOWER_STREAMS; i++) {
+        const stream = await relayed.newStream(ROOM_PROTOCOL, { runOnLimitedConnection: true, signal: AbortSignal.timeout(10_000) })
+        streams.push(stream)
+        await lpStream(stream).write(MeshMessage.encode({ record: (await sealMemberRecord({ room: room.name, seq: initialSeq() }, attackerKey)).envelope }))
+      }
+
+      const reset = (): boolean[] => streams.map(stream => stream.status !== 'open')
+      await until(() => reset()[MAX_LOWER_STREAMS], 'the victim to abort the stream past its limit', 4_000, reset)
+      expect(reset().slice(0, MAX_LOWER_STREAMS), 'the streams it reads, at first').to.deep.equal(Array(MAX_LOWER_STREAMS).fill(false))
+      await until(() => reset().every(Boolean), 'the victim to abort the streams it read', LOWER_STREAM_TIMEOUT + 5_000, reset)
+      expect(impl(room).getMember(attacker.peerId)?.session, 'the victim kept the direct stream').to.equal(current)
+    } finally {
+      streams.forEach(stream => { stream.abort(new Error('test over')) })
+      await Promise.allSettled([direct.close(), relayed.close()])
+    }
   })
 
   // Fixed: a replay nonce was remembered for 2 * replayTimeout, but a
