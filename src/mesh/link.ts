@@ -159,6 +159,12 @@ export class Link {
       return false
     }
 
+    if (session.stream.status !== 'open') {
+      // it ended already (the member reset it): its 'close' has been, and it
+      // takes no place
+      return true
+    }
+
     this.lower.add(session)
     const timer = setTimeout(() => {
       session.abort(new TimeoutError(`a stream that ranked lower was not closed within ${LOWER_STREAM_TIMEOUT} ms`))

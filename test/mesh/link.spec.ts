@@ -1,5 +1,6 @@
 import { streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
+import { MAX_LOWER_STREAMS } from '../../src/mesh/constants.ts'
 import { Link } from '../../src/mesh/link.ts'
 import { Session } from '../../src/mesh/session.ts'
 import type { Connection } from '@libp2p/interface'
@@ -46,6 +47,21 @@ describe('the link with a member', () => {
 
     link.close()
     expect(link.state).to.equal('gone')
+  })
+
+  it('reads at most MAX_LOWER_STREAMS streams that ranked lower, and one that ended already takes no place', async () => {
+    const ended = await session(true)
+    ended.abort(new Error('the member reset it'))
+    expect(link.keepLower(ended), 'an ended stream is read for what it holds').to.be.true()
+
+    const open = await Promise.all(Array.from({ length: MAX_LOWER_STREAMS + 1 }, async () => session(true)))
+    const kept = open.map(lower => link.keepLower(lower))
+    expect(kept).to.deep.equal([...Array(MAX_LOWER_STREAMS).fill(true), false])
+    expect(open[MAX_LOWER_STREAMS].stream.status, 'the one past the limit').to.not.equal('open')
+
+    // a place is free again once a kept stream closes
+    open[0].abort(new Error('closed'))
+    expect(link.keepLower(await session(true))).to.be.true()
   })
 
   it('counts failures until a stream is adopted', async () => {
