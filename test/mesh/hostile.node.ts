@@ -23,6 +23,7 @@ import type { SignedRoomMessage } from '../../src/envelope/batch.ts'
 import type { MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
 import type { Heartbeat } from '../../src/mesh/pb/mesh.ts'
 import type { RoomImpl } from '../../src/mesh/room.ts'
+import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import type { AddressInfo } from 'node:net'
@@ -801,20 +802,28 @@ describe('mesh: hostile peers', function () {
   // honest member sends on such a stream when its own stream ended at its
   // end first: it takes the next one it opens, which we, still on the old
   // one, rank lower.
-  it('a stream ranked lower than the member\'s current one is read until the member closes it: what came on it is not lost', async () => {
-    // a victim that keeps its relayed connections once direct, so the
-    // attacker's relayed one stays open beside the direct one
+  /**
+   * A victim alone in room `name` that keeps its relayed connections once
+   * direct, with the attacker's session on a direct WebRTC connection
+   * (`current`: it ranks above any relayed one) and the attacker's relayed
+   * connection beside it, for streams that rank lower.
+   */
+  async function lowerRankedSetup (name: string): Promise<{ room: Room, current?: Session, direct: Connection, relayed: Connection }> {
     const victim = await createMember(relay.wsAddr, { mesh: { closeRelayedAfterUpgrade: false } })
     extra.push(victim)
-    const [room] = await join('hostile-lower-ranked', [victim])
-    const atVictim = inbox(room)
-    // the attacker's stream on a direct WebRTC connection ranks above any relayed one
+    const [room] = await join(name, [victim])
     const direct = await attacker.dial(await waitForWebRTCAddress(victim), { signal: AbortSignal.timeout(20_000) })
     expect(isDirect(direct), 'the attacker\'s WebRTC connection to the victim').to.be.true()
     await hostileSession(room, victim, direct)
     const current = impl(room).getMember(attacker.peerId)?.session
     const relayed = await attacker.dial(await waitForCircuitAddress(victim), { force: true, signal: AbortSignal.timeout(20_000) })
     expect(isDirect(relayed), 'the attacker\'s relayed connection to the victim').to.be.false()
+    return { room, current, direct, relayed }
+  }
+
+  it('a stream ranked lower than the member\'s current one is read until the member closes it: what came on it is not lost', async () => {
+    const { room, current, direct, relayed } = await lowerRankedSetup('hostile-lower-ranked')
+    const atVictim = inbox(room)
     let stream: Stream | undefined
 
     try {
@@ -835,14 +844,7 @@ describe('mesh: hostile peers', function () {
   })
 
   it('streams ranked lower that the member keeps open are aborted: past MAX_LOWER_STREAMS at once, the rest after LOWER_STREAM_TIMEOUT', async () => {
-    const victim = await createMember(relay.wsAddr, { mesh: { closeRelayedAfterUpgrade: false } })
-    extra.push(victim)
-    const [room] = await join('hostile-lower-ranked-bounds', [victim])
-    const direct = await attacker.dial(await waitForWebRTCAddress(victim), { signal: AbortSignal.timeout(20_000) })
-    await hostileSession(room, victim, direct)
-    const current = impl(room).getMember(attacker.peerId)?.session
-    const relayed = await attacker.dial(await waitForCircuitAddress(victim), { force: true, signal: AbortSignal.timeout(20_000) })
-    expect(isDirect(relayed), 'the attacker\'s relayed connection to the victim').to.be.false()
+    const { room, current, direct, relayed } = await lowerRankedSetup('hostile-lower-ranked-bounds')
     const streams: Stream[] = []
 
     try {

@@ -11,6 +11,7 @@ import { isDirect } from '../../src/mesh/session.ts'
 import { expectDirectWebRTC } from '../fixtures/assertions.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
+import { describeStream } from '../fixtures/streams.ts'
 import { createMember, describeMesh, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { MemberInfo } from '../../src/index.ts'
@@ -139,7 +140,7 @@ describe('mesh: full WebRTC mesh in one process', function () {
     const meshStreams = (node: MeshNode, other: MeshNode): Stream[] =>
       node.getConnections(other.peerId).flatMap(conn => conn.streams).filter(s => s.protocol === '/relaymesh/mesh/2.0.0')
     const streamsOfBoth = (): string => JSON.stringify([[a, b], [b, a]].map(([node, other]) =>
-      meshStreams(node, other).map(s => `${s.id} ${s.direction} ${s.status} write ${s.writeStatus} remote write ${s.remoteWriteStatus}`)))
+      meshStreams(node, other).map(describeStream)))
 
     try {
       await pWaitFor(() => closed?.status === 'closed', { timeout: 10_000, interval: 100 })
