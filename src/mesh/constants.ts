@@ -171,6 +171,20 @@ export const FORWARD_ENTRY_SIZE = 42
 export const FORWARDERS_PER_MEMBER = 2
 
 /**
+ * When a member's stream begins, our own batches it was never sent (it had
+ * no stream when we sent them, or we did not know it yet) go to it at once:
+ * the newest of them, at most this many and `MISSED_BATCHES_BYTES` bytes
+ * (at least one). It asks for older ones in a replay.
+ */
+export const MISSED_BATCHES_SENT = 8
+
+/**
+ * Bytes of the batches sent to a member when its stream begins (see
+ * `MISSED_BATCHES_SENT`).
+ */
+export const MISSED_BATCHES_BYTES = 64 * 1024
+
+/**
  * While a known member has no stream with us, every this many heartbeat
  * intervals a member with one is asked for what we lack (its messages may
  * not have been passed on to us).

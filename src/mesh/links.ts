@@ -210,6 +210,7 @@ export class Links {
     member.liveness.restart()
     void this.run(member, session)
     this.room.gossip(member, session)
+    this.room.messaging.sendMissed(member)
 
     if (!hadStream) {
       // what we hold and have sent, at once: a member back from a cut asks
@@ -318,7 +319,7 @@ export class Links {
         }
 
         if (message.message != null) {
-          await handleMessage(this.room, member, message.message, message.forwardTo)
+          await handleMessage(this.room, member, message.message, message.forwardTo, message.missed === true)
         }
 
         if (message.record != null) {

@@ -149,6 +149,50 @@ describe('mesh: room messages', function () {
     await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
   })
 
+  it('sends a member that joins the messages it missed at once, marked replayed, not only when it asks for a replay', async () => {
+    // a answers no replay (its budget is 1 byte a minute): what it sent
+    // before b came reaches b only if a sends it when their stream begins
+    const a = await createMember(relay.wsAddr, { mesh: { replayBudget: 1 } })
+    nodes.push(a)
+    const atA = await a.services.mesh.join('missed')
+
+    for (const text of numbered('m', 3)) {
+      await atA.send(encode(text))
+      await delay(20)
+    }
+
+    const b = await createMember(relay.wsAddr)
+    nodes.push(b)
+    const roomB = await b.services.mesh.join('missed')
+    const atB = inbox(roomB)
+    await pWaitFor(() => atB.length === 3, { timeout: 30_000, interval: 50 })
+    expect(texts(atB, a.peerId)).to.deep.equal(numbered('m', 3))
+    expect(atB.every(m => m.replayed), 'sent before b came: marked replayed').to.be.true()
+  })
+
+  it('sends a member that joins at most the newest batches it missed; it asks for older ones in a replay', async () => {
+    // 10 batches before b came; a answers no replay: b gets the newest 8,
+    // which wait for the 2 before them, so it delivers none (all 10, if a
+    // sent them all)
+    const a = await createMember(relay.wsAddr, { mesh: { replayBudget: 1 } })
+    nodes.push(a)
+    const atA = await a.services.mesh.join('missed-bound')
+
+    for (const text of numbered('m', 10)) {
+      await atA.send(encode(text))
+      await delay(20)
+    }
+
+    const b = await createMember(relay.wsAddr)
+    nodes.push(b)
+    const roomB = await b.services.mesh.join('missed-bound')
+    const atB = inbox(roomB)
+    await pWaitFor(() => roomB.member(a.peerId)?.state === 'direct', { timeout: 30_000, interval: 50 })
+    // a's replay answers end at once (truncated) and b asks again each interval
+    await delay(2000)
+    expect(atB, 'the two oldest batches were not sent').to.be.empty()
+  })
+
   it('loses nothing while each member in turn is cut off from all others', async () => {
     const members = await Promise.all([0, 1, 2, 3].map(async () => createPartitionable(relay.wsAddr)))
     nodes = members.map(m => m.node)

@@ -8,6 +8,6 @@ import type { RoomImpl } from '../room.ts'
  * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or
  * equivocating message), so the stream is reset
  */
-export async function handleMessage (room: RoomImpl, member: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
-  await room.messaging.receiveLive(member, bytes, forwardTo)
+export async function handleMessage (room: RoomImpl, member: Member, bytes: Uint8Array, forwardTo: Uint8Array[], missed: boolean): Promise<void> {
+  await room.messaging.receiveLive(member, bytes, forwardTo, missed)
 }

@@ -5,7 +5,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
-import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT, SEQ_RESERVATION_BLOCK } from '../constants.ts'
+import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MISSED_BATCHES_BYTES, MISSED_BATCHES_SENT, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, SENDERS_PER_MEMBER_SLOT, SEQ_RESERVATION_BLOCK } from '../constants.ts'
 import { EquivocationError, NotAMemberError, ReplayRefusedError, RoomClosedError } from '../errors.ts'
 import { ReplayGuard } from '../replay/guard.ts'
 import { requestReplay } from '../replay/request.ts'
@@ -381,17 +381,45 @@ export class Messaging implements ReplayLog, ReplaySource {
   }
 
   /**
+   * A member's stream began: our own batches it was never sent (it had no
+   * stream when we sent them, or we did not know it yet) go to it now,
+   * marked `missed`, rather than when it asks for them in a replay: the
+   * newest `MISSED_BATCHES_SENT`, within `MISSED_BATCHES_BYTES` (at least
+   * one). It asks for older ones in a replay as before.
+   */
+  sendMissed (member: Member): void {
+    const missed = this.log.batchesAfter(this.ownKey, member.outbox.ownQueuedThrough)
+    let first = missed.length
+    let bytes = 0
+
+    while (first > 0 && missed.length - first < MISSED_BATCHES_SENT) {
+      bytes += missed[first - 1].bytes.byteLength
+
+      if (bytes > MISSED_BATCHES_BYTES && first < missed.length) {
+        break
+      }
+
+      first--
+    }
+
+    for (const batch of missed.slice(first)) {
+      this.enqueue(member, { frame: { message: batch.bytes, missed: true }, ownSeq: batch.firstSeq + batch.messages.length - 1 })
+    }
+  }
+
+  /**
    * A batch of room messages on a member's stream: the sender's own, or one
    * passed on (to pass on in turn to `forwardTo` if any of it is news to
    * us). The cheap checks (is any of it new?) run before the signature is
-   * checked.
+   * checked. A batch of the member's own that it marked `missed` (see
+   * `sendMissed`) is delivered as replayed.
    *
    * @throws {Error} a refusal (forged, malformed, cross-room, non-roster or equivocating batch)
    */
-  async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
+  async receiveLive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[], missed = false): Promise<void> {
     const batch = await this.check(bytes, from.peerId, { live: from })
 
-    if (batch == null || !this.acceptBatch(batch, false, from)) {
+    if (batch == null || !this.acceptBatch(batch, missed && from.peerId.equals(batch.sender), from)) {
       return
     }
 

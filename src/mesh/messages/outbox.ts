@@ -27,6 +27,13 @@ export interface OutboxEntry {
 export class Outbox {
   private readonly entries: OutboxEntry[] = []
   private writing = false
+  /**
+   * The last seq of ours queued to the member (written, under way, or
+   * dropped as the queue was full), across its streams; lowered to
+   * `ownWrittenThrough` when a stream ends with entries still queued
+   */
+  ownQueuedThrough = 0
+  private ownWrittenThrough = 0
 
   /**
    * Queues `entry` to `member`; returns false when the queue is full. A
@@ -34,9 +41,14 @@ export class Outbox {
    * member's next heartbeat from us tells it that it lacks it.
    */
   push (member: Member, entry: OutboxEntry, max: number, log: Logger): boolean {
+    if (entry.ownSeq != null) {
+      this.ownQueuedThrough = Math.max(this.ownQueuedThrough, entry.ownSeq)
+    }
+
     if (this.entries.length >= max) {
       if (entry.ownSeq != null && member.session != null) {
         member.session.written = Math.max(member.session.written, entry.ownSeq)
+        this.ownWrittenThrough = Math.max(this.ownWrittenThrough, entry.ownSeq)
       }
 
       return false
@@ -59,7 +71,7 @@ export class Outbox {
         const session = member.session
 
         if (session == null || !session.open) {
-          this.entries.length = 0
+          this.drop()
           return
         }
 
@@ -70,14 +82,21 @@ export class Outbox {
         for (const entry of entries) {
           if (entry.ownSeq != null) {
             session.written = Math.max(session.written, entry.ownSeq)
+            this.ownWrittenThrough = Math.max(this.ownWrittenThrough, entry.ownSeq)
           }
         }
       }
     } catch (err: any) {
       log('sending to %p failed - %e', member.peerId, err)
-      this.entries.length = 0
+      this.drop()
     } finally {
       this.writing = false
     }
+  }
+
+  /** the member's stream is gone with entries queued: ours among them go again on its next one */
+  private drop (): void {
+    this.entries.length = 0
+    this.ownQueuedThrough = this.ownWrittenThrough
   }
 }

@@ -7,6 +7,7 @@ export interface MeshMessage {
   heartbeat?: Heartbeat
   message?: Uint8Array<ArrayBuffer>
   forwardTo: Uint8Array<ArrayBuffer>[]
+  missed?: boolean
 }
 
 export namespace MeshMessage {
@@ -39,6 +40,11 @@ export namespace MeshMessage {
             w.uint32(34)
             w.bytes(value)
           }
+        }
+
+        if (obj.missed != null) {
+          w.uint32(40)
+          w.bool(obj.missed)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -75,6 +81,10 @@ export namespace MeshMessage {
               }
 
               obj.forwardTo.push(reader.bytes())
+              break
+            }
+            case 5: {
+              obj.missed = reader.bool()
               break
             }
             default: {
@@ -130,6 +140,13 @@ export namespace MeshMessage {
 
               obj.forwardTo++
 
+              break
+            }
+            case 5: {
+              yield {
+                field: `${prefix}.missed`,
+                value: reader.bool()
+              }
               break
             }
             default: {
@@ -195,6 +212,11 @@ export namespace MeshMessage {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface MeshMessageMissedFieldEvent {
+    field: '$.missed'
+    value: boolean
+  }
+
   export function encode (obj: Partial<MeshMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MeshMessage.codec())
   }
@@ -203,7 +225,7 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent | MeshMessageMissedFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
   }
 }
