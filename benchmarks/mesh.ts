@@ -26,9 +26,11 @@ export type { FormationRun } from './stock-mesh.ts'
 
 /**
  * Relay program flags for the mesh benchmarks: every client is 127.0.0.1
- * and each member relays signaling to every other.
+ * and each member relays signaling to every other. The DHT keeps every
+ * member as a provider of the room (by default at most 8 per key from one
+ * IP: the others would be found only through gossip, as on no real network).
  */
-export const MESH_RELAY_ARGS = ['--max-reservations', '10000', '--max-reservations-per-ip', '10000', '--max-circuits-per-peer', '256']
+export const MESH_RELAY_ARGS = ['--max-reservations', '10000', '--max-reservations-per-ip', '10000', '--max-circuits-per-peer', '256', '--dht-max-providers-per-key-per-ip', '10000']
 
 export interface DetectionRun {
   setup: 'relaymesh' | 'stock'

@@ -24,6 +24,13 @@ export const DEFAULT_MAX_MEMBERS = 256
 export const DISCOVERY_RETRY = second
 
 /**
+ * After we provided a room, we look up its members at once and again this
+ * long after: members that join together provide a moment apart, and the
+ * first look-up misses those that provide after it.
+ */
+export const DISCOVERY_FOLLOW_UP = 500
+
+/**
  * After a pair goes direct, the upgrading member waits this long before it
  * closes the relayed connection, so signaling on it can finish; the sweep
  * that closes unused connections later spares any younger than this.
@@ -31,16 +38,23 @@ export const DISCOVERY_RETRY = second
 export const PRUNE_DELAY = second
 
 /**
- * A member that heard of another through gossip, and is not the one of the
- * pair that dials, waits for the other's WebRTC dial (which heard of it
- * through the same gossip) 1.5 × the median of its own recent WebRTC dials,
- * from queued to open, within these bounds (plus up to a quarter more at
- * random), before it dials WebRTC itself; `FIRST_CONTACT_WAIT_DEFAULT`
- * before its first dial.
+ * A member that heard of another (in the DHT or through gossip), and is not
+ * the one of the pair that dials, waits for the other's WebRTC dial 1.5 ×
+ * the median of its own recent WebRTC dials, from queued to open, within
+ * these bounds (plus up to a quarter more at random), before it dials WebRTC
+ * itself; `FIRST_CONTACT_WAIT_DEFAULT` before its first dial (a room's first
+ * dials, all at once, took 2-4 s on a 2-core machine with 20 members).
  */
 export const FIRST_CONTACT_WAIT_MIN = 250
 export const FIRST_CONTACT_WAIT_MAX = 3 * second
-export const FIRST_CONTACT_WAIT_DEFAULT = second
+export const FIRST_CONTACT_WAIT_DEFAULT = 3 * second
+
+/**
+ * Longest a member that is not the pair's dialer waits for the dialer's
+ * WebRTC dial while one is under way (a connection of the dialer's is open:
+ * its signaling); see `FIRST_CONTACT_WAIT_MIN`.
+ */
+export const FIRST_CONTACT_WAIT_LIMIT = 10 * second
 
 /**
  * Longest wait for a leave record to be written to every member.

@@ -1,7 +1,7 @@
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
-import { DISCOVERY_RETRY } from './constants.ts'
+import { DISCOVERY_FOLLOW_UP, DISCOVERY_RETRY } from './constants.ts'
 import type { RoomImpl } from './room.ts'
 
 /**
@@ -15,6 +15,8 @@ export class RoomDiscovery {
   private delay = DISCOVERY_RETRY
   private provideRun = 0
   private discovering?: Promise<void>
+  /** the next look-up is the one `DISCOVERY_FOLLOW_UP` after a provide */
+  private followUp = false
 
   constructor (room: RoomImpl) {
     this.room = room
@@ -54,7 +56,9 @@ export class RoomDiscovery {
       try {
         await components.contentRouting.provide(this.room.cid, { signal })
         this.room.log('provided %c', this.room.cid)
-        // the DHT is reachable now: look for the others at once
+        // the DHT is reachable now: look for the others at once, and again
+        // soon for those that provide a moment after us
+        this.followUp = true
         this.discoverNow()
         return
       } catch (err: any) {
@@ -89,7 +93,9 @@ export class RoomDiscovery {
 
     const { discoveryInterval } = this.room.ctx.init
     this.delay = this.room.alone ? Math.min(this.delay * 2, discoveryInterval) : discoveryInterval
-    this.timer = setTimeout(() => { void this.discover() }, this.delay)
+    const next = this.followUp ? Math.min(DISCOVERY_FOLLOW_UP, this.delay) : this.delay
+    this.followUp = false
+    this.timer = setTimeout(() => { void this.discover() }, next)
   }
 
   private async lookUp (): Promise<void> {

@@ -13,11 +13,11 @@ import type { Connection } from '@libp2p/interface'
  * Gets each pair of members onto a direct WebRTC connection. One member of
  * each pair, chosen by a hash of the two peer ids (so each member dials about
  * half of the others, not the lowest id all of them), dials the other's
- * `/p2p-circuit/webrtc` addresses as soon as it knows of it. The other dials
- * WebRTC too on first contact when it found the pair's dialer in the DHT (the
- * dialer may not know of it), or when the dialer has not dialed within the
- * time a WebRTC dial takes here (`dialerWait`); after that it reaches the
- * dialer over a relayed connection, which the dialer then upgrades. A failed
+ * `/p2p-circuit/webrtc` addresses as soon as it knows of it. The other waits
+ * for that dial on first contact (`dialerWait`, longer while the dialer's
+ * signaling connection is open: `Links.waitForDialer`), then dials WebRTC
+ * itself; later it reaches the dialer over a relayed connection, which the
+ * dialer then upgrades. A failed
  * WebRTC attempt is retried at once with jitter, up to `upgradeAttempts`
  * times, then again after `reconnectMax`; what a failed attempt leaves is
  * closed. Once the room runs on the direct connection, the relayed one is
@@ -285,8 +285,8 @@ export class LinkDialer {
    * Once a heartbeat interval: on the pair's dialer, closes the connections
    * to a member on a direct stream that carry no stream and are
    * `PRUNE_DELAY` old, what the prune after its adoption left: one that
-   * opened since (the other side's WebRTC dial, which both sides make to a
-   * member found in the DHT, or a relayed dial that was under way), or one
+   * opened since (the other side's WebRTC dial, when its wait for ours ran
+   * out, or a relayed dial that was under way), or one
    * that still had a stream then. Relayed ones go only with
    * `closeRelayedAfterUpgrade`. A connection with a stream is left alone:
    * another room's session with the member, or signaling still under way,

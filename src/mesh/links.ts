@@ -1,7 +1,7 @@
 import { InvalidMessageError, TimeoutError } from '@libp2p/interface'
 import { openMemberRecord } from '../envelope/record.ts'
 import { backoff } from '../health/backoff.ts'
-import { LEAVE_FLUSH_TIMEOUT } from './constants.ts'
+import { FIRST_CONTACT_WAIT_LIMIT, LEAVE_FLUSH_TIMEOUT } from './constants.ts'
 import { RoomClosedError } from './errors.ts'
 import { handleHeartbeat } from './handlers/heartbeat.ts'
 import { handleMessage } from './handlers/message.ts'
@@ -92,10 +92,11 @@ export class Links {
   /**
    * Connects to `member` unless a stream or an attempt exists; a failure is
    * retried with backoff. `heard` says how a member not yet contacted came
-   * to be known: one found in the DHT may not know us (it looked before we
-   * provided), so we dial WebRTC to it at once whichever of the pair dials;
-   * one heard of through gossip has heard of us through the same gossip, so
-   * the pair's dialer is given the time a WebRTC dial takes here first.
+   * to be known (DHT or gossip): on that first contact only the pair's
+   * dialer dials at once; the other waits for it (`waitForDialer`), since a
+   * WebRTC dial from each side costs twice the work. One found in the DHT
+   * mostly finds us too (members that join together look up again 500 ms
+   * after they provided); when it does not, the wait runs out and we dial.
    */
   connect (member: Member, heard?: 'dht' | 'gossip'): void {
     if (this.room.isClosed || member.link.state === 'gone' || member.session != null || member.link.connecting != null || member.link.dialerWaitTimer != null) {
@@ -115,15 +116,31 @@ export class Links {
     const firstContact = !member.link.contacted
     member.link.contacted = true
 
-    if (firstContact && heard === 'gossip' && !this.room.dialer.isPairDialer(member)) {
-      member.link.dialerWaitTimer = setTimeout(() => {
-        member.link.dialerWaitTimer = undefined
-        this.dial(member, true)
-      }, this.room.dialer.dialerWait())
+    if (firstContact && heard != null && !this.room.dialer.isPairDialer(member)) {
+      this.waitForDialer(member, Date.now())
       return
     }
 
     this.dial(member, firstContact && heard != null)
+  }
+
+  /**
+   * Waits for the pair's dialer (`dialerWait`), and longer while its dial
+   * is under way (a connection of the dialer's is open: its signaling), up
+   * to `FIRST_CONTACT_WAIT_LIMIT` in all; then dials WebRTC ourselves.
+   */
+  private waitForDialer (member: Member, since: number): void {
+    member.link.dialerWaitTimer = setTimeout(() => {
+      member.link.dialerWaitTimer = undefined
+      const underWay = this.room.ctx.components.connectionManager.getConnections(member.peerId).some(conn => conn.direction === 'inbound')
+
+      if (underWay && member.session == null && Date.now() - since < FIRST_CONTACT_WAIT_LIMIT) {
+        this.waitForDialer(member, since)
+        return
+      }
+
+      this.dial(member, true)
+    }, this.room.dialer.dialerWait())
   }
 
   /** opens a session with `member`, WebRTC first if `webRTCFirst` or we are the pair's dialer */
