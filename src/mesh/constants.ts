@@ -25,8 +25,8 @@ export const DISCOVERY_RETRY = second
 
 /**
  * After we provided a room, we look up its members at once and again this
- * long after: members that join together provide a moment apart, and the
- * first look-up misses those that provide after it.
+ * long after that look-up ended: members that join together provide a
+ * moment apart, and the first look-up misses those that provide after it.
  */
 export const DISCOVERY_FOLLOW_UP = 500
 

@@ -3,6 +3,7 @@ import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
 import { DISCOVERY_FOLLOW_UP, DISCOVERY_RETRY } from './constants.ts'
 import type { RoomImpl } from './room.ts'
+import type { PeerInfo } from '@libp2p/interface'
 
 /**
  * Finds a room's members in relaymesh's DHT: provides the room's CID and
@@ -101,15 +102,27 @@ export class RoomDiscovery {
   private async lookUp (): Promise<void> {
     const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout * 2)])
 
+    const providers: PeerInfo[] = []
+
     try {
       for await (const provider of this.room.ctx.components.contentRouting.findProviders(this.room.cid, { signal })) {
         this.room.log.trace('found provider %p %a', provider.id, provider.multiaddrs)
-        this.room.found(provider)
+
+        if (providers.length < this.room.ctx.init.maxMembers) {
+          providers.push(provider)
+        }
       }
     } catch (err: any) {
       this.room.log('looking up room members failed - %e', err)
     } finally {
       signal.clear()
     }
+
+    // the members we dial first: one that dials us then waits for its dial,
+    // since we pass our record on to it (see `Links.waitsForDialer`)
+    const dialer = this.room.dialer
+    const known = (provider: PeerInfo): number => this.room.getMember(provider.id) != null ? 1 : 0
+    providers.sort((a, b) => Number(dialer.isPairDialerOf(b.id)) - Number(dialer.isPairDialerOf(a.id)) || known(a) - known(b))
+    providers.forEach(provider => { this.room.found(provider) })
   }
 }

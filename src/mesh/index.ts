@@ -312,7 +312,11 @@ export interface RoomMessage {
   /** when the sender sent it, ms since the epoch (its clock) */
   timestamp: number
   data: Uint8Array
-  /** it came in a replay: it was sent while this member was away */
+  /**
+   * it was sent before this member's stream with the sender began (while
+   * it was away, or before they knew of each other): it came in a replay,
+   * or the sender sent it when their stream began
+   */
   replayed: boolean
 }
 

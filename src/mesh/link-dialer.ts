@@ -7,7 +7,7 @@ import { bestConnection, redundantConnections, relayedAddrs, webRTCAddrs } from 
 import { Session, isDirect } from './session.ts'
 import type { Member } from './member.ts'
 import type { RoomImpl } from './room.ts'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 
 /**
  * Gets each pair of members onto a direct WebRTC connection. One member of
@@ -33,7 +33,12 @@ export class LinkDialer {
 
   /** whether this node dials and upgrades the pair it forms with `member` */
   isPairDialer (member: Member): boolean {
-    return isPairDialer(this.room.ctx.components.peerId.toString(), member.peerId.toString())
+    return this.isPairDialerOf(member.peerId)
+  }
+
+  /** whether this node dials the pair it would form with `peer` */
+  isPairDialerOf (peer: PeerId): boolean {
+    return isPairDialer(this.room.ctx.components.peerId.toString(), peer.toString())
   }
 
   /**

@@ -92,11 +92,9 @@ export class Links {
   /**
    * Connects to `member` unless a stream or an attempt exists; a failure is
    * retried with backoff. `heard` says how a member not yet contacted came
-   * to be known (DHT or gossip): on that first contact only the pair's
-   * dialer dials at once; the other waits for it (`waitForDialer`), since a
-   * WebRTC dial from each side costs twice the work. One found in the DHT
-   * mostly finds us too (members that join together look up again 500 ms
-   * after they provided); when it does not, the wait runs out and we dial.
+   * to be known (DHT or gossip): on that first contact the pair's dialer
+   * dials at once, and the other mostly waits for it (`waitsForDialer`),
+   * since a WebRTC dial from each side costs twice the work.
    */
   connect (member: Member, heard?: 'dht' | 'gossip'): void {
     if (this.room.isClosed || member.link.state === 'gone' || member.session != null || member.link.connecting != null || member.link.dialerWaitTimer != null) {
@@ -116,7 +114,7 @@ export class Links {
     const firstContact = !member.link.contacted
     member.link.contacted = true
 
-    if (firstContact && heard != null && !this.room.dialer.isPairDialer(member)) {
+    if (firstContact && heard != null && this.waitsForDialer(member, heard)) {
       this.waitForDialer(member, Date.now())
       return
     }
@@ -125,9 +123,27 @@ export class Links {
   }
 
   /**
-   * Waits for the pair's dialer (`dialerWait`), and longer while its dial
-   * is under way (a connection of the dialer's is open: its signaling), up
-   * to `FIRST_CONTACT_WAIT_LIMIT` in all; then dials WebRTC ourselves.
+   * Whether, on first contact, we leave the dial to the pair's dialer (not
+   * when we are the dialer; a connection it opened may be its signaling). A
+   * member heard of through gossip heard of us through the same gossip. One
+   * found in the DHT knows of us if it looked the room up after we provided
+   * (it joined with us), else once another member passes our record on to
+   * it: so we wait only when another member will get our record from us (we
+   * have a stream with it, or dial it). A newcomer to a room of one dials at
+   * once.
+   */
+  private waitsForDialer (member: Member, heard: 'dht' | 'gossip'): boolean {
+    if (this.room.dialer.isPairDialer(member)) {
+      return false
+    }
+
+    return heard === 'gossip' || this.room.all().some(other => other !== member && (other.session?.open === true || this.room.dialer.isPairDialer(other)))
+  }
+
+  /**
+   * Waits for the pair's dialer (`dialerWait`), longer while its dial is
+   * under way (a connection of the dialer's is open: its signaling), up to
+   * `FIRST_CONTACT_WAIT_LIMIT` in all; then dials WebRTC ourselves.
    */
   private waitForDialer (member: Member, since: number): void {
     member.link.dialerWaitTimer = setTimeout(() => {
@@ -140,7 +156,7 @@ export class Links {
       }
 
       this.dial(member, true)
-    }, this.room.dialer.dialerWait())
+    }, Math.max(0, Math.min(this.room.dialer.dialerWait(), since + FIRST_CONTACT_WAIT_LIMIT - Date.now())))
   }
 
   /** opens a session with `member`, WebRTC first if `webRTCFirst` or we are the pair's dialer */

@@ -9,12 +9,14 @@ import { pEvent } from 'p-event'
 import pWaitFor from 'p-wait-for'
 import { sealReplayRequest } from '../../src/envelope/message.ts'
 import { SEQ_RESERVATION_BLOCK } from '../../src/mesh/constants.ts'
+import { streamKey } from '../../src/mesh/messages/log.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createMember, createPartitionable, describeMesh, inbox, isolate, meshIs, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
-import type { MemberInfo, MessageGap, RejectedMessage, RoomMessage } from '../../src/index.ts'
+import type { MemberInfo, MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
+import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -149,47 +151,45 @@ describe('mesh: room messages', function () {
     await pWaitFor(async () => rooms[0].member(c.peerId)?.route !== 'none', { timeout: 30_000, interval: 100 })
   })
 
-  it('sends a member that joins the messages it missed at once, marked replayed, not only when it asks for a replay', async () => {
-    // a answers no replay (its budget is 1 byte a minute): what it sent
-    // before b came reaches b only if a sends it when their stream begins
+  /**
+   * a, which answers no replay (its budget is 1 byte a minute), sends
+   * `count` messages in as many batches alone in `name`; then b joins
+   */
+  async function sentBeforeJoin (name: string, count: number): Promise<{ a: MeshNode, epoch: number, roomB: Room, atB: RoomMessage[] }> {
     const a = await createMember(relay.wsAddr, { mesh: { replayBudget: 1 } })
     nodes.push(a)
-    const atA = await a.services.mesh.join('missed')
+    const roomA = await a.services.mesh.join(name)
+    let epoch = 0
 
-    for (const text of numbered('m', 3)) {
-      await atA.send(encode(text))
+    for (const text of numbered('m', count)) {
+      epoch = (await roomA.send(encode(text))).epoch
       await delay(20)
     }
 
     const b = await createMember(relay.wsAddr)
     nodes.push(b)
-    const roomB = await b.services.mesh.join('missed')
-    const atB = inbox(roomB)
+    const roomB = await b.services.mesh.join(name)
+    return { a, epoch, roomB, atB: inbox(roomB) }
+  }
+
+  it('sends a member that joins the messages it missed at once, marked replayed, not only when it asks for a replay', async () => {
+    // what a sent before b came reaches b only if a sends it when their stream begins
+    const { a, atB } = await sentBeforeJoin('missed', 3)
     await pWaitFor(() => atB.length === 3, { timeout: 30_000, interval: 50 })
     expect(texts(atB, a.peerId)).to.deep.equal(numbered('m', 3))
     expect(atB.every(m => m.replayed), 'sent before b came: marked replayed').to.be.true()
   })
 
   it('sends a member that joins at most the newest batches it missed; it asks for older ones in a replay', async () => {
-    // 10 batches before b came; a answers no replay: b gets the newest 8,
-    // which wait for the 2 before them, so it delivers none (all 10, if a
-    // sent them all)
-    const a = await createMember(relay.wsAddr, { mesh: { replayBudget: 1 } })
-    nodes.push(a)
-    const atA = await a.services.mesh.join('missed-bound')
-
-    for (const text of numbered('m', 10)) {
-      await atA.send(encode(text))
-      await delay(20)
-    }
-
-    const b = await createMember(relay.wsAddr)
-    nodes.push(b)
-    const roomB = await b.services.mesh.join('missed-bound')
-    const atB = inbox(roomB)
-    await pWaitFor(() => roomB.member(a.peerId)?.state === 'direct', { timeout: 30_000, interval: 50 })
+    // 10 batches before b came: b gets the newest 8, which wait for the 2
+    // before them, so it delivers none (all 10, if a sent them all)
+    const { a, epoch, roomB, atB } = await sentBeforeJoin('missed-bound', 10)
+    const log = (roomB as unknown as RoomImpl).messaging.log
+    const key = streamKey(a.peerId, epoch)
+    await pWaitFor(() => log.has(key, 10), { timeout: 30_000, interval: 50 })
     // a's replay answers end at once (truncated) and b asks again each interval
     await delay(2000)
+    expect(numbered('', 10).map(seq => log.has(key, Number(seq))), 'b holds the newest 8').to.deep.equal([false, false, true, true, true, true, true, true, true, true])
     expect(atB, 'the two oldest batches were not sent').to.be.empty()
   })
 

@@ -27,28 +27,31 @@ export interface OutboxEntry {
 export class Outbox {
   private readonly entries: OutboxEntry[] = []
   private writing = false
-  /**
-   * The last seq of ours queued to the member (written, under way, or
-   * dropped as the queue was full), across its streams; lowered to
-   * `ownWrittenThrough` when a stream ends with entries still queued
-   */
-  ownQueuedThrough = 0
-  private ownWrittenThrough = 0
+  private queuedThrough = 0
 
   /**
    * Queues `entry` to `member`; returns false when the queue is full. A
    * dropped message of ours counts as written (`Session.written`): the
    * member's next heartbeat from us tells it that it lacks it.
    */
+  /**
+   * The last seq of ours queued to the member across its streams (written,
+   * under way, or dropped as the queue was full: it asks for that one); a
+   * stream that ends with batches of ours still queued takes it back to
+   * before the first of them
+   */
+  get ownQueuedThrough (): number {
+    return this.queuedThrough
+  }
+
   push (member: Member, entry: OutboxEntry, max: number, log: Logger): boolean {
     if (entry.ownSeq != null) {
-      this.ownQueuedThrough = Math.max(this.ownQueuedThrough, entry.ownSeq)
+      this.queuedThrough = Math.max(this.queuedThrough, entry.ownSeq)
     }
 
     if (this.entries.length >= max) {
       if (entry.ownSeq != null && member.session != null) {
         member.session.written = Math.max(member.session.written, entry.ownSeq)
-        this.ownWrittenThrough = Math.max(this.ownWrittenThrough, entry.ownSeq)
       }
 
       return false
@@ -71,32 +74,50 @@ export class Outbox {
         const session = member.session
 
         if (session == null || !session.open) {
-          this.drop()
+          this.drop([])
           return
         }
 
         // everything queued so far, in one write
         const entries = this.entries.splice(0, MAX_FRAMES_PER_WRITE)
-        await session.sendMany(entries.map(entry => entry.frame))
+
+        try {
+          await session.sendMany(entries.map(entry => entry.frame))
+        } catch (err: any) {
+          if (member.session !== session && member.session?.open === true) {
+            // the stream was replaced while we wrote to it: on to the new one
+            this.entries.unshift(...entries)
+            continue
+          }
+
+          log('sending to %p failed - %e', member.peerId, err)
+          this.drop(entries)
+          return
+        }
 
         for (const entry of entries) {
           if (entry.ownSeq != null) {
             session.written = Math.max(session.written, entry.ownSeq)
-            this.ownWrittenThrough = Math.max(this.ownWrittenThrough, entry.ownSeq)
           }
         }
       }
-    } catch (err: any) {
-      log('sending to %p failed - %e', member.peerId, err)
-      this.drop()
     } finally {
       this.writing = false
     }
   }
 
-  /** the member's stream is gone with entries queued: ours among them go again on its next one */
-  private drop (): void {
+  /**
+   * The member's stream is gone with entries queued (and `unsent`, whose
+   * write failed): ours among them go again on its next stream
+   */
+  private drop (unsent: OutboxEntry[]): void {
+    for (const entry of [...unsent, ...this.entries]) {
+      if (entry.ownSeq != null) {
+        // the batch ending at ownSeq is after ownSeq - 1
+        this.queuedThrough = Math.min(this.queuedThrough, entry.ownSeq - 1)
+      }
+    }
+
     this.entries.length = 0
-    this.ownQueuedThrough = this.ownWrittenThrough
   }
 }
