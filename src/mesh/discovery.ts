@@ -1,3 +1,4 @@
+import { PeerSet } from '@libp2p/peer-collections'
 import { anySignal } from 'any-signal'
 import { backoff } from '../health/backoff.ts'
 import { sleep } from '../health/sleep.ts'
@@ -99,17 +100,34 @@ export class RoomDiscovery {
     this.timer = setTimeout(() => { void this.discover() }, next)
   }
 
+  /**
+   * Members we dial are taken as the look-up finds them; the others (each
+   * of which dials us) once it ends, so that each then knows we pass our
+   * record on to a member it may not reach (see `Links.waitsForDialer`).
+   */
   private async lookUp (): Promise<void> {
     const signal = anySignal([this.room.signal, AbortSignal.timeout(this.room.ctx.init.dialTimeout * 2)])
-
-    const providers: PeerInfo[] = []
+    const seen = new PeerSet()
+    const theyDial: PeerInfo[] = []
 
     try {
       for await (const provider of this.room.ctx.components.contentRouting.findProviders(this.room.cid, { signal })) {
         this.room.log.trace('found provider %p %a', provider.id, provider.multiaddrs)
 
-        if (providers.length < this.room.ctx.init.maxMembers) {
-          providers.push(provider)
+        if (this.room.isClosed) {
+          break
+        }
+
+        if (seen.has(provider.id) || seen.size >= this.room.ctx.init.maxMembers) {
+          continue
+        }
+
+        seen.add(provider.id)
+
+        if (this.room.dialer.isPairDialerOf(provider.id)) {
+          this.room.found(provider)
+        } else {
+          theyDial.push(provider)
         }
       }
     } catch (err: any) {
@@ -118,11 +136,8 @@ export class RoomDiscovery {
       signal.clear()
     }
 
-    // the members we dial first: one that dials us then waits for its dial,
-    // since we pass our record on to it (see `Links.waitsForDialer`)
-    const dialer = this.room.dialer
-    const known = (provider: PeerInfo): number => this.room.getMember(provider.id) != null ? 1 : 0
-    providers.sort((a, b) => Number(dialer.isPairDialerOf(b.id)) - Number(dialer.isPairDialerOf(a.id)) || known(a) - known(b))
-    providers.forEach(provider => { this.room.found(provider) })
+    if (!this.room.isClosed) {
+      theyDial.forEach(provider => { this.room.found(provider) })
+    }
   }
 }

@@ -96,6 +96,8 @@ export class Link {
     this.failureCount = 0
     clearTimeout(this.retryTimer)
     clearTimeout(this.abandonTimer)
+    clearTimeout(this.dialerWaitTimer)
+    this.dialerWaitTimer = undefined
   }
 
   /**

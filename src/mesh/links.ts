@@ -142,13 +142,14 @@ export class Links {
 
   /**
    * Waits for the pair's dialer (`dialerWait`), longer while its dial is
-   * under way (a connection of the dialer's is open: its signaling), up to
-   * `FIRST_CONTACT_WAIT_LIMIT` in all; then dials WebRTC ourselves.
+   * under way (a connection the dialer opened since the wait began is open:
+   * its signaling), up to `FIRST_CONTACT_WAIT_LIMIT` in all; then dials
+   * WebRTC ourselves. A stream that begins meanwhile ends the wait.
    */
   private waitForDialer (member: Member, since: number): void {
     member.link.dialerWaitTimer = setTimeout(() => {
       member.link.dialerWaitTimer = undefined
-      const underWay = this.room.ctx.components.connectionManager.getConnections(member.peerId).some(conn => conn.direction === 'inbound')
+      const underWay = this.room.ctx.components.connectionManager.getConnections(member.peerId).some(conn => conn.direction === 'inbound' && conn.timeline.open >= since)
 
       if (underWay && member.session == null && Date.now() - since < FIRST_CONTACT_WAIT_LIMIT) {
         this.waitForDialer(member, since)

@@ -30,11 +30,6 @@ export class Outbox {
   private queuedThrough = 0
 
   /**
-   * Queues `entry` to `member`; returns false when the queue is full. A
-   * dropped message of ours counts as written (`Session.written`): the
-   * member's next heartbeat from us tells it that it lacks it.
-   */
-  /**
    * The last seq of ours queued to the member across its streams (written,
    * under way, or dropped as the queue was full: it asks for that one); a
    * stream that ends with batches of ours still queued takes it back to
@@ -44,6 +39,11 @@ export class Outbox {
     return this.queuedThrough
   }
 
+  /**
+   * Queues `entry` to `member`; returns false when the queue is full. A
+   * dropped message of ours counts as written (`Session.written`): the
+   * member's next heartbeat from us tells it that it lacks it.
+   */
   push (member: Member, entry: OutboxEntry, max: number, log: Logger): boolean {
     if (entry.ownSeq != null) {
       this.queuedThrough = Math.max(this.queuedThrough, entry.ownSeq)
