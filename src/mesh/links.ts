@@ -123,8 +123,9 @@ export class Links {
   }
 
   /**
-   * Whether, on first contact, we leave the dial to the pair's dialer (not
-   * when we are the dialer; a connection it opened may be its signaling). A
+   * Whether, on first contact, we leave the dial to the pair's dialer
+   * (never when we are the dialer; an open connection to it does not stop
+   * the wait, as it may be the dialer's signaling). A
    * member heard of through gossip heard of us through the same gossip. One
    * found in the DHT knows of us if it looked the room up after we provided
    * (it joined with us), else once another member passes our record on to
