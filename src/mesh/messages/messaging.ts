@@ -300,7 +300,7 @@ export class Messaging implements ReplayLog, ReplaySource {
         timestamp: Date.now(),
         data: taken.map(p => p.data)
       }, this.signer)
-      const last = batch.messages[batch.messages.length - 1].seq
+      const last = lastSeq(batch)
       this.verified.add(batch)
       // reserved before it leaves, so a restarted member never reuses a seq
       // (awaited only when the reservation ran out)
@@ -373,7 +373,7 @@ export class Messaging implements ReplayLog, ReplaySource {
       }
     }
 
-    const last = batch.firstSeq + batch.messages.length - 1
+    const last = lastSeq(batch)
 
     for (const member of open) {
       this.enqueue(member, { frame: { message: batch.bytes, forwardTo: forwardTo.get(member) ?? [] }, ownSeq: last })
@@ -403,7 +403,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     }
 
     for (const batch of missed.slice(first)) {
-      this.enqueue(member, { frame: { message: batch.bytes, missed: true }, ownSeq: batch.firstSeq + batch.messages.length - 1 })
+      this.enqueue(member, { frame: { message: batch.bytes, missed: true }, ownSeq: lastSeq(batch) })
     }
   }
 
@@ -579,7 +579,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     const inbound = this.inbound.get(batch.sender, batch.epoch)
 
     if (news && from != null && inbound != null && this.hasHole(inbound)) {
-      this.room.log('messages %d-%d of %p arrived before %d', batch.firstSeq, batch.firstSeq + batch.messages.length - 1, batch.sender, inbound.next)
+      this.room.log('messages %d-%d of %p arrived before %d', batch.firstSeq, lastSeq(batch), batch.sender, inbound.next)
       this.askForHole(inbound, from)
     }
 
@@ -1026,6 +1026,11 @@ export class Messaging implements ReplayLog, ReplaySource {
       this.room.log.trace('the queue to %p is full: it asks for the rest when it sees what it lacks', member.peerId)
     }
   }
+}
+
+/** the seq of a batch's last message (its seqs follow one by one from `firstSeq`) */
+function lastSeq (batch: SignedRoomBatch): number {
+  return batch.firstSeq + batch.messages.length - 1
 }
 
 /**
