@@ -60,3 +60,15 @@ export const DEFAULT_MAX_REQUEST_AGE = minute
  * Bytes of a replay request's nonce.
  */
 export const REPLAY_NONCE_LENGTH = 16
+
+/**
+ * The signature domain and payload type of room notes (presence, ephemeral
+ * and direct messages, requests, responses, receipts).
+ */
+export const ROOM_NOTE_DOMAIN = 'relaymesh-room-note'
+export const ROOM_NOTE_CODEC = new TextEncoder().encode('/relaymesh/room-note/1')
+
+/**
+ * Bytes of a room note's id.
+ */
+export const ROOM_NOTE_ID_LENGTH = 16

@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_RECORD_AGE } from '../envelope/constants.ts'
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MISSED_HEARTBEATS, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX } from '../health/constants.ts'
+import { DEFAULT_DIRECT_TIMEOUT, DEFAULT_MAX_PRESENCE_SIZE } from './notes/constants.ts'
 import type { MeshInit } from './index.ts'
 
 const second = 1000
@@ -110,7 +111,9 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     maxQueuedMessages: init.maxQueuedMessages ?? DEFAULT_MAX_QUEUED_MESSAGES,
     replayTimeout: init.replayTimeout ?? DEFAULT_REPLAY_TIMEOUT,
     replayBudget: init.replayBudget ?? DEFAULT_REPLAY_BUDGET,
-    persist: init.persist ?? false
+    persist: init.persist ?? false,
+    maxPresenceSize: init.maxPresenceSize ?? DEFAULT_MAX_PRESENCE_SIZE,
+    directTimeout: init.directTimeout ?? DEFAULT_DIRECT_TIMEOUT
   }
 }
 

@@ -69,3 +69,34 @@ export class NoRelayToDialError extends Error {
   static name = 'NoRelayToDialError'
   name = 'NoRelayToDialError'
 }
+
+/**
+ * A note (presence, an ephemeral or direct message, a request, response or
+ * receipt) signed longer ago than `NOTE_MAX_AGE` (presence: never too old),
+ * or dated too far in the future; or its sender has too many notes younger
+ * than that remembered. It is dropped, and reported once a minute per
+ * member: an honest member may pass one on late.
+ */
+export class StaleNoteError extends Error {
+  static name = 'StaleNoteError'
+  name = 'StaleNoteError'
+}
+
+/**
+ * `sendTo` or `request` named a peer that is not a member of the room (one
+ * that has signed a record or has had a stream with us).
+ */
+export class UnknownMemberError extends Error {
+  static name = 'UnknownMemberError'
+  name = 'UnknownMemberError'
+}
+
+/**
+ * A member answered a request with a failure: its handler threw (the
+ * message is its error's), it has no handler, or it was handling too many
+ * of our requests at once.
+ */
+export class RequestFailedError extends Error {
+  static name = 'RequestFailedError'
+  name = 'RequestFailedError'
+}

@@ -72,7 +72,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RoomNotJoinedError, RoomClosedError } from './errors.ts'
+export { EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RequestFailedError, RoomNotJoinedError, RoomClosedError, StaleNoteError, UnknownMemberError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -243,6 +243,22 @@ export interface MeshInit {
    * @default true when `createMeshNode` is given a `datastore`
    */
   persist?: boolean
+
+  /**
+   * Largest presence value (see `Room.setPresence`) a member sets or takes,
+   * in bytes (as JSON text unless a Uint8Array)
+   *
+   * @default 1024
+   */
+  maxPresenceSize?: number
+
+  /**
+   * How long `sendTo` waits for the recipient's receipt, and `request` for
+   * its response, unless the call says otherwise
+   *
+   * @default 10_000
+   */
+  directTimeout?: number
 }
 
 /**
@@ -330,6 +346,71 @@ export interface SentMessage {
 }
 
 /**
+ * Options of `Room.send`.
+ */
+export interface SendOptions {
+  /**
+   * Send `data` once to the members reached now, without logging it: no
+   * seq, no replay, no `gap` (a typing signal). Receivers get an
+   * `ephemeral` event, not `message`.
+   */
+  ephemeral?: boolean
+}
+
+/**
+ * A message another member sent with `{ ephemeral: true }`: not logged,
+ * never replayed, delivered once to the members it reached.
+ */
+export interface EphemeralMessage {
+  sender: PeerId
+  /** when the sender signed it, ms since the epoch (its clock) */
+  timestamp: number
+  data: Uint8Array
+}
+
+/**
+ * A message one member sent to this one only (`sendTo`), or a request
+ * (`request`).
+ */
+export interface DirectMessage {
+  sender: PeerId
+  /** when the sender signed it, ms since the epoch (its clock) */
+  timestamp: number
+  data: Uint8Array
+}
+
+/**
+ * Options of `sendTo` and `request`.
+ */
+export interface DirectSendOptions extends AbortOptions {
+  /**
+   * Longest to wait for the receipt or response, ms
+   *
+   * @default the room's `directTimeout`
+   */
+  timeout?: number
+}
+
+/**
+ * Answers a request of another member (see `Room.handleRequest`): the bytes
+ * it resolves with are the response; what it throws reaches the requester
+ * as a `RequestFailedError` with the error's message. `options.signal`
+ * aborts when the room is left.
+ */
+export type RequestHandler = (request: DirectMessage, options: AbortOptions) => Promise<Uint8Array> | Uint8Array
+
+/**
+ * One member's presence (see `Room.setPresence`).
+ */
+export interface PresenceInfo {
+  peerId: PeerId
+  /** a Uint8Array as set, else the value parsed from its JSON text; `undefined`: none (cleared, left, or dropped) */
+  value: unknown
+  /** when the member set it, ms since the epoch (its clock) */
+  updatedAt: number
+}
+
+/**
  * Messages of one sender that are gone: the sender no longer holds them, or
  * it left the room and no member this one reaches does. Skipped, never
  * silently.
@@ -396,6 +477,16 @@ export interface RoomEvents {
   'member:rejoined': CustomEvent<MemberInfo>
   /** a member's state, route or score changed */
   'member:updated': CustomEvent<MemberInfo>
+  /**
+   * a member's presence changed: it set a value, cleared it (`value`
+   * undefined), left, or was dropped (no stream and nothing of it heard for
+   * `unreachableTimeout`)
+   */
+  presence: CustomEvent<PresenceInfo>
+  /** an ephemeral message from another member (see `SendOptions.ephemeral`) */
+  ephemeral: CustomEvent<EphemeralMessage>
+  /** a direct message from another member (see `sendTo`), once */
+  direct: CustomEvent<DirectMessage>
 }
 
 /**
@@ -423,7 +514,59 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * @throws {RoomClosedError} the room was left
    * @throws {Error} with `persist`, the datastore's error when its seq cannot be reserved (nothing was sent)
    */
-  send(data: Uint8Array): Promise<SentMessage>
+  send(data: Uint8Array, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
+  /**
+   * Signs `data` and sends it once to the members reached now (on their
+   * streams, or passed on by another member), without logging it: members
+   * away or not yet joined never get it. Receivers get an `ephemeral` event.
+   *
+   * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
+   * @throws {RateLimitError} more than 50 this second
+   * @throws {RoomClosedError} the room was left
+   */
+  send(data: Uint8Array, options: SendOptions & { ephemeral: true }): Promise<void>
+  /**
+   * Sets this member's presence, a small value (a Uint8Array, or anything
+   * JSON can hold, at most `maxPresenceSize` bytes) every member holds the
+   * newest of, never logged or replayed: members that join later get it
+   * when their stream with a member begins. `undefined` clears it. Updates
+   * faster than 20 a second are coalesced (the newest goes). Resolves once
+   * it is signed and queued to the members.
+   *
+   * @throws {InvalidParametersError} a value that is not a Uint8Array or JSON, or is too large
+   * @throws {RoomClosedError} the room was left
+   */
+  setPresence(value: unknown): Promise<void>
+  /** the other members' presence, those that set one */
+  readonly presence: PresenceInfo[]
+  /**
+   * Signs `data` and sends it to one member only: on the stream with it,
+   * else passed on by members that reach it, which cannot alter it (the
+   * recipient checks the signature). It is sent again until the member's
+   * signed receipt arrives, and the member takes it once: resolved means it
+   * arrived; a rejection (timeout, abort, room left) means it may or may
+   * not have. Not logged: a member away past the timeout never gets it.
+   *
+   * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
+   * @throws {UnknownMemberError} `peerId` is not a member
+   * @throws {RateLimitError} more than 100 direct messages and requests this second
+   * @throws {TimeoutError} no receipt within `timeout`
+   * @throws {RoomClosedError} the room was left
+   */
+  sendTo(peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<void>
+  /**
+   * Sends a request to one member, as `sendTo` does, and resolves with the
+   * response its `handleRequest` handler gave. The member handles each
+   * request once, however many copies arrive.
+   *
+   * @throws {RequestFailedError} the member's handler threw, it has none, or it was handling 8 of ours
+   * @throws {InvalidParametersError | UnknownMemberError | RateLimitError | TimeoutError | RoomClosedError} as `sendTo`
+   */
+  request(peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<Uint8Array>
+  /** answers requests of other members with `handler` (replacing any before) */
+  handleRequest(handler: RequestHandler): void
+  /** requests are answered with a failure from now on */
+  unhandleRequest(): void
   /**
    * True while this member reaches (direct or relayed) at least `threshold`
    * members, itself included. Always true in a room without a threshold.

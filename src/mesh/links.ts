@@ -246,6 +246,7 @@ export class Links {
     void this.run(member, session)
     this.room.gossip(member, session)
     this.room.messaging.sendMissed(member)
+    this.room.notes.streamBegan(member)
 
     if (!hadStream) {
       // what we hold and have sent, at once: a member back from a cut asks
@@ -359,6 +360,10 @@ export class Links {
 
         if (message.record != null) {
           await handleRecord(this.room, member, session, message.record)
+        }
+
+        if (message.note != null) {
+          await this.room.notes.receive(member, message.note, message.forwardTo)
         }
       }
     } catch (err: any) {

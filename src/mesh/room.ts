@@ -10,11 +10,12 @@ import { LinkDialer } from './link-dialer.ts'
 import { Links } from './links.ts'
 import { Member } from './member.ts'
 import { Messaging } from './messages/messaging.ts'
+import { RoomNotes } from './notes/notes.ts'
 import { OwnRecord } from './own-record.ts'
 import { Quorum } from './quorum.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { DialTimes } from './dial-times.ts'
-import type { MeshComponents, MemberInfo, RejectedMessage, Room, RoomEvents, SentMessage } from './index.ts'
+import type { DirectSendOptions, MeshComponents, MemberInfo, PresenceInfo, RejectedMessage, RequestHandler, Room, RoomEvents, SendOptions, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { RelayGate } from './relay-gate.ts'
 import type { Session } from './session.ts'
@@ -63,7 +64,7 @@ export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
   'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError',
-  'NotAMemberError'
+  'NotAMemberError', 'StaleNoteError', 'RateLimitError', 'UnknownMemberError'
 ])
 
 /**
@@ -84,6 +85,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly dialer: LinkDialer
   readonly links: Links
   readonly messaging: Messaging
+  readonly notes: RoomNotes
   private readonly quorum: Quorum
   private readonly shutdown = new AbortController()
   private readonly own: OwnRecord
@@ -108,16 +110,53 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
     this.discovery = new RoomDiscovery(this)
     this.messaging = new Messaging(this)
+    this.notes = new RoomNotes(this)
     this.quorum = new Quorum(this, this.threshold)
   }
 
-  async send (data: Uint8Array): Promise<SentMessage> {
-    if (this.closed) {
-      throw new RoomClosedError(`room "${this.name}" was left`)
+  async send (data: Uint8Array, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
+  async send (data: Uint8Array, options: SendOptions & { ephemeral: true }): Promise<void>
+  async send (data: Uint8Array, options: SendOptions = {}): Promise<SentMessage | void> {
+    this.checkOpen()
+
+    if (options.ephemeral === true) {
+      await this.notes.sendEphemeral(data)
+      return
     }
 
     const { epoch, seq, timestamp } = await this.messaging.send(data)
     return { epoch, seq, timestamp }
+  }
+
+  async setPresence (value: unknown): Promise<void> {
+    this.checkOpen()
+    await this.notes.presence.set(value)
+  }
+
+  get presence (): PresenceInfo[] {
+    return this.notes.presence.values
+  }
+
+  async sendTo (peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<void> {
+    await this.notes.direct.send(peerId, data, options)
+  }
+
+  async request (peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<Uint8Array> {
+    return this.notes.direct.request(peerId, data, options)
+  }
+
+  handleRequest (handler: RequestHandler): void {
+    this.notes.direct.handle(handler)
+  }
+
+  unhandleRequest (): void {
+    this.notes.direct.unhandle()
+  }
+
+  private checkOpen (): void {
+    if (this.closed) {
+      throw new RoomClosedError(`room "${this.name}" was left`)
+    }
   }
 
   get hasQuorum (): boolean {
@@ -193,6 +232,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.own.stop()
     this.heartbeats.stop()
     this.discovery.stop()
+    this.notes.stop()
 
     const closing = this.all().map(async member => {
       const session = member.close()
@@ -402,6 +442,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   private removeMember (member: Member): void {
     this.memberMap.delete(member.peerId)
     this.messaging.guard.forget(member.peerId)
+    this.notes.forget(member.peerId)
 
     if (!member.joined && member.record?.leaving !== true) {
       // only heard of: its record goes too, so the records kept stay within

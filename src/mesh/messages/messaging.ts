@@ -1037,7 +1037,7 @@ function lastSeq (batch: SignedRoomBatch): number {
  * The members (of `open`) that pass our messages on to the member with peer
  * id bytes `id`: the same ones for every message while `open` stays the same.
  */
-function forwardersOf (id: Uint8Array, open: Member[]): Member[] {
+export function forwardersOf (id: Uint8Array, open: Member[]): Member[] {
   if (open.length <= FORWARDERS_PER_MEMBER) {
     return open
   }

@@ -8,6 +8,7 @@ export interface MeshMessage {
   message?: Uint8Array<ArrayBuffer>
   forwardTo: Uint8Array<ArrayBuffer>[]
   missed?: boolean
+  note?: Uint8Array<ArrayBuffer>
 }
 
 export namespace MeshMessage {
@@ -45,6 +46,11 @@ export namespace MeshMessage {
         if (obj.missed != null) {
           w.uint32(40)
           w.bool(obj.missed)
+        }
+
+        if (obj.note != null) {
+          w.uint32(50)
+          w.bytes(obj.note)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -85,6 +91,10 @@ export namespace MeshMessage {
             }
             case 5: {
               obj.missed = reader.bool()
+              break
+            }
+            case 6: {
+              obj.note = reader.bytes()
               break
             }
             default: {
@@ -146,6 +156,13 @@ export namespace MeshMessage {
               yield {
                 field: `${prefix}.missed`,
                 value: reader.bool()
+              }
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.note`,
+                value: reader.bytes()
               }
               break
             }
@@ -217,6 +234,11 @@ export namespace MeshMessage {
     value: boolean
   }
 
+  export interface MeshMessageNoteFieldEvent {
+    field: '$.note'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<MeshMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MeshMessage.codec())
   }
@@ -225,7 +247,7 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent | MeshMessageMissedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent | MeshMessageMissedFieldEvent | MeshMessageNoteFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
   }
 }
