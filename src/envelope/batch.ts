@@ -23,6 +23,8 @@ export interface SignedRoomMessage {
   /** when its batch was sealed, ms since the epoch */
   timestamp: number
   data: Uint8Array
+  /** `data` is a large payload's manifest (see `src/mesh/payloads`) */
+  payload: boolean
   /** the signed batch it came in */
   batch: SignedRoomBatch
 }
@@ -84,7 +86,7 @@ function checkCounter (n: number, what: string): void {
 /**
  * Signs messages of one sender as a batch.
  */
-export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, skippedFrom?: number, timestamp: number, data: Uint8Array[] }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
+export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, skippedFrom?: number, timestamp: number, data: Uint8Array[], payloads?: number[] }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
   checkCounter(init.epoch, 'epoch')
   checkCounter(init.timestamp, 'timestamp')
 
@@ -103,12 +105,13 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
     firstSeq: BigInt(init.firstSeq),
     timestamp: BigInt(init.timestamp),
     data: init.data as Array<Uint8Array<ArrayBuffer>>,
-    skippedFrom: BigInt(init.skippedFrom ?? 0)
+    skippedFrom: BigInt(init.skippedFrom ?? 0),
+    payloads: init.payloads ?? []
   })
   const signature = await signer.sign(signaturePayload(ROOM_BATCH_DOMAIN, ROOM_BATCH_CODEC, batch).subarray(), options)
   const bytes = SignedRoomBatchMessage.encode({ batch, signature: signature as Uint8Array<ArrayBuffer> })
 
-  return withMessages({ sender: init.sender, room: init.room, epoch: init.epoch, firstSeq: init.firstSeq, skippedFrom: init.skippedFrom, timestamp: init.timestamp, bytes }, init.data)
+  return withMessages({ sender: init.sender, room: init.room, epoch: init.epoch, firstSeq: init.firstSeq, skippedFrom: init.skippedFrom, timestamp: init.timestamp, bytes }, init.data, init.payloads)
 }
 
 /**
@@ -176,15 +179,20 @@ function decode (bytes: Uint8Array): { batch: SignedRoomBatch, signed: SignedRoo
     throw new InvalidMessageError('room message batch epoch, seq, skipped seq or timestamp out of range, or empty')
   }
 
+  if (message.payloads.some(i => i >= message.data.length) || new Set(message.payloads).size !== message.payloads.length) {
+    throw new InvalidMessageError('room message batch names payloads it does not hold')
+  }
+
   return {
-    batch: withMessages({ sender, room: message.room, epoch, firstSeq, skippedFrom: skipped > 0 ? skipped : undefined, timestamp, bytes: bytes as Uint8Array<ArrayBuffer> }, message.data),
+    batch: withMessages({ sender, room: message.room, epoch, firstSeq, skippedFrom: skipped > 0 ? skipped : undefined, timestamp, bytes: bytes as Uint8Array<ArrayBuffer> }, message.data, message.payloads),
     signed
   }
 }
 
-function withMessages (fields: Omit<SignedRoomBatch, 'messages'>, data: Uint8Array[]): SignedRoomBatch {
+function withMessages (fields: Omit<SignedRoomBatch, 'messages'>, data: Uint8Array[], payloads: number[] = []): SignedRoomBatch {
   const batch: SignedRoomBatch = { ...fields, messages: [] }
   batch.messages = data.map((bytes, i) => ({
+    payload: payloads.includes(i),
     sender: fields.sender,
     epoch: fields.epoch,
     seq: fields.firstSeq + i,

@@ -52,11 +52,13 @@ export interface SignedRoomNote {
   cleared: boolean
   /** response: the request failed (`data` says why) */
   failed: boolean
+  /** direct: `data` is a large payload's manifest (see `src/mesh/payloads`) */
+  payload: boolean
   /** as sent on the wire: a `SignedRoomNote` protobuf */
   bytes: Uint8Array<ArrayBuffer>
 }
 
-export type RoomNoteInit = Omit<SignedRoomNote, 'bytes' | 'json' | 'cleared' | 'failed'> & Partial<Pick<SignedRoomNote, 'json' | 'cleared' | 'failed'>>
+export type RoomNoteInit = Omit<SignedRoomNote, 'bytes' | 'json' | 'cleared' | 'failed' | 'payload'> & Partial<Pick<SignedRoomNote, 'json' | 'cleared' | 'failed' | 'payload'>>
 
 /**
  * A note read but not yet checked against its signature.
@@ -91,12 +93,13 @@ export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?
     data: init.data as Uint8Array<ArrayBuffer>,
     json: init.json ?? false,
     cleared: init.cleared ?? false,
-    failed: init.failed ?? false
+    failed: init.failed ?? false,
+    payload: init.payload ?? false
   })
   const signature = await signer.sign(signaturePayload(ROOM_NOTE_DOMAIN, ROOM_NOTE_CODEC, note).subarray(), options)
   const bytes = SignedRoomNoteMessage.encode({ note, signature: signature as Uint8Array<ArrayBuffer> })
 
-  return { json: false, cleared: false, failed: false, ...init, bytes }
+  return { json: false, cleared: false, failed: false, payload: false, ...init, bytes }
 }
 
 /**
@@ -143,6 +146,7 @@ export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, ma
     json: message.json,
     cleared: message.cleared,
     failed: message.failed,
+    payload: message.payload,
     bytes: bytes as Uint8Array<ArrayBuffer>
   }
   checkShape(note, InvalidMessageError)
@@ -159,12 +163,12 @@ export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, ma
   }
 }
 
-function checkShape (note: Pick<SignedRoomNote, 'kind' | 'recipient' | 'replyTo'> & Partial<Pick<SignedRoomNote, 'json' | 'cleared' | 'failed'>>, ErrorType: new (message: string) => Error): void {
+function checkShape (note: Pick<SignedRoomNote, 'kind' | 'recipient' | 'replyTo'> & Partial<Pick<SignedRoomNote, 'json' | 'cleared' | 'failed' | 'payload'>>, ErrorType: new (message: string) => Error): void {
   const addressed = ADDRESSED.has(note.kind)
   const answers = note.kind === 'response' || note.kind === 'receipt'
 
   if (addressed !== (note.recipient != null) || answers !== (note.replyTo?.byteLength === ROOM_NOTE_ID_LENGTH) ||
-    (note.kind !== 'presence' && (note.json === true || note.cleared === true)) || (note.kind !== 'response' && note.failed === true)) {
+    (note.kind !== 'presence' && (note.json === true || note.cleared === true)) || (note.kind !== 'response' && note.failed === true) || (note.kind !== 'direct' && note.payload === true)) {
     throw new ErrorType(`a ${note.kind} note with the wrong fields`)
   }
 }

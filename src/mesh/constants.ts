@@ -1,6 +1,7 @@
 import { DEFAULT_MAX_RECORD_AGE } from '../envelope/constants.ts'
 import { DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MISSED_HEARTBEATS, DEFAULT_RECONNECT_INITIAL, DEFAULT_RECONNECT_MAX } from '../health/constants.ts'
 import { DEFAULT_DIRECT_TIMEOUT, DEFAULT_MAX_PRESENCE_SIZE } from './notes/constants.ts'
+import { DEFAULT_MAX_PAYLOAD_SIZE, DEFAULT_PAYLOAD_RETENTION } from './payloads/constants.ts'
 import type { MeshInit } from './index.ts'
 
 const second = 1000
@@ -113,7 +114,9 @@ export function resolveMeshInit (init: MeshInit): ResolvedMeshInit {
     replayBudget: init.replayBudget ?? DEFAULT_REPLAY_BUDGET,
     persist: init.persist ?? false,
     maxPresenceSize: init.maxPresenceSize ?? DEFAULT_MAX_PRESENCE_SIZE,
-    directTimeout: init.directTimeout ?? DEFAULT_DIRECT_TIMEOUT
+    directTimeout: init.directTimeout ?? DEFAULT_DIRECT_TIMEOUT,
+    maxPayloadSize: init.maxPayloadSize ?? DEFAULT_MAX_PAYLOAD_SIZE,
+    payloadRetention: init.payloadRetention ?? DEFAULT_PAYLOAD_RETENTION
   }
 }
 

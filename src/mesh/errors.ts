@@ -100,3 +100,23 @@ export class RequestFailedError extends Error {
   static name = 'RequestFailedError'
   name = 'RequestFailedError'
 }
+
+/**
+ * A large payload cannot be fetched: its sender no longer holds it (past
+ * `payloadRetention`, or it left), it is a direct payload for another
+ * member, or no member reached could give it after every attempt.
+ */
+export class PayloadUnavailableError extends Error {
+  static name = 'PayloadUnavailableError'
+  name = 'PayloadUnavailableError'
+}
+
+/**
+ * A block of a large payload did not match the hash its sender signed: the
+ * member that passed it on altered it (the fetch goes on through another),
+ * or the sender signed a wrong manifest.
+ */
+export class CorruptPayloadError extends Error {
+  static name = 'CorruptPayloadError'
+  name = 'CorruptPayloadError'
+}

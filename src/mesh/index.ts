@@ -72,7 +72,7 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, RecordQuotaError, ReplayRefusedError, RequestFailedError, RoomNotJoinedError, RoomClosedError, StaleNoteError, UnknownMemberError } from './errors.ts'
+export { CorruptPayloadError, EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, PayloadUnavailableError, RecordQuotaError, ReplayRefusedError, RequestFailedError, RoomNotJoinedError, RoomClosedError, StaleNoteError, UnknownMemberError } from './errors.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -259,6 +259,22 @@ export interface MeshInit {
    * @default 10_000
    */
   directTimeout?: number
+
+  /**
+   * Largest payload `send` and `sendTo` take, and a member fetches, in
+   * bytes (see `IncomingPayload`)
+   *
+   * @default 1_073_741_824
+   */
+  maxPayloadSize?: number
+
+  /**
+   * How long a member keeps a payload it sent for the others to fetch
+   * (a member that reads it later, or gets its message in a replay), ms
+   *
+   * @default 600_000
+   */
+  payloadRetention?: number
 }
 
 /**
@@ -329,6 +345,11 @@ export interface RoomMessage {
   timestamp: number
   data: Uint8Array
   /**
+   * a large payload: `data` is empty, and the bytes are fetched with
+   * `payload.read()` (they are not in the log: see `payloadRetention`)
+   */
+  payload?: IncomingPayload
+  /**
    * it was sent before this member's stream with the sender began (while
    * it was away, or before they knew of each other): it came in a replay,
    * or the sender sent it when their stream began
@@ -349,6 +370,17 @@ export interface SentMessage {
  * Options of `Room.send`.
  */
 export interface SendOptions {
+  /**
+   * A file name to send with a payload (a `File`'s own name otherwise);
+   * with `name` or `type`, `data` goes as a payload whatever its size
+   */
+  name?: string
+
+  /**
+   * A media type to send with a payload (a `Blob`'s own type otherwise)
+   */
+  type?: string
+
   /**
    * Send `data` once to the members reached now, without logging it: no
    * seq, no replay, no `gap` (a typing signal). Receivers get an
@@ -377,12 +409,14 @@ export interface DirectMessage {
   /** when the sender signed it, ms since the epoch (its clock) */
   timestamp: number
   data: Uint8Array
+  /** a large payload: `data` is empty, and the bytes are fetched with `payload.read()` */
+  payload?: IncomingPayload
 }
 
 /**
  * Options of `sendTo` and `request`.
  */
-export interface DirectSendOptions extends AbortOptions {
+export interface DirectSendOptions extends AbortOptions, Pick<SendOptions, 'name' | 'type'> {
   /**
    * Longest to wait for the receipt or response, ms
    *
@@ -398,6 +432,52 @@ export interface DirectSendOptions extends AbortOptions {
  * aborts when the room is left.
  */
 export type RequestHandler = (request: DirectMessage, options: AbortOptions) => Promise<Uint8Array> | Uint8Array
+
+/**
+ * A large payload another member sent (see `Room.send`): its manifest (size,
+ * name, type, the hash of each block) came signed; reading it fetches the
+ * bytes from the sender, or through a member that reaches the sender, and
+ * checks each block before giving it. A fetch that breaks resumes where it
+ * stopped. It can be read while the sender keeps it (`payloadRetention`).
+ */
+export interface IncomingPayload {
+  /** unique per sender (hex) */
+  readonly id: string
+  readonly sender: PeerId
+  /** bytes */
+  readonly size: number
+  /** the file name the sender gave, if any */
+  readonly name?: string
+  /** the media type the sender gave, if any */
+  readonly type?: string
+  /**
+   * The payload block by block (each checked), fetched as fast as they are
+   * taken: memory holds one block at a time. `progress` events report the
+   * bytes received.
+   *
+   * @throws {PayloadUnavailableError} the sender no longer holds it, or no member reached could give it
+   * @throws {CorruptPayloadError} the sender's blocks do not match its manifest
+   */
+  read(options?: AbortOptions): AsyncGenerator<Uint8Array, void, undefined>
+  /** the whole payload in memory (see `read`) */
+  bytes(options?: AbortOptions): Promise<Uint8Array>
+  /** the whole payload as a Blob of its `type` (see `read`) */
+  blob(options?: AbortOptions): Promise<Blob>
+}
+
+/**
+ * How far a payload has gone to or come from one member.
+ */
+export interface PayloadProgress {
+  /** the payload's id */
+  id: string
+  /** the member fetching it from us (`upload`), or the payload's sender (`download`) */
+  peerId: PeerId
+  direction: 'upload' | 'download'
+  /** bytes sent to that member, or received, so far */
+  bytes: number
+  total: number
+}
 
 /**
  * One member's presence (see `Room.setPresence`).
@@ -487,6 +567,8 @@ export interface RoomEvents {
   ephemeral: CustomEvent<EphemeralMessage>
   /** a direct message from another member (see `sendTo`), once */
   direct: CustomEvent<DirectMessage>
+  /** a payload went further to or from a member (a block at a time) */
+  progress: CustomEvent<PayloadProgress>
 }
 
 /**
@@ -510,11 +592,21 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * written to the datastore with the next commit (a failure is a
    * `store:failed` event).
    *
-   * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
+   * Data larger than `maxMessageSize` less the envelope (up to
+   * `maxPayloadSize`), a Blob (a `File`, or `fs.openAsBlob` in Node: read a
+   * block at a time), or data sent with a `name` or `type`, goes as a large
+   * payload: the message is its signed manifest (the hash of each block),
+   * and each member fetches the bytes when it reads `payload` (see
+   * `IncomingPayload`), from us or through a member that reaches us, while
+   * we keep it (`payloadRetention`). The log and replays hold the manifest
+   * only. Resolves once the payload is hashed and its message sent.
+   * `progress` events report what each member fetched.
+   *
+   * @throws {InvalidParametersError} `data` is not a Uint8Array or Blob of at most `maxPayloadSize`, or a name or type is too long
    * @throws {RoomClosedError} the room was left
    * @throws {Error} with `persist`, the datastore's error when its seq cannot be reserved (nothing was sent)
    */
-  send(data: Uint8Array, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
+  send(data: Uint8Array | Blob, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
   /**
    * Signs `data` and sends it once to the members reached now (on their
    * streams, or passed on by another member), without logging it: members
@@ -546,6 +638,9 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * signed receipt arrives, and the member takes it once: resolved means it
    * arrived; a rejection (timeout, abort, room left) means it may or may
    * not have. Not logged: a member away past the timeout never gets it.
+   * Larger data, a Blob, or data with a `name` or `type`, goes as a large
+   * payload (see `send`) only this member may fetch; resolved then means
+   * its manifest arrived.
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
    * @throws {UnknownMemberError} `peerId` is not a member
@@ -553,7 +648,7 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * @throws {TimeoutError} no receipt within `timeout`
    * @throws {RoomClosedError} the room was left
    */
-  sendTo(peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<void>
+  sendTo(peerId: PeerId, data: Uint8Array | Blob, options?: DirectSendOptions): Promise<void>
   /**
    * Sends a request to one member, as `sendTo` does, and resolves with the
    * response its `handleRequest` handler gave. The member handles each

@@ -8,6 +8,8 @@ import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PRO
 import { DialTimes } from './dial-times.ts'
 import { RoomNotJoinedError } from './errors.ts'
 import { RelayGate } from './relay-gate.ts'
+import { PAYLOAD_PROTOCOL_NAME, PAYLOAD_PROTOCOL_VERSION } from './payloads/constants.ts'
+import { answerPayloadRequest } from './payloads/serve.ts'
 import { answerReplay } from './replay/answer.ts'
 import { roomCid, roomId } from './room-cid.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
@@ -34,6 +36,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
   /** the numbering of rooms left, by name (see `remember`) */
   private readonly numbering = new Map<string, Numbering>()
   private readonly replayProtocol: string
+  private readonly payloadProtocol: string
   private readonly log: Logger
   private readonly joined = new Map<string, RoomImpl>()
   private readonly joining = new Map<string, Promise<RoomImpl>>()
@@ -55,6 +58,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.webRTCDials = new Queue({ concurrency: this.init.maxParallelWebRTCDials })
     this.protocol = `${this.init.protocolPrefix}/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
     this.replayProtocol = `${this.init.protocolPrefix}/${REPLAY_PROTOCOL_NAME}/${REPLAY_PROTOCOL_VERSION}`
+    this.payloadProtocol = `${this.init.protocolPrefix}/${PAYLOAD_PROTOCOL_NAME}/${PAYLOAD_PROTOCOL_VERSION}`
     this.log = components.logger.forComponent('relaymesh:mesh')
   }
 
@@ -89,6 +93,20 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
     })
+    await this.components.registrar.handle(this.payloadProtocol, (stream: Stream, connection: Connection) => {
+      answerPayloadRequest(stream, connection, { rooms: () => this.joined.values(), verifier: this.verifier, timeout: this.init.dialTimeout })
+        .catch((err: Error) => {
+          if (REJECTIONS.has(err.name)) {
+            this.reject({ remotePeer: connection.remotePeer, error: err })
+          } else {
+            this.log('a payload stream of %p ended - %e', connection.remotePeer, err)
+          }
+        })
+    }, {
+      runOnLimitedConnection: true,
+      maxInboundStreams: MAX_STREAMS_PER_CONNECTION,
+      maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
+    })
     this.started = true
   }
 
@@ -96,6 +114,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     this.started = false
     await this.components.registrar.unhandle(this.protocol)
     await this.components.registrar.unhandle(this.replayProtocol)
+    await this.components.registrar.unhandle(this.payloadProtocol)
     await Promise.allSettled([...this.joined.values()].map(async room => room.close()))
     this.joined.clear()
     this.joining.clear()
@@ -146,6 +165,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       init: this.init,
       protocol: this.protocol,
       replayProtocol: this.replayProtocol,
+      payloadProtocol: this.payloadProtocol,
       verifier: this.verifier,
       webRTCDials: this.webRTCDials,
       webRTCDialTimes: this.webRTCDialTimes,

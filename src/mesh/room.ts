@@ -12,6 +12,7 @@ import { Member } from './member.ts'
 import { Messaging } from './messages/messaging.ts'
 import { RoomNotes } from './notes/notes.ts'
 import { OwnRecord } from './own-record.ts'
+import { RoomPayloads } from './payloads/payloads.ts'
 import { Quorum } from './quorum.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { DialTimes } from './dial-times.ts'
@@ -42,6 +43,8 @@ export interface RoomContext {
   relayGate: RelayGate
   /** the replay protocol id */
   replayProtocol: string
+  /** the payload protocol id */
+  payloadProtocol: string
   /** checks message batch signatures, keys imported once per peer */
   verifier: Verifier
   reject(rejected: RejectedMessage): void
@@ -86,6 +89,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly links: Links
   readonly messaging: Messaging
   readonly notes: RoomNotes
+  readonly payloads: RoomPayloads
   private readonly quorum: Quorum
   private readonly shutdown = new AbortController()
   private readonly own: OwnRecord
@@ -109,22 +113,25 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.own = new OwnRecord(this)
     this.heartbeats = new Heartbeats(this, ctx.init.heartbeatInterval)
     this.discovery = new RoomDiscovery(this)
+    this.payloads = new RoomPayloads(this)
     this.messaging = new Messaging(this)
     this.notes = new RoomNotes(this)
     this.quorum = new Quorum(this, this.threshold)
   }
 
-  async send (data: Uint8Array, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
+  async send (data: Uint8Array | Blob, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>
   async send (data: Uint8Array, options: SendOptions & { ephemeral: true }): Promise<void>
-  async send (data: Uint8Array, options: SendOptions = {}): Promise<SentMessage | void> {
+  async send (data: Uint8Array | Blob, options: SendOptions = {}): Promise<SentMessage | void> {
     this.checkOpen()
 
     if (options.ephemeral === true) {
-      await this.notes.sendEphemeral(data)
+      await this.notes.sendEphemeral(data as Uint8Array)
       return
     }
 
-    const { epoch, seq, timestamp } = await this.messaging.send(data)
+    const payload = isPayload(data, options, this.messaging.maxDataSize)
+    const bytes = payload ? await this.payloads.prepare(data, options) : data as Uint8Array
+    const { epoch, seq, timestamp } = await this.messaging.send(bytes, { payload })
     return { epoch, seq, timestamp }
   }
 
@@ -137,8 +144,14 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return this.notes.presence.values
   }
 
-  async sendTo (peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<void> {
-    await this.notes.direct.send(peerId, data, options)
+  async sendTo (peerId: PeerId, data: Uint8Array | Blob, options: DirectSendOptions = {}): Promise<void> {
+    if (isPayload(data, options, this.notes.maxDataSize)) {
+      this.checkOpen()
+      await this.notes.direct.send(peerId, await this.payloads.prepare(data, { ...options, recipient: peerId }), { ...options, payload: true })
+      return
+    }
+
+    await this.notes.direct.send(peerId, data as Uint8Array, options)
   }
 
   async request (peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<Uint8Array> {
@@ -233,6 +246,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.heartbeats.stop()
     this.discovery.stop()
     this.notes.stop()
+    this.payloads.stop()
 
     const closing = this.all().map(async member => {
       const session = member.close()
@@ -519,4 +533,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   addressesChanged (): void {
     this.discovery.provide()
   }
+}
+
+/** whether `send` or `sendTo` sends `data` as a large payload */
+function isPayload (data: Uint8Array | Blob, options: Pick<SendOptions, 'name' | 'type'>, maxDataSize: number): boolean {
+  return (typeof Blob !== 'undefined' && data instanceof Blob) || options.name != null || options.type != null || (data instanceof Uint8Array && data.byteLength > maxDataSize)
 }

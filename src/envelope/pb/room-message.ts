@@ -11,6 +11,7 @@ export interface RoomBatch {
   timestamp: bigint
   data: Uint8Array<ArrayBuffer>[]
   skippedFrom: bigint
+  payloads: number[]
 }
 
 export namespace RoomBatch {
@@ -60,6 +61,13 @@ export namespace RoomBatch {
           w.uint64(obj.skippedFrom)
         }
 
+        if (obj.payloads != null && obj.payloads.length > 0) {
+          for (const value of obj.payloads) {
+            w.uint32(64)
+            w.uint32(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -71,7 +79,8 @@ export namespace RoomBatch {
           firstSeq: 0n,
           timestamp: 0n,
           data: [],
-          skippedFrom: 0n
+          skippedFrom: 0n,
+          payloads: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -112,6 +121,14 @@ export namespace RoomBatch {
               obj.skippedFrom = reader.uint64()
               break
             }
+            case 8: {
+              if (opts.limits?.payloads != null && obj.payloads.length === opts.limits.payloads) {
+                throw new MaxLengthError('Decode error - repeated field "payloads" had too many elements')
+              }
+
+              obj.payloads.push(reader.uint32())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -122,7 +139,8 @@ export namespace RoomBatch {
         return obj
       }, function * (reader, length, prefix, opts = {}) {
         const obj = {
-          data: 0
+          data: 0,
+          payloads: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -188,6 +206,21 @@ export namespace RoomBatch {
               }
               break
             }
+            case 8: {
+              if (opts.limits?.payloads != null && obj.payloads === opts.limits.payloads) {
+                throw new MaxLengthError('Streaming decode error - repeated field "payloads" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.payloads[]`,
+                index: obj.payloads,
+                value: reader.uint32()
+              }
+
+              obj.payloads++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -236,6 +269,12 @@ export namespace RoomBatch {
     value: bigint
   }
 
+  export interface RoomBatchPayloadsFieldEvent {
+    field: '$.payloads[]'
+    index: number
+    value: number
+  }
+
   export function encode (obj: Partial<RoomBatch>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RoomBatch.codec())
   }
@@ -244,7 +283,7 @@ export namespace RoomBatch {
     return decodeMessage(buf, RoomBatch.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): Generator<RoomBatchRoomFieldEvent | RoomBatchSenderFieldEvent | RoomBatchEpochFieldEvent | RoomBatchFirstSeqFieldEvent | RoomBatchTimestampFieldEvent | RoomBatchDataFieldEvent | RoomBatchSkippedFromFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomBatch>): Generator<RoomBatchRoomFieldEvent | RoomBatchSenderFieldEvent | RoomBatchEpochFieldEvent | RoomBatchFirstSeqFieldEvent | RoomBatchTimestampFieldEvent | RoomBatchDataFieldEvent | RoomBatchSkippedFromFieldEvent | RoomBatchPayloadsFieldEvent> {
     return streamMessage(buf, RoomBatch.codec(), opts)
   }
 }

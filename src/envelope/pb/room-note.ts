@@ -15,6 +15,7 @@ export interface RoomNote {
   json: boolean
   cleared: boolean
   failed: boolean
+  payload: boolean
 }
 
 export namespace RoomNote {
@@ -106,6 +107,11 @@ export namespace RoomNote {
           w.bool(obj.failed)
         }
 
+        if ((obj.payload != null && obj.payload !== false)) {
+          w.uint32(96)
+          w.bool(obj.payload)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -119,7 +125,8 @@ export namespace RoomNote {
           data: uint8ArrayAlloc(0),
           json: false,
           cleared: false,
-          failed: false
+          failed: false,
+          payload: false
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -170,6 +177,10 @@ export namespace RoomNote {
             }
             case 11: {
               obj.failed = reader.bool()
+              break
+            }
+            case 12: {
+              obj.payload = reader.bool()
               break
             }
             default: {
@@ -264,6 +275,13 @@ export namespace RoomNote {
               }
               break
             }
+            case 12: {
+              yield {
+                field: `${prefix}.payload`,
+                value: reader.bool()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -331,6 +349,11 @@ export namespace RoomNote {
     value: boolean
   }
 
+  export interface RoomNotePayloadFieldEvent {
+    field: '$.payload'
+    value: boolean
+  }
+
   export function encode (obj: Partial<RoomNote>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RoomNote.codec())
   }
@@ -339,7 +362,7 @@ export namespace RoomNote {
     return decodeMessage(buf, RoomNote.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomNote>): Generator<RoomNoteRoomFieldEvent | RoomNoteSenderFieldEvent | RoomNoteKindFieldEvent | RoomNoteTimestampFieldEvent | RoomNoteIdFieldEvent | RoomNoteRecipientFieldEvent | RoomNoteReplyToFieldEvent | RoomNoteDataFieldEvent | RoomNoteJsonFieldEvent | RoomNoteClearedFieldEvent | RoomNoteFailedFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomNote>): Generator<RoomNoteRoomFieldEvent | RoomNoteSenderFieldEvent | RoomNoteKindFieldEvent | RoomNoteTimestampFieldEvent | RoomNoteIdFieldEvent | RoomNoteRecipientFieldEvent | RoomNoteReplyToFieldEvent | RoomNoteDataFieldEvent | RoomNoteJsonFieldEvent | RoomNoteClearedFieldEvent | RoomNoteFailedFieldEvent | RoomNotePayloadFieldEvent> {
     return streamMessage(buf, RoomNote.codec(), opts)
   }
 }

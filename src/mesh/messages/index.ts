@@ -7,7 +7,7 @@
 
 import type { Verifier } from '../../envelope/keys.ts'
 import type { ResolvedMeshInit } from '../constants.ts'
-import type { MeshComponents, RoomEvents } from '../index.ts'
+import type { IncomingPayload, MeshComponents, RoomEvents } from '../index.ts'
 import type { Member } from '../member.ts'
 import type { Numbering } from './messaging.ts'
 import type { Logger, PeerId, TypedEventTarget } from '@libp2p/interface'
@@ -50,4 +50,12 @@ export interface MessagingRoom extends Pick<TypedEventTarget<RoomEvents>, 'safeD
   updated(member: Member): void
   /** reports `err` against `peerId` when it refuses a message; says whether it did */
   reportIfRejected(peerId: PeerId, err: Error): boolean
+  /** checks the manifests of large payloads, and makes what the app reads them with */
+  readonly payloads: {
+    /**
+     * @throws {InvalidMessageError | MessageTooLargeError}
+     */
+    check(data: Uint8Array): unknown
+    incoming(sender: PeerId, data: Uint8Array): IncomingPayload
+  }
 }

@@ -71,7 +71,7 @@ export class Messaging implements ReplayLog, ReplaySource {
   private readonly notAMemberReported = new WeakMap<Member, number>()
   private readonly signer: Signer
   /** messages waiting to be sealed, with their callers */
-  private readonly pending: Array<{ data: Uint8Array, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
+  private readonly pending: Array<{ data: Uint8Array, payload: boolean, resolve(message: SignedRoomMessage): void, reject(err: Error): void }> = []
   /** members to ask for a replay, in turn, and whether one is under way */
   private readonly replayQueue: Member[] = []
   private replayRunning = false
@@ -110,6 +110,11 @@ export class Messaging implements ReplayLog, ReplaySource {
     this.seq = room.ctx.numbering?.seq ?? 0
     this.sent = this.seq
     this.ownKey = streamKey(components.peerId, this.epoch)
+  }
+
+  /** the largest data a room message may carry */
+  get maxDataSize (): number {
+    return this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
   }
 
   /** where our numbering stands */
@@ -251,15 +256,15 @@ export class Messaging implements ReplayLog, ReplaySource {
    * message after a quiet spell waits for nothing and a steady stream costs
    * one signature per window.
    */
-  async send (data: Uint8Array): Promise<SignedRoomMessage> {
-    const limit = this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
+  async send (data: Uint8Array, options: { payload?: boolean } = {}): Promise<SignedRoomMessage> {
+    const limit = this.maxDataSize
 
     if (!(data instanceof Uint8Array) || data.byteLength > limit) {
       throw new InvalidParametersError(`a room message is a Uint8Array of at most ${limit} bytes`)
     }
 
     return new Promise((resolve, reject) => {
-      this.pending.push({ data, resolve, reject })
+      this.pending.push({ data, payload: options.payload === true, resolve, reject })
 
       if (!this.sealingNow) {
         // sends made in the same tick go in one batch; after a quiet spell
@@ -298,7 +303,8 @@ export class Messaging implements ReplayLog, ReplaySource {
         firstSeq: this.seq + 1,
         skippedFrom: this.skippedFrom,
         timestamp: Date.now(),
-        data: taken.map(p => p.data)
+        data: taken.map(p => p.data),
+        payloads: taken.flatMap((p, i) => p.payload ? [i] : [])
       }, this.signer)
       const last = lastSeq(batch)
       this.verified.add(batch)
@@ -480,6 +486,12 @@ export class Messaging implements ReplayLog, ReplaySource {
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
       return undefined
+    }
+
+    for (const message of batch.messages) {
+      if (message.payload) {
+        this.room.payloads.check(message.data)
+      }
     }
 
     this.room.checkRoster(batch.sender)
@@ -664,7 +676,8 @@ export class Messaging implements ReplayLog, ReplaySource {
           epoch: message.epoch,
           seq: message.seq,
           timestamp: message.timestamp,
-          data: message.data,
+          data: message.payload ? new Uint8Array(0) : message.data,
+          payload: message.payload ? this.room.payloads.incoming(message.sender, message.data) : undefined,
           replayed: this.replayed.has(message)
         }
       })

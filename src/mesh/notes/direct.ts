@@ -62,7 +62,7 @@ export class DirectMessages {
    *
    * @throws {InvalidParametersError | UnknownMemberError | RateLimitError | TimeoutError | RoomClosedError} see `Room.sendTo`
    */
-  async send (peerId: PeerId, data: Uint8Array, options: DirectSendOptions = {}): Promise<void> {
+  async send (peerId: PeerId, data: Uint8Array, options: DirectSendOptions & { payload?: boolean } = {}): Promise<void> {
     await this.exchange('direct', peerId, data, options)
   }
 
@@ -81,7 +81,7 @@ export class DirectMessages {
     return response.data
   }
 
-  private async exchange (kind: 'direct' | 'request', peerId: PeerId, data: Uint8Array, options: DirectSendOptions): Promise<SignedRoomNote> {
+  private async exchange (kind: 'direct' | 'request', peerId: PeerId, data: Uint8Array, options: DirectSendOptions & { payload?: boolean }): Promise<SignedRoomNote> {
     if (this.room.isClosed) {
       throw new RoomClosedError(`room "${this.room.name}" was left`)
     }
@@ -96,7 +96,7 @@ export class DirectMessages {
 
     options.signal?.throwIfAborted()
     this.ownLimit.consume('self')
-    const note = await this.notes.seal({ kind, recipient: peerId, data })
+    const note = await this.notes.seal({ kind, recipient: peerId, data, payload: options.payload === true })
     const key = hex(note.id)
     const timeout = options.timeout ?? this.room.ctx.init.directTimeout
     const signals = [this.room.signal, AbortSignal.timeout(timeout), ...(options.signal == null ? [] : [options.signal])]
@@ -154,7 +154,11 @@ export class DirectMessages {
   take (note: SignedRoomNote): void {
     switch (note.kind) {
       case 'direct':
-        this.room.safeDispatchEvent('direct', { detail: { sender: note.sender, timestamp: note.timestamp, data: note.data } })
+        this.room.safeDispatchEvent('direct', {
+          detail: note.payload
+            ? { sender: note.sender, timestamp: note.timestamp, data: new Uint8Array(0), payload: this.room.payloads.incoming(note.sender, note.data) }
+            : { sender: note.sender, timestamp: note.timestamp, data: note.data }
+        })
         this.again(note)
         break
       case 'request':

@@ -78,7 +78,7 @@ export class RoomNotes {
    * Signs a note of ours for this room: now (or at `timestamp`), with a
    * fresh id.
    */
-  async seal (init: Pick<RoomNoteInit, 'kind' | 'data'> & Partial<Pick<RoomNoteInit, 'recipient' | 'replyTo' | 'json' | 'cleared' | 'failed' | 'timestamp'>>): Promise<SignedRoomNote> {
+  async seal (init: Pick<RoomNoteInit, 'kind' | 'data'> & Partial<Pick<RoomNoteInit, 'recipient' | 'replyTo' | 'json' | 'cleared' | 'failed' | 'payload' | 'timestamp'>>): Promise<SignedRoomNote> {
     const id = globalThis.crypto.getRandomValues(new Uint8Array(ROOM_NOTE_ID_LENGTH))
     return sealRoomNote({ room: this.room.id, sender: this.room.ctx.components.peerId, timestamp: Date.now(), id, ...init }, this.signer)
   }
@@ -233,6 +233,19 @@ export class RoomNotes {
     } catch (err: any) {
       this.tolerate(from, err, '%p sent more %s notes than allowed in a second', note.sender, BUDGETS[note.kind])
       return
+    }
+
+    if (note.payload) {
+      try {
+        this.room.payloads.check(note.data)
+      } catch (err: any) {
+        if (own) {
+          throw err
+        }
+
+        this.tolerate(from, err)
+        return
+      }
     }
 
     if (ONCE.has(note.kind) && !this.remember(note, key, now)) {

@@ -1,0 +1,181 @@
+import { TimeoutError } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { sleep } from '../../health/sleep.ts'
+import { CorruptPayloadError, PayloadUnavailableError } from '../errors.ts'
+import { Frames } from '../frames.ts'
+import { PayloadAnswer } from '../pb/payload.ts'
+import { PAYLOAD_ATTEMPTS, PAYLOAD_CHUNK, PAYLOAD_RETRY_INITIAL, PAYLOAD_RETRY_MAX, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
+import { blockCount, blockLength, isBlock } from './manifest.ts'
+import { sealPayloadRequest } from './request.ts'
+import type { Manifest } from './manifest.ts'
+import type { PayloadsRoom } from './payloads.ts'
+import type { Signer } from '../../envelope/keys.ts'
+import type { IncomingPayload } from '../index.ts'
+import type { Member } from '../member.ts'
+import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+
+/** extra bytes a payload frame may have besides its chunk */
+const FRAME_SLACK = 1024
+
+/**
+ * A large payload another member sent (its signed manifest arrived as a room
+ * message or a direct message). Reading it fetches its blocks from the
+ * sender, or through a member that reaches the sender, and checks each
+ * against the manifest before it is given; a fetch that breaks is taken up
+ * where it stopped.
+ */
+export class IncomingPayloadImpl implements IncomingPayload {
+  readonly id: string
+  readonly sender: PeerId
+  readonly size: number
+  readonly name?: string
+  readonly type?: string
+  private readonly manifest: Manifest
+  private readonly room: PayloadsRoom
+  private readonly signer: Signer
+
+  constructor (room: PayloadsRoom, signer: Signer, sender: PeerId, manifest: Manifest) {
+    this.room = room
+    this.signer = signer
+    this.sender = sender
+    this.manifest = manifest
+    this.id = uint8ArrayToString(manifest.id, 'base16')
+    this.size = manifest.size
+    this.name = manifest.name
+    this.type = manifest.type
+  }
+
+  async * read (options: AbortOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const count = blockCount(this.size, this.manifest.blockSize)
+    const signal = AbortSignal.any([this.room.signal, ...(options.signal == null ? [] : [options.signal])])
+    let block = 0
+    let failures = 0
+    let turn = 0
+    let received = 0
+
+    while (block < count) {
+      signal.throwIfAborted()
+      const route = this.route(turn)
+      let stream: Stream | undefined
+      let timer: ReturnType<typeof setTimeout> | undefined
+
+      try {
+        if (route == null) {
+          throw new PayloadUnavailableError(`no stream with ${this.sender} or any member that could pass payload ${this.id} on`)
+        }
+
+        const stall = new AbortController()
+        const arm = (): void => {
+          clearTimeout(timer)
+          timer = setTimeout(() => { stall.abort(new TimeoutError(`no payload frame for ${PAYLOAD_STALL_TIMEOUT} ms`)) }, PAYLOAD_STALL_TIMEOUT)
+        }
+        const streamSignal = AbortSignal.any([signal, stall.signal])
+        arm()
+        stream = await route.session!.connection.newStream(this.room.ctx.payloadProtocol, { signal: streamSignal, runOnLimitedConnection: true })
+        const frames = new Frames(stream, PAYLOAD_CHUNK + FRAME_SLACK)
+        const request = await sealPayloadRequest({ room: this.room.id, owner: this.sender, id: this.manifest.id, fromBlock: block, requester: this.room.ctx.components.peerId }, this.signer)
+        await frames.write([request.bytes], { signal: streamSignal })
+        const answer = PayloadAnswer.decode((await frames.read({ signal: streamSignal })).subarray())
+
+        if (answer.error != null) {
+          const err = new PayloadUnavailableError(`${route.peerId} does not give payload ${this.id}: ${answer.error}`)
+
+          if (answer.gone && route.peerId.equals(this.sender)) {
+            failures = PAYLOAD_ATTEMPTS
+          }
+
+          throw err
+        }
+
+        const buffer = new Uint8ArrayList()
+
+        while (block < count) {
+          buffer.append(await frames.read({ signal: streamSignal }))
+          arm()
+
+          while (block < count && buffer.byteLength >= blockLength(this.manifest, block)) {
+            const length = blockLength(this.manifest, block)
+            const bytes = buffer.subarray(0, length)
+            buffer.consume(length)
+
+            if (!await isBlock(this.manifest, block, bytes)) {
+              throw new CorruptPayloadError(`block ${block} of payload ${this.id} from ${route.peerId} does not match its hash`)
+            }
+
+            block++
+            failures = 0
+            received += length
+            this.room.safeDispatchEvent('progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: received, total: this.size } })
+            yield bytes
+          }
+        }
+      } catch (err: any) {
+        if (signal.aborted) {
+          throw signal.reason
+        }
+
+        if (err.name === 'CorruptPayloadError') {
+          // a member that passed it on altered it: reported, and another is tried
+          this.room.reportIfRejected(route!.peerId, err)
+        }
+
+        if (++failures >= PAYLOAD_ATTEMPTS) {
+          throw err.name === 'PayloadUnavailableError' || err.name === 'CorruptPayloadError' ? err : new PayloadUnavailableError(`payload ${this.id} could not be fetched: ${err.message}`)
+        }
+
+        this.room.log('fetching payload %s from %p broke at block %d (attempt %d) - %e', this.id, route?.peerId, block, failures, err)
+        turn++
+        await sleep(Math.min(PAYLOAD_RETRY_MAX, PAYLOAD_RETRY_INITIAL * 2 ** (failures - 1)), signal)
+        signal.throwIfAborted()
+      } finally {
+        clearTimeout(timer)
+
+        if (stream != null) {
+          if (block < count) {
+            stream.abort(new Error('payload fetch ended'))
+          } else {
+            void stream.close().catch(() => {})
+          }
+        }
+      }
+    }
+  }
+
+  async bytes (options?: AbortOptions): Promise<Uint8Array> {
+    const bytes = new Uint8Array(this.size)
+    let offset = 0
+
+    for await (const block of this.read(options)) {
+      bytes.set(block, offset)
+      offset += block.byteLength
+    }
+
+    return bytes
+  }
+
+  async blob (options?: AbortOptions): Promise<Blob> {
+    const parts: Array<Uint8Array<ArrayBuffer>> = []
+
+    for await (const block of this.read(options)) {
+      parts.push(block.slice())
+    }
+
+    return new Blob(parts, this.type == null ? {} : { type: this.type })
+  }
+
+  /**
+   * The sender when we have a stream with it, else in turn each other
+   * member we have one with (it passes the request and the blocks on).
+   */
+  private route (turn: number): Member | undefined {
+    const owner = this.room.getMember(this.sender)
+
+    if (owner?.session?.open === true) {
+      return owner
+    }
+
+    const others = this.room.all().filter(member => member.session?.open === true && !member.peerId.equals(this.sender))
+    return others.length === 0 ? undefined : others[turn % others.length]
+  }
+}
