@@ -52,63 +52,21 @@ export class IncomingPayloadImpl implements IncomingPayload {
     let block = 0
     let failures = 0
     let turn = 0
-    let received = 0
 
     while (block < count) {
       signal.throwIfAborted()
       const route = this.route(turn)
-      let stream: Stream | undefined
-      let timer: ReturnType<typeof setTimeout> | undefined
 
       try {
         if (route == null) {
           throw new PayloadUnavailableError(`no stream with ${this.sender} or any member that could pass payload ${this.id} on`)
         }
 
-        const stall = new AbortController()
-        const arm = (): void => {
-          clearTimeout(timer)
-          timer = setTimeout(() => { stall.abort(new TimeoutError(`no payload frame for ${PAYLOAD_STALL_TIMEOUT} ms`)) }, PAYLOAD_STALL_TIMEOUT)
-        }
-        const streamSignal = AbortSignal.any([signal, stall.signal])
-        arm()
-        stream = await route.session!.connection.newStream(this.room.ctx.payloadProtocol, { signal: streamSignal, runOnLimitedConnection: true })
-        const frames = new Frames(stream, PAYLOAD_CHUNK + FRAME_SLACK)
-        const request = await sealPayloadRequest({ room: this.room.id, owner: this.sender, id: this.manifest.id, fromBlock: block, requester: this.room.ctx.components.peerId }, this.signer)
-        await frames.write([request.bytes], { signal: streamSignal })
-        const answer = PayloadAnswer.decode((await frames.read({ signal: streamSignal })).subarray())
-
-        if (answer.error != null) {
-          const err = new PayloadUnavailableError(`${route.peerId} does not give payload ${this.id}: ${answer.error}`)
-
-          if (answer.gone && route.peerId.equals(this.sender)) {
-            failures = PAYLOAD_ATTEMPTS
-          }
-
-          throw err
-        }
-
-        const buffer = new Uint8ArrayList()
-
-        while (block < count) {
-          buffer.append(await frames.read({ signal: streamSignal }))
-          arm()
-
-          while (block < count && buffer.byteLength >= blockLength(this.manifest, block)) {
-            const length = blockLength(this.manifest, block)
-            const bytes = buffer.subarray(0, length)
-            buffer.consume(length)
-
-            if (!await isBlock(this.manifest, block, bytes)) {
-              throw new CorruptPayloadError(`block ${block} of payload ${this.id} from ${route.peerId} does not match its hash`)
-            }
-
-            block++
-            failures = 0
-            received += length
-            this.room.safeDispatchEvent('progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: received, total: this.size } })
-            yield bytes
-          }
+        for await (const bytes of this.fetch(route, block, signal)) {
+          block++
+          failures = 0
+          this.room.safeDispatchEvent('progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: Math.min(this.size, block * this.manifest.blockSize), total: this.size } })
+          yield bytes
         }
       } catch (err: any) {
         if (signal.aborted) {
@@ -120,6 +78,11 @@ export class IncomingPayloadImpl implements IncomingPayload {
           this.room.reportIfRejected(route!.peerId, err)
         }
 
+        if (err instanceof GoneError && route!.peerId.equals(this.sender)) {
+          // the sender itself says so
+          throw err
+        }
+
         if (++failures >= PAYLOAD_ATTEMPTS) {
           throw err.name === 'PayloadUnavailableError' || err.name === 'CorruptPayloadError' ? err : new PayloadUnavailableError(`payload ${this.id} could not be fetched: ${err.message}`)
         }
@@ -128,16 +91,67 @@ export class IncomingPayloadImpl implements IncomingPayload {
         turn++
         await sleep(Math.min(PAYLOAD_RETRY_MAX, PAYLOAD_RETRY_INITIAL * 2 ** (failures - 1)), signal)
         signal.throwIfAborted()
-      } finally {
-        clearTimeout(timer)
+      }
+    }
+  }
 
-        if (stream != null) {
-          if (block < count) {
-            stream.abort(new Error('payload fetch ended'))
-          } else {
-            void stream.close().catch(() => {})
+  /**
+   * Asks `route` for the blocks from `from` on and yields each as it is
+   * checked; the stream ends when the generator does.
+   *
+   * @throws {PayloadUnavailableError} the member does not give it; {CorruptPayloadError} a block that does not match; the stream's error, or a TimeoutError after `PAYLOAD_STALL_TIMEOUT` without a frame
+   */
+  private async * fetch (route: Member, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array, void, undefined> {
+    const count = blockCount(this.size, this.manifest.blockSize)
+    const stall = new AbortController()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const arm = (): void => {
+      clearTimeout(timer)
+      timer = setTimeout(() => { stall.abort(new TimeoutError(`no payload frame for ${PAYLOAD_STALL_TIMEOUT} ms`)) }, PAYLOAD_STALL_TIMEOUT)
+    }
+    const streamSignal = AbortSignal.any([signal, stall.signal])
+    let stream: Stream | undefined
+    let block = from
+
+    try {
+      arm()
+      stream = await route.session!.connection.newStream(this.room.ctx.payloadProtocol, { signal: streamSignal, runOnLimitedConnection: true })
+      const frames = new Frames(stream, PAYLOAD_CHUNK + FRAME_SLACK)
+      const request = await sealPayloadRequest({ room: this.room.id, owner: this.sender, id: this.manifest.id, fromBlock: from, requester: this.room.ctx.components.peerId }, this.signer)
+      await frames.write([request.bytes], { signal: streamSignal })
+      const answer = PayloadAnswer.decode((await frames.read({ signal: streamSignal })).subarray())
+
+      if (answer.error != null) {
+        const message = `${route.peerId} does not give payload ${this.id}: ${answer.error}`
+        throw answer.gone ? new GoneError(message) : new PayloadUnavailableError(message)
+      }
+
+      const buffer = new Uint8ArrayList()
+
+      while (block < count) {
+        buffer.append(await frames.read({ signal: streamSignal }))
+        arm()
+
+        while (block < count && buffer.byteLength >= blockLength(this.manifest, block)) {
+          const length = blockLength(this.manifest, block)
+          const bytes = buffer.subarray(0, length)
+          buffer.consume(length)
+
+          if (!await isBlock(this.manifest, block, bytes)) {
+            throw new CorruptPayloadError(`block ${block} of payload ${this.id} from ${route.peerId} does not match its hash`)
           }
+
+          block++
+          yield bytes
         }
+      }
+    } finally {
+      clearTimeout(timer)
+
+      if (block < count) {
+        stream?.abort(new Error('payload fetch ended'))
+      } else {
+        void stream?.close().catch(() => {})
       }
     }
   }
@@ -179,3 +193,6 @@ export class IncomingPayloadImpl implements IncomingPayload {
     return others.length === 0 ? undefined : others[turn % others.length]
   }
 }
+
+/** the sender answered that it does not hold the payload (any more), or not for us */
+class GoneError extends PayloadUnavailableError {}
