@@ -63,8 +63,11 @@ export function blockSizeFor (size: number, hashes: number): number {
 /** the bytes of block `index` */
 export async function readBlock (source: PayloadSource, manifest: Pick<Manifest, 'size' | 'blockSize'>, index: number): Promise<Uint8Array> {
   const start = index * manifest.blockSize
-  const end = start + blockLength(manifest, index)
+  return readRange(source, start, start + blockLength(manifest, index))
+}
 
+/** bytes `start` to `end` of `source` */
+export async function readRange (source: PayloadSource, start: number, end: number): Promise<Uint8Array> {
   if (source instanceof Uint8Array) {
     return source.subarray(start, end)
   }

@@ -8,7 +8,7 @@ import { Frames } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
 import { MAX_KEPT_PAYLOADS, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK } from './constants.ts'
 import { IncomingPayloadImpl } from './incoming.ts'
-import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readBlock } from './manifest.ts'
+import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange } from './manifest.ts'
 import type { Manifest, PayloadSource } from './manifest.ts'
 import type { PayloadFetch } from './request.ts'
 import type { IncomingPayload } from '../index.ts'
@@ -164,15 +164,15 @@ export class RoomPayloads {
     await answer(frames, {})
 
     for (let index = request.fromBlock; index < count; index++) {
-      const block = await readBlock(source, manifest, index)
-      const chunks: Uint8Array[] = []
+      const end = sent + blockLength(manifest, index)
 
-      for (let offset = 0; offset < block.byteLength; offset += PAYLOAD_CHUNK) {
-        chunks.push(block.subarray(offset, offset + PAYLOAD_CHUNK))
+      // a frame's bytes at a time: held only while they are written
+      while (sent < end) {
+        const length = Math.min(end - sent, PAYLOAD_CHUNK)
+        await frames.write([await readRange(source, sent, sent + length)], { signal: this.room.signal })
+        sent += length
       }
 
-      await frames.write(chunks, { signal: this.room.signal })
-      sent += blockLength(manifest, index)
       this.room.safeDispatchEvent('progress', { detail: { id: hex(manifest.id), peerId: request.requester, direction: 'upload', bytes: sent, total: manifest.size } })
     }
   }
