@@ -613,7 +613,7 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * away or not yet joined never get it. Receivers get an `ephemeral` event.
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
-   * @throws {RateLimitError} more than 50 this second
+   * @throws {RateLimitError} more than 20 this second
    * @throws {RoomClosedError} the room was left
    */
   send(data: Uint8Array, options: SendOptions & { ephemeral: true }): Promise<void>
@@ -644,7 +644,7 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
    * @throws {UnknownMemberError} `peerId` is not a member
-   * @throws {RateLimitError} more than 100 direct messages and requests this second
+   * @throws {RateLimitError} more than 50 direct messages and requests this second
    * @throws {TimeoutError} no receipt within `timeout`
    * @throws {RoomClosedError} the room was left
    */

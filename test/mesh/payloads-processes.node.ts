@@ -44,6 +44,12 @@ async function received (member: MeshMemberProcess, timeout: number, since = 0):
   return line
 }
 
+/** whether every member has a direct stream with every other */
+async function allDirect (members: MeshMemberProcess[]): Promise<boolean> {
+  const lists = await Promise.all(members.map(async m => m.members()))
+  return lists.every(list => list.filter(m => m.state === 'direct').length === members.length - 1)
+}
+
 async function keys (n: number): Promise<Array<{ key: string, peerId: string }>> {
   return Promise.all(Array.from({ length: n }, async () => {
     const key = await generateKeyPair('Ed25519')
@@ -115,7 +121,7 @@ describe('mesh: large payloads between processes', function () {
     const room = 'payload-stop'
     members = await Promise.all([0, 1, 2].map(async () => startMeshMember({ relay: relay.wsAddr, room, payloads: true })))
     const [a, b, c] = members
-    await pWaitFor(async () => (await Promise.all(members.map(async m => m.members()))).every(list => list.filter(m => m.state === 'direct').length === 2), { timeout: 60_000, interval: 250 })
+    await pWaitFor(async () => allDirect(members), { timeout: 60_000, interval: 250 })
 
     const since = members.map(m => m.history.length)
     // b and c both fetch as the message arrives; c stops after its first 8 MiB

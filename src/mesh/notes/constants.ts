@@ -5,7 +5,7 @@ const second = 1000
  * signed longer ago than this are refused, so each is remembered (to be
  * taken once) only this long. Presence has no age: the newest wins.
  */
-export const NOTE_MAX_AGE = 60 * second
+export const NOTE_MAX_AGE = 30 * second
 
 /**
  * Bytes a signed note adds to its data (signature, room id, sender and
@@ -18,7 +18,7 @@ export const NOTE_OVERHEAD = 320
  * `RateLimitError`. Receivers take twice this many from each sender in a
  * second (their windows do not line up with the sender's) and drop the rest.
  */
-export const EPHEMERAL_PER_SECOND = 50
+export const EPHEMERAL_PER_SECOND = 20
 
 /**
  * Presence updates a member sends per second, at most: faster calls to
@@ -33,7 +33,7 @@ export const PRESENCE_PER_SECOND = 20
  * this many notes for one member (direct messages, requests, responses,
  * receipts, and the copies sent again) from each sender in a second.
  */
-export const DIRECT_PER_SECOND = 100
+export const DIRECT_PER_SECOND = 50
 
 /**
  * Notes one stream may bring per second before their signatures are
@@ -43,7 +43,9 @@ export const NOTES_PER_STREAM_PER_SECOND = 1000
 
 /**
  * Note ids remembered per sender (each for `NOTE_MAX_AGE`): a sender with
- * this many gets no more taken until the oldest age out.
+ * this many gets no more taken until the oldest age out. A sender within
+ * its own limits (`EPHEMERAL_PER_SECOND` + `DIRECT_PER_SECOND`) has at most
+ * 70 × 30 = 2,100.
  */
 export const MAX_NOTE_IDS_PER_SENDER = 4096
 

@@ -40,6 +40,8 @@ export class DirectMessages {
   private readonly notes: RoomNotes
   private readonly waiting = new Map<string, Waiting>()
   private readonly answers = new PeerMap<Map<string, Answer>>()
+  /** requests of each member being handled (kept while they run, also after the member left) */
+  private readonly inFlight = new PeerMap<number>()
   private readonly ownLimit = new RateLimiter({ points: DIRECT_PER_SECOND, duration: 1, keyPrefix: 'relaymesh-direct-own' })
   private handler?: RequestHandler
 
@@ -218,13 +220,7 @@ export class DirectMessages {
     prune(answers)
     const key = hex(note.id)
     const handler = this.handler
-    let inFlight = 0
-
-    for (const answer of answers.values()) {
-      if (answer.response == null) {
-        inFlight++
-      }
-    }
+    const inFlight = this.inFlight.get(note.sender) ?? 0
 
     if (handler == null || inFlight >= MAX_REQUESTS_IN_FLIGHT_PER_MEMBER) {
       const reason = handler == null ? 'no request handler' : `busy: ${inFlight} of its requests under way`
@@ -235,6 +231,7 @@ export class DirectMessages {
 
     const answer: Answer = { until: Math.max(Date.now(), note.timestamp) + NOTE_MAX_AGE }
     answers.set(key, answer)
+    this.inFlight.set(note.sender, inFlight + 1)
     let response: Pick<SignedRoomNote, 'data' | 'failed'>
 
     try {
@@ -248,6 +245,14 @@ export class DirectMessages {
     } catch (err: any) {
       this.room.log('the handler failed a request of %p - %e', note.sender, err)
       response = fail(err?.message ?? String(err))
+    } finally {
+      const left = (this.inFlight.get(note.sender) ?? 1) - 1
+
+      if (left > 0) {
+        this.inFlight.set(note.sender, left)
+      } else {
+        this.inFlight.delete(note.sender)
+      }
     }
 
     await this.respond(answers, key, note, response)

@@ -58,6 +58,8 @@ export class RoomNotes {
     direct: new RateLimiter({ points: 2 * DIRECT_PER_SECOND, duration: 1, keyPrefix: 'relaymesh-notes-direct' })
   }
 
+  /** copies of notes taken before (see `again`), and notes passed on (see `passOn`), per member that brought them */
+  private readonly copies = new RateLimiter({ points: 2 * DIRECT_PER_SECOND, duration: 1, keyPrefix: 'relaymesh-notes-copies' })
   private readonly ownEphemeral = new RateLimiter({ points: EPHEMERAL_PER_SECOND, duration: 1, keyPrefix: 'relaymesh-notes-own' })
   /** when each member last had a refusal of ours reported that an honest member may meet */
   private readonly reported = new WeakMap<Member, number>()
@@ -211,15 +213,13 @@ export class RoomNotes {
     const key = uint8ArrayToString(note.id, 'base16')
 
     if (ONCE.has(note.kind) && this.ids.get(note.sender)?.has(key) === true) {
-      // taken before: a sender that got no receipt or response sends it
-      // again (a copy it sent twice is answered twice, within its rate)
-      try {
-        this.perSender.direct.consume(note.sender.toString())
-        this.direct.again(note)
-      } catch {
-        this.room.log.trace('%p sent more copies of notes than allowed in a second', note.sender)
-      }
+      await this.again(from, note, own ? undefined : verify)
+      return
+    }
 
+    if (note.kind === 'presence' && !this.presence.isNews(note, own)) {
+      // a copy, or older than what we hold: nothing to take, pass on or count
+      this.room.log.trace('presence of %p from %p is not news', note.sender, from.peerId)
       return
     }
 
@@ -235,17 +235,19 @@ export class RoomNotes {
       return
     }
 
-    if (note.payload) {
-      try {
-        this.room.payloads.check(note.data)
-      } catch (err: any) {
-        if (own) {
-          throw err
-        }
+    let value: unknown
 
-        this.tolerate(from, err)
-        return
+    try {
+      // what is in it, before it is taken or passed on
+      value = this.content(note)
+    } catch (err: any) {
+      if (own) {
+        throw err
       }
+
+      // signed by its sender: the member that passed it on is not to blame
+      this.tolerate(from, err)
+      return
     }
 
     if (ONCE.has(note.kind) && !this.remember(note, key, now)) {
@@ -262,11 +264,46 @@ export class RoomNotes {
         this.room.safeDispatchEvent('ephemeral', { detail: { sender: note.sender, timestamp: note.timestamp, data: note.data } })
         break
       case 'presence':
-        this.presence.take(note)
+        this.presence.take(note, value)
         break
       default:
         this.direct.take(note)
     }
+  }
+
+  /**
+   * A note taken before came again: its sender got no answer and sent it
+   * again. Answered again (a copy passed on by another member once its
+   * signature is checked), each copy charged to the member that brought it.
+   */
+  private async again (from: Member, note: SignedRoomNote, verify?: (verifier: MessagingRoom['ctx']['verifier'], options?: { signal?: AbortSignal }) => Promise<void>): Promise<void> {
+    try {
+      this.copies.consume(from.peerId.toString())
+    } catch {
+      this.room.log.trace('%p brought more copies of notes than allowed in a second', from.peerId)
+      return
+    }
+
+    await verify?.(this.room.ctx.verifier, { signal: this.room.signal })
+    this.direct.again(note)
+  }
+
+  /**
+   * Checks what a note carries: a presence value (returned), a payload's
+   * manifest.
+   *
+   * @throws {MessageTooLargeError | InvalidMessageError}
+   */
+  private content (note: SignedRoomNote): unknown {
+    if (note.kind === 'presence') {
+      return this.presence.check(note)
+    }
+
+    if (note.payload) {
+      this.room.payloads.check(note.data)
+    }
+
+    return undefined
   }
 
   /** forgets what we know of a member that left */
@@ -289,6 +326,13 @@ export class RoomNotes {
 
     if (!asked || target == null || target === from || target.session?.open !== true) {
       this.room.log.trace('not passing a %s note of %p on to %p: not asked, or no stream with it', note.kind, note.sender, recipient)
+      return
+    }
+
+    try {
+      this.copies.consume(from.peerId.toString())
+    } catch {
+      this.room.log.trace('%p asked us to pass on more notes than allowed in a second', from.peerId)
       return
     }
 

@@ -150,24 +150,34 @@ export class Presence {
   }
 
   /**
-   * A presence note (checked, signature included): taken when it is newer
-   * than the one held (or as new, when the one held was dropped: the member
-   * sends it again when its stream begins again).
+   * Whether a presence note is newer than the one held of its sender. One
+   * as old as the one held is news only when that one was dropped and it
+   * comes on the sender's own stream (it sends it again when its stream
+   * begins again): a member passing on a copy cannot bring a dropped value
+   * back.
+   */
+  isNews (note: SignedRoomNote, own: boolean): boolean {
+    const held = this.held.get(note.sender)
+    return held == null || note.timestamp > held.note.timestamp ||
+      (note.timestamp === held.note.timestamp && own && !held.present && !note.cleared)
+  }
+
+  /**
+   * The value a presence note carries (`undefined` when it clears it).
    *
    * @throws {MessageTooLargeError | InvalidMessageError} a value too large, or not JSON where it says it is
    */
-  take (note: SignedRoomNote): void {
+  check (note: SignedRoomNote): unknown {
     if (note.data.byteLength > this.room.ctx.init.maxPresenceSize) {
       throw new MessageTooLargeError(`a presence value of ${note.data.byteLength} bytes is larger than ${this.room.ctx.init.maxPresenceSize}`)
     }
 
+    return note.cleared ? undefined : decode(note)
+  }
+
+  /** a presence note that is news (see `isNews`), checked (see `check`), with its value */
+  take (note: SignedRoomNote, value: unknown): void {
     const held = this.held.get(note.sender)
-
-    if (held != null && (note.timestamp < held.note.timestamp || (note.timestamp === held.note.timestamp && (held.present || note.cleared)))) {
-      return
-    }
-
-    const value = note.cleared ? undefined : decode(note)
     this.held.set(note.sender, { note, value, present: !note.cleared, receivedAt: Date.now() })
 
     if (!note.cleared || held?.present === true) {
