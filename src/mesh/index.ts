@@ -39,6 +39,16 @@
  * (`persist`) the log and counters survive restarts. Rooms with a
  * `threshold` report `hasQuorum`, `quorum:lost` and `quorum:regained`.
  *
+ * Besides logged messages, members exchange signed notes that are never
+ * logged (see `src/mesh/notes`): presence (`room.setPresence`, the newest
+ * value per member, given to newcomers), ephemeral messages
+ * (`room.send(data, { ephemeral: true })`), direct messages with signed
+ * receipts (`room.sendTo`) and requests (`room.request`,
+ * `room.handleRequest`). Data larger than a message, or a Blob, goes as a
+ * large payload (see `src/mesh/payloads`): the message carries a signed
+ * manifest with each block's hash, and each member fetches the blocks on
+ * its own stream, from the sender or through a member that reaches it.
+ *
  * `createMeshNode()` adds this service as `node.services.mesh`.
  *
  * @example
