@@ -30,7 +30,9 @@
  * `CAPACITY_PING_MIN_TIMEOUT` (the clients' shortest ping timeout in ms,
  * default 30000; libp2p's is 5000) and
  * `CAPACITY_RELAYS` (default relaymesh,stock) size the relay capacity
- * benchmark.
+ * benchmark; `PAYLOAD_MIB` (default 64), `PAYLOAD_RUNS` (default 3),
+ * `PRESENCE_MEMBERS` (default 5) and `PRESENCE_UPDATES` (default 200) size
+ * the payload throughput and presence latency benchmark.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
@@ -40,13 +42,14 @@ import { capacityTable, measureCapacity } from './capacity.ts'
 import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
 import { loadTable, measureLoad } from './message-load.ts'
 import { measureMessages, messageTables } from './messages.ts'
+import { measurePayloads, payloadTables } from './payloads.ts'
 import { MiB, measureRelayMemory } from './relay-memory.ts'
 import { measureRelays } from './relays.ts'
 import type { CapacityRelay, CapacityResult } from './capacity.ts'
 import type { LoadSetup } from './message-load.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'relay-memory,capacity,relays,mesh,messages').split(',')
+const wanted = (process.env.BENCH ?? 'relay-memory,capacity,relays,mesh,messages,payloads').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
 
@@ -168,6 +171,23 @@ if (wanted.includes('messages')) {
     })
     results.load = load
     tables.push(loadTable(load))
+  } finally {
+    await relay.stop()
+  }
+}
+
+if (wanted.includes('payloads')) {
+  const relay = await startRelayProcess(MESH_RELAY_ARGS)
+
+  try {
+    const payloads = await measurePayloads(relay.wsAddr, {
+      mib: Number(process.env.PAYLOAD_MIB ?? 64),
+      runs: Number(process.env.PAYLOAD_RUNS ?? 3),
+      presenceMembers: Number(process.env.PRESENCE_MEMBERS ?? 5),
+      presenceUpdates: Number(process.env.PRESENCE_UPDATES ?? 200)
+    })
+    results.payloads = payloads
+    tables.push(payloadTables(payloads))
   } finally {
     await relay.stop()
   }
