@@ -57,7 +57,7 @@ lines.on('line', line => {
     return
   }
 
-  chat.send(line).catch((err: Error) => {
+  chat.input(line).catch((err: Error) => {
     process.stderr.write(`relaymesh-chat: could not send: ${err.message}\n`)
   })
 })

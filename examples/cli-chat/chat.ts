@@ -1,7 +1,8 @@
 /**
  * A room member in the terminal, on relaymesh's public API only: joins a room
- * through a relay, prints members joining and leaving and the room's
- * messages, and sends every line typed.
+ * through a relay, prints members joining and leaving, the room's messages
+ * and direct messages to it, and sends every line typed (`/msg <peer> <text>`
+ * to one member).
  */
 import { parseArgs } from 'node:util'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -18,7 +19,9 @@ export const USAGE = `Usage: relaymesh-chat --relay <multiaddr> --room <name> [o
   --timeout <seconds>   how long to try to reach a relay (default 10)
   --help                this text
 
-Type a line and press Enter to send it; Ctrl-C leaves the room.`
+Type a line and press Enter to send it to the room; '/msg <peer> <text>' sends
+it to one member only (<peer>: its id, or the end of it shown in the chat);
+Ctrl-C leaves the room.`
 
 export interface ChatOptions {
   relays: string[]
@@ -94,6 +97,8 @@ export interface Chat {
   node: Libp2p<RelaymeshServices>
   room: Room
   send(text: string): Promise<void>
+  /** a line typed: a message to the room, or a command (`/msg <peer> <text>`) */
+  input(line: string): Promise<void>
   stop(): Promise<void>
 }
 
@@ -141,13 +146,46 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
   room.addEventListener('message', (evt: CustomEvent<RoomMessage>) => {
     print(`<${short(evt.detail.sender)}> ${new TextDecoder().decode(evt.detail.data)}${evt.detail.replayed ? ' (sent while you were away)' : ''}`)
   })
+  room.addEventListener('direct', (evt) => {
+    print(`[${short(evt.detail.sender)} to you] ${new TextDecoder().decode(evt.detail.data)}`)
+  })
   print(`* you are ${short(node.peerId)} in room "${options.room}" via ${reached.remoteAddr.toString()}`)
+
+  const send = async (text: string): Promise<void> => {
+    await room.send(new TextEncoder().encode(text))
+  }
+
+  /** `/msg <peer> <text>`: to the one member whose id is or ends with <peer> */
+  const direct = async (peer: string, text: string): Promise<void> => {
+    const matches = room.members.filter(m => m.peerId.toString().endsWith(peer))
+
+    if (matches.length !== 1) {
+      print(matches.length === 0 ? `* no member ${peer} in the room` : `* ${peer} is the end of ${matches.length} members' ids: give more of it`)
+      return
+    }
+
+    try {
+      await room.sendTo(matches[0].peerId, new TextEncoder().encode(text))
+      print(`-> ${short(matches[0].peerId)}: ${text}`)
+    } catch (err: any) {
+      print(`* could not send to ${short(matches[0].peerId)}: ${err.message}`)
+    }
+  }
 
   return {
     node,
     room,
-    send: async (text) => {
-      await room.send(new TextEncoder().encode(text))
+    send,
+    input: async (line) => {
+      const msg = /^\/msg\s+(\S+)\s+(.+)$/.exec(line)
+
+      if (msg != null) {
+        await direct(msg[1], msg[2])
+      } else if (line.startsWith('/')) {
+        print('* commands: /msg <peer> <text>')
+      } else {
+        await send(line)
+      }
     },
     stop: async () => {
       await room.leave().catch(() => {})

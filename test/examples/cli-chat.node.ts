@@ -84,6 +84,33 @@ describe('examples/cli-chat', function () {
     await page.close()
   })
 
+  it('/msg sends to one member only: the other terminal member does not see it', async () => {
+    const room = 'cli-msg'
+    const clis = [0, 1, 2].map(() => startCli(['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1']))
+
+    try {
+      await pWaitFor(() => clis.every(c => c.lines.some(line => line.startsWith('* you are'))), { timeout: 60_000, interval: 100 })
+      const ids = clis.map(c => c.lines.find(line => line.startsWith('* you are'))!.split(' ')[3])
+      await pWaitFor(() => clis.every((c, i) => ids.filter((_, j) => j !== i).every(id => c.lines.some(line => line.startsWith(`* ${id} joined`)))), { timeout: 60_000, interval: 100 })
+
+      clis[0].process.stdin?.write(`/msg ${ids[1]} for your eyes only\n`)
+      await pWaitFor(() => clis[1].lines.includes(`[${ids[0]} to you] for your eyes only`), { timeout: 30_000, interval: 100 })
+      await pWaitFor(() => clis[0].lines.includes(`-> ${ids[1]}: for your eyes only`), { timeout: 30_000, interval: 100 })
+      clis[0].process.stdin?.write('to everyone\n')
+      await pWaitFor(() => clis[2].lines.includes(`<${ids[0]}> to everyone`), { timeout: 30_000, interval: 100 })
+      expect(clis[2].lines.some(line => line.includes('for your eyes only'))).to.be.false()
+
+      clis[0].process.stdin?.write('/msg nobody hello\n')
+      await pWaitFor(() => clis[0].lines.includes('* no member nobody in the room'), { timeout: 10_000, interval: 100 })
+    } finally {
+      await Promise.all(clis.map(async c => {
+        const exited = once(c.process, 'exit')
+        c.process.kill('SIGINT')
+        await exited
+      }))
+    }
+  })
+
   it('says clearly when the relay cannot be reached, and exits 1', async () => {
     const unreachable = '/ip4/127.0.0.1/tcp/1/ws/p2p/12D3KooWAqcq3Sx8cwwHDvxwHZAxm7wSRP6czhRESLiFzZ2MP2sR'
     const failing = startCli(['--relay', unreachable, '--room', 'nowhere', '--timeout', '3'])
