@@ -35,6 +35,11 @@ function startCli (args: string[]): Cli {
   return { process: proc, lines, stderr: () => stderr }
 }
 
+/** whether `cli` printed a line starting with `start` */
+function printed (cli: Cli, start: string): boolean {
+  return cli.lines.some(line => line.startsWith(start))
+}
+
 describe('examples/cli-chat', function () {
   this.timeout(180_000)
   let relay: RelayProcess
@@ -89,9 +94,9 @@ describe('examples/cli-chat', function () {
     const clis = [0, 1, 2].map(() => startCli(['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1']))
 
     try {
-      await pWaitFor(() => clis.every(c => c.lines.some(line => line.startsWith('* you are'))), { timeout: 60_000, interval: 100 })
+      await pWaitFor(() => clis.every(c => printed(c, '* you are')), { timeout: 60_000, interval: 100 })
       const ids = clis.map(c => c.lines.find(line => line.startsWith('* you are'))!.split(' ')[3])
-      await pWaitFor(() => clis.every((c, i) => ids.filter((_, j) => j !== i).every(id => c.lines.some(line => line.startsWith(`* ${id} joined`)))), { timeout: 60_000, interval: 100 })
+      await pWaitFor(() => clis.every((c, i) => ids.every((id, j) => i === j || printed(c, `* ${id} joined`))), { timeout: 60_000, interval: 100 })
 
       clis[0].process.stdin?.write(`/msg ${ids[1]} for your eyes only\n`)
       await pWaitFor(() => clis[1].lines.includes(`[${ids[0]} to you] for your eyes only`), { timeout: 30_000, interval: 100 })
