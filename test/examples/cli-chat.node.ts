@@ -96,7 +96,8 @@ describe('examples/cli-chat', function () {
     try {
       await pWaitFor(() => clis.every(c => printed(c, '* you are')), { timeout: 60_000, interval: 100 })
       const ids = clis.map(c => c.lines.find(line => line.startsWith('* you are'))!.split(' ')[3])
-      await pWaitFor(() => clis.every((c, i) => ids.every((id, j) => i === j || printed(c, `* ${id} joined`))), { timeout: 60_000, interval: 100 })
+      const joined = (i: number): boolean => ids.every((id, j) => i === j || printed(clis[i], `* ${id} joined`))
+      await pWaitFor(() => joined(0) && joined(1) && joined(2), { timeout: 60_000, interval: 100 })
 
       clis[0].process.stdin?.write(`/msg ${ids[1]} for your eyes only\n`)
       await pWaitFor(() => clis[1].lines.includes(`[${ids[0]} to you] for your eyes only`), { timeout: 30_000, interval: 100 })
