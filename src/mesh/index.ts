@@ -467,6 +467,7 @@ export interface IncomingPayload {
    *
    * @throws {PayloadUnavailableError} the sender no longer holds it, or no member reached could give it
    * @throws {CorruptPayloadError} the sender's blocks do not match its manifest
+   * @throws {MessageTooLargeError} it is larger than this member's `maxPayloadSize` (the sender's may be larger)
    */
   read(options?: AbortOptions): AsyncGenerator<Uint8Array, void, undefined>
   /** the whole payload in memory (see `read`) */
@@ -609,7 +610,9 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * and each member fetches the bytes when it reads `payload` (see
    * `IncomingPayload`), from us or through a member that reaches us, while
    * we keep it (`payloadRetention`). The log and replays hold the manifest
-   * only. Resolves once the payload is hashed and its message sent.
+   * only. Resolves once the payload is hashed and its message sent. The
+   * Uint8Array is kept, not copied: do not change it while members may
+   * fetch it.
    * `progress` events report what each member fetched.
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array or Blob of at most `maxPayloadSize`, or a name or type is too long
@@ -649,10 +652,11 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * arrived; a rejection (timeout, abort, room left) means it may or may
    * not have. Not logged: a member away past the timeout never gets it.
    * Larger data, a Blob, or data with a `name` or `type`, goes as a large
-   * payload (see `send`) only this member may fetch; resolved then means
+   * payload (see `send`) only this member may fetch (a member passing the
+   * fetch on sees the bytes, as with a direct message); resolved then means
    * its manifest arrived.
    *
-   * @throws {InvalidParametersError} `data` is not a Uint8Array of at most `maxMessageSize` less the envelope
+   * @throws {InvalidParametersError} `data` is not a Uint8Array or Blob of at most `maxPayloadSize`, or a name or type is too long
    * @throws {UnknownMemberError} `peerId` is not a member
    * @throws {RateLimitError} more than 50 direct messages and requests this second
    * @throws {TimeoutError} no receipt within `timeout`

@@ -4,7 +4,7 @@ import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
-import { NotOnRosterError, RoomClosedError } from './errors.ts'
+import { NotOnRosterError, RoomClosedError, UnknownMemberError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { LinkDialer } from './link-dialer.ts'
 import { Links } from './links.ts'
@@ -67,7 +67,7 @@ export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
   'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError',
-  'NotAMemberError', 'StaleNoteError', 'RateLimitError', 'UnknownMemberError'
+  'NotAMemberError', 'StaleNoteError', 'RateLimitError', 'UnknownMemberError', 'CorruptPayloadError'
 ])
 
 /**
@@ -147,6 +147,12 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   async sendTo (peerId: PeerId, data: Uint8Array | Blob, options: DirectSendOptions = {}): Promise<void> {
     if (isPayload(data, options, this.notes.maxDataSize)) {
       this.checkOpen()
+
+      if (this.getMember(peerId)?.known !== true) {
+        // before the payload is hashed and kept
+        throw new UnknownMemberError(`${peerId} is not a member of room "${this.name}"`)
+      }
+
       await this.notes.direct.send(peerId, await this.payloads.prepare(data, { ...options, recipient: peerId }), { ...options, payload: true })
       return
     }
@@ -457,6 +463,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.memberMap.delete(member.peerId)
     this.messaging.guard.forget(member.peerId)
     this.notes.forget(member.peerId)
+    this.payloads.forget(member.peerId)
 
     if (!member.joined && member.record?.leaving !== true) {
       // only heard of: its record goes too, so the records kept stay within

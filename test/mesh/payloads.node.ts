@@ -90,6 +90,20 @@ describe('mesh: large payloads', function () {
     expect(sha256(new Uint8Array(await blob.arrayBuffer()))).to.equal(sha256(data))
   })
 
+  it('a payload larger than a member takes is still a message there: read() throws MessageTooLargeError, and the messages after it arrive', async () => {
+    nodes = await Promise.all([{}, { mesh: { maxPayloadSize: MiB } }].map(async init => createMember(relay.wsAddr, init)))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('payload-limits')))
+    await waitForFullMesh(rooms, nodes)
+    const atB = inbox(rooms[1])
+
+    await rooms[0].send(randomBytes(2 * MiB))
+    await rooms[0].send(encode('after it'))
+    await pWaitFor(() => atB.length === 2, { timeout: 10_000, interval: 50 })
+    expect(atB[0].payload?.size).to.equal(2 * MiB)
+    await expect(atB[0].payload!.bytes()).to.eventually.be.rejected.with.property('name', 'MessageTooLargeError')
+    expect(new TextDecoder().decode(atB[1].data)).to.equal('after it')
+  })
+
   it('a direct payload only its recipient can fetch, also through a member when the pair cannot connect', async () => {
     const members = await Promise.all([0, 1, 2].map(async () => createPartitionable(relay.wsAddr)))
     nodes = members.map(m => m.node)

@@ -57,6 +57,12 @@ export const MAX_NOTE_IDS_PER_SENDER = 4096
 export const DIRECT_RESEND_INITIAL = 500
 
 /**
+ * The longest wait between two sends of a direct message or request. It is
+ * also sent again at once when the recipient's stream begins.
+ */
+export const DIRECT_RESEND_MAX = 2000
+
+/**
  * A direct message or request is sent again only while it is younger than
  * this, so every copy arrives well within `NOTE_MAX_AGE`.
  */
@@ -67,6 +73,13 @@ export const DIRECT_RESEND_LIMIT = NOTE_MAX_AGE / 2
  * failure at once.
  */
 export const MAX_REQUESTS_IN_FLIGHT_PER_MEMBER = 8
+
+/**
+ * Longest a request handler may take: then the request fails (the
+ * requester gets a `RequestFailedError`), the handler's signal aborts, and
+ * its slot (see `MAX_REQUESTS_IN_FLIGHT_PER_MEMBER`) is free again.
+ */
+export const REQUEST_HANDLER_TIMEOUT = NOTE_MAX_AGE
 
 /**
  * Responses kept per member, for `NOTE_MAX_AGE`, to answer a request that

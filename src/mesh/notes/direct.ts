@@ -3,7 +3,7 @@ import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { RequestFailedError, RoomClosedError, UnknownMemberError } from '../errors.ts'
-import { DIRECT_PER_SECOND, DIRECT_RESEND_INITIAL, DIRECT_RESEND_LIMIT, MAX_FAILURE_REASON, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER, NOTE_MAX_AGE } from './constants.ts'
+import { DIRECT_PER_SECOND, DIRECT_RESEND_INITIAL, DIRECT_RESEND_LIMIT, DIRECT_RESEND_MAX, REQUEST_HANDLER_TIMEOUT, MAX_FAILURE_REASON, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER, NOTE_MAX_AGE } from './constants.ts'
 import type { RoomNotes } from './notes.ts'
 import type { SignedRoomNote } from '../../envelope/note.ts'
 import type { DirectSendOptions, RequestHandler } from '../index.ts'
@@ -135,7 +135,7 @@ export class DirectMessages {
 
           if (Date.now() + wait - note.timestamp < DIRECT_RESEND_LIMIT) {
             resend = setTimeout(send, wait)
-            wait *= 2
+            wait = Math.min(wait * 2, DIRECT_RESEND_MAX)
           }
         }
 
@@ -182,6 +182,15 @@ export class DirectMessages {
 
       if (response != null) {
         this.notes.deliver(response, note.sender)
+      }
+    }
+  }
+
+  /** a member's stream began: what waits for its answer goes to it now, on that stream */
+  streamBegan (peerId: PeerId): void {
+    for (const waiting of this.waiting.values()) {
+      if (waiting.note.recipient!.equals(peerId) && Date.now() - waiting.note.timestamp < DIRECT_RESEND_LIMIT) {
+        this.notes.deliver(waiting.note, peerId)
       }
     }
   }
@@ -235,7 +244,14 @@ export class DirectMessages {
     let response: Pick<SignedRoomNote, 'data' | 'failed'>
 
     try {
-      const data = await handler({ sender: note.sender, timestamp: note.timestamp, data: note.data }, { signal: this.room.signal })
+      // a handler that never settles frees its slot after REQUEST_HANDLER_TIMEOUT
+      const signal = AbortSignal.any([this.room.signal, AbortSignal.timeout(REQUEST_HANDLER_TIMEOUT)])
+      const data = await Promise.race([
+        handler({ sender: note.sender, timestamp: note.timestamp, data: note.data }, { signal }),
+        new Promise<never>((resolve, reject) => {
+          signal.addEventListener('abort', () => { reject(new TimeoutError(`the handler took longer than ${REQUEST_HANDLER_TIMEOUT} ms`)) }, { once: true })
+        })
+      ])
 
       if (!(data instanceof Uint8Array) || data.byteLength > this.notes.maxDataSize) {
         throw new InvalidParametersError(`a response is a Uint8Array of at most ${this.notes.maxDataSize} bytes`)

@@ -163,6 +163,7 @@ export class RoomNotes {
   /** a member's stream began: it gets the presence we know */
   streamBegan (member: Member): void {
     this.presence.streamBegan(member)
+    this.direct.streamBegan(member.peerId)
   }
 
   /**
@@ -175,10 +176,14 @@ export class RoomNotes {
    * @throws {Error} a refusal (malformed, oversize, cross-room, non-roster or forged note), so the stream is reset
    */
   async receive (from: Member, bytes: Uint8Array, forwardTo: Uint8Array[]): Promise<void> {
+    if (this.room.isClosed) {
+      return
+    }
+
     try {
       this.perStream.consume(from.peerId.toString())
     } catch (err: any) {
-      this.tolerate(from, err, 'more than %d notes in a second', NOTES_PER_STREAM_PER_SECOND)
+      this.tolerate(from, err, ['more than %d notes in a second', NOTES_PER_STREAM_PER_SECOND])
       return
     }
 
@@ -223,15 +228,21 @@ export class RoomNotes {
       return
     }
 
+    if (own && !this.withinRate(from, note)) {
+      return
+    }
+
     if (!own || note.kind === 'presence' || forwardTo.length > 0) {
       // passed on, kept or passed on by us: we must not be blamed for it
       await verify(this.room.ctx.verifier, { signal: this.room.signal })
+
+      // a copy that came another way while we checked this one is taken once
+      if ((ONCE.has(note.kind) && this.ids.get(note.sender)?.has(key) === true) || (note.kind === 'presence' && !this.presence.isNews(note, own))) {
+        return
+      }
     }
 
-    try {
-      this.perSender[BUDGETS[note.kind]].consume(note.sender.toString())
-    } catch (err: any) {
-      this.tolerate(from, err, '%p sent more %s notes than allowed in a second', note.sender, BUDGETS[note.kind])
+    if (!own && !this.withinRate(from, note)) {
       return
     }
 
@@ -241,17 +252,18 @@ export class RoomNotes {
       // what is in it, before it is taken or passed on
       value = this.content(note)
     } catch (err: any) {
-      if (own) {
+      if (own && err.name !== 'MessageTooLargeError') {
         throw err
       }
 
-      // signed by its sender: the member that passed it on is not to blame
-      this.tolerate(from, err)
+      // too large for our own settings (the sender's may differ), or passed
+      // on: dropped, and reported against its (checked) sender
+      this.tolerate(from, err, undefined, note.sender)
       return
     }
 
     if (ONCE.has(note.kind) && !this.remember(note, key, now)) {
-      this.tolerate(from, new StaleNoteError(`${note.sender} has ${MAX_NOTE_IDS_PER_SENDER} notes younger than ${NOTE_MAX_AGE} ms`))
+      this.tolerate(from, new StaleNoteError(`${note.sender} has ${MAX_NOTE_IDS_PER_SENDER} notes younger than ${NOTE_MAX_AGE} ms`), undefined, note.sender)
       return
     }
 
@@ -268,6 +280,17 @@ export class RoomNotes {
         break
       default:
         this.direct.take(note)
+    }
+  }
+
+  /** takes a note from its sender's budget; false (reported against the sender) when it is used up */
+  private withinRate (from: Member, note: SignedRoomNote): boolean {
+    try {
+      this.perSender[BUDGETS[note.kind]].consume(note.sender.toString())
+      return true
+    } catch (err: any) {
+      this.tolerate(from, err, ['%p sent more %s notes than allowed in a second', note.sender, BUDGETS[note.kind]], note.sender)
+      return false
     }
   }
 
@@ -385,16 +408,20 @@ export class RoomNotes {
 
   /**
    * A refusal an honest member may meet too: the note is dropped, and the
-   * first each minute from each member reported, the rest logged.
+   * first each minute from each member that brought one reported (against
+   * `blame`, the note's sender once its signature is checked, else the
+   * member), the rest logged (`trace`: a format and its arguments).
    */
-  private tolerate (from: Member, err: Error, ...trace: any[]): void {
+  private tolerate (from: Member, err: Error, trace?: any[], blame: PeerId = from.peerId): void {
     const now = Date.now()
 
     if (now - (this.reported.get(from) ?? -Infinity) >= REPORT_INTERVAL) {
       this.reported.set(from, now)
-      this.room.reportIfRejected(from.peerId, err)
+      this.room.reportIfRejected(blame, err)
+    } else if (trace != null) {
+      this.room.log.trace(trace[0], ...trace.slice(1))
     } else {
-      this.room.log.trace(trace.length > 0 ? trace[0] : '%s', ...(trace.length > 0 ? trace.slice(1) : [err.message]))
+      this.room.log.trace('%s', err.message)
     }
   }
 }

@@ -68,10 +68,31 @@ export const PAYLOAD_RETRY_INITIAL = 250
 export const PAYLOAD_RETRY_MAX = 5 * second
 
 /**
- * Longest a fetch waits for the next frame before it takes the fetch up
- * again (a member that stopped answering).
+ * Longest a fetch waits for the answer, and for each block beyond what
+ * `PAYLOAD_MIN_RATE` takes, before it takes the fetch up again through
+ * another member (one that stopped answering, or trickles); and longest a
+ * member passing a fetch on waits for the sender's next frame.
  */
 export const PAYLOAD_STALL_TIMEOUT = 10 * second
+
+/**
+ * The slowest a block may arrive, bytes per second, beyond
+ * `PAYLOAD_STALL_TIMEOUT`.
+ */
+export const PAYLOAD_MIN_RATE = 64 * KiB
+
+/**
+ * Payload requests one member may make of us (for itself, or passed on by
+ * it) per minute; more are refused. A fetch makes one, and one more each
+ * time it is taken up again.
+ */
+export const PAYLOAD_REQUESTS_PER_MINUTE = 120
+
+/**
+ * Request nonces remembered per requester (each for as long as its request
+ * could be taken): more requests within that time are refused.
+ */
+export const MAX_PAYLOAD_NONCES_PER_MEMBER = 256
 
 export const DEFAULT_MAX_PAYLOAD_SIZE = 1024 * MiB
 export const DEFAULT_PAYLOAD_RETENTION = 10 * 60 * second

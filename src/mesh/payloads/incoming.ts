@@ -5,7 +5,7 @@ import { sleep } from '../../health/sleep.ts'
 import { CorruptPayloadError, PayloadUnavailableError } from '../errors.ts'
 import { Frames } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
-import { PAYLOAD_ATTEMPTS, PAYLOAD_CHUNK, PAYLOAD_RETRY_INITIAL, PAYLOAD_RETRY_MAX, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
+import { PAYLOAD_ATTEMPTS, PAYLOAD_CHUNK, PAYLOAD_MIN_RATE, PAYLOAD_RETRY_INITIAL, PAYLOAD_RETRY_MAX, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
 import { blockCount, blockLength, isBlock } from './manifest.ts'
 import { sealPayloadRequest } from './request.ts'
 import type { Manifest } from './manifest.ts'
@@ -35,8 +35,12 @@ export class IncomingPayloadImpl implements IncomingPayload {
   private readonly room: PayloadsRoom
   private readonly signer: Signer
 
-  constructor (room: PayloadsRoom, signer: Signer, sender: PeerId, manifest: Manifest) {
+  /** why it cannot be read (a payload larger than this member takes) */
+  private readonly refused?: Error
+
+  constructor (room: PayloadsRoom, signer: Signer, sender: PeerId, manifest: Manifest, refused?: Error) {
     this.room = room
+    this.refused = refused
     this.signer = signer
     this.sender = sender
     this.manifest = manifest
@@ -47,6 +51,10 @@ export class IncomingPayloadImpl implements IncomingPayload {
   }
 
   async * read (options: AbortOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    if (this.refused != null) {
+      throw this.refused
+    }
+
     const count = blockCount(this.size, this.manifest.blockSize)
     const signal = AbortSignal.any([this.room.signal, ...(options.signal == null ? [] : [options.signal])])
     let block = 0
@@ -73,8 +81,9 @@ export class IncomingPayloadImpl implements IncomingPayload {
           throw signal.reason
         }
 
-        if (err.name === 'CorruptPayloadError') {
-          // a member that passed it on altered it: reported, and another is tried
+        if (err.name === 'CorruptPayloadError' && route!.peerId.equals(this.sender)) {
+          // from the sender itself: its blocks do not match what it signed.
+          // Through a member, either may be at fault: another route is tried
           this.room.reportIfRejected(route!.peerId, err)
         }
 
@@ -103,13 +112,10 @@ export class IncomingPayloadImpl implements IncomingPayload {
    */
   private async * fetch (route: Member, from: number, signal: AbortSignal): AsyncGenerator<Uint8Array, void, undefined> {
     const count = blockCount(this.size, this.manifest.blockSize)
-    const stall = new AbortController()
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const arm = (): void => {
-      clearTimeout(timer)
-      timer = setTimeout(() => { stall.abort(new TimeoutError(`no payload frame for ${PAYLOAD_STALL_TIMEOUT} ms`)) }, PAYLOAD_STALL_TIMEOUT)
-    }
-    const streamSignal = AbortSignal.any([signal, stall.signal])
+    // each block in its own time, not each frame: a member that trickles is left
+    const stall = new Stall(signal)
+    const arm = (): void => { stall.arm(PAYLOAD_STALL_TIMEOUT + blockLength(this.manifest, Math.min(block, count - 1)) / PAYLOAD_MIN_RATE * 1000) }
+    const streamSignal = stall.signal
     let stream: Stream | undefined
     let block = from
 
@@ -130,7 +136,6 @@ export class IncomingPayloadImpl implements IncomingPayload {
 
       while (block < count) {
         buffer.append(await frames.read({ signal: streamSignal }))
-        arm()
 
         while (block < count && buffer.byteLength >= blockLength(this.manifest, block)) {
           const length = blockLength(this.manifest, block)
@@ -142,11 +147,12 @@ export class IncomingPayloadImpl implements IncomingPayload {
           }
 
           block++
+          arm()
           yield bytes
         }
       }
     } finally {
-      clearTimeout(timer)
+      stall.clear()
 
       if (block < count) {
         stream?.abort(new Error('payload fetch ended'))
@@ -196,3 +202,26 @@ export class IncomingPayloadImpl implements IncomingPayload {
 
 /** the sender answered that it does not hold the payload (any more), or not for us */
 class GoneError extends PayloadUnavailableError {}
+
+/**
+ * A signal that aborts when `parent` does, or when `arm`'s time runs out
+ * before it is armed again.
+ */
+export class Stall {
+  private readonly controller = new AbortController()
+  private timer?: ReturnType<typeof setTimeout>
+  readonly signal: AbortSignal
+
+  constructor (parent: AbortSignal) {
+    this.signal = AbortSignal.any([parent, this.controller.signal])
+  }
+
+  arm (ms: number): void {
+    clearTimeout(this.timer)
+    this.timer = setTimeout(() => { this.controller.abort(new TimeoutError(`nothing for ${Math.round(ms)} ms`)) }, ms)
+  }
+
+  clear (): void {
+    clearTimeout(this.timer)
+  }
+}

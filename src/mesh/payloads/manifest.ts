@@ -1,7 +1,6 @@
 import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { MessageTooLargeError } from '../../envelope/errors.ts'
 import { PayloadManifest } from '../pb/payload.ts'
 import { MANIFEST_HASH_SIZE, MANIFEST_OVERHEAD, MAX_PAYLOAD_BLOCK, MAX_PAYLOAD_NAME, MAX_PAYLOAD_TYPE, MIN_PAYLOAD_BLOCK } from './constants.ts'
 
@@ -126,14 +125,18 @@ export function encodeManifest (manifest: Manifest): Uint8Array {
 }
 
 /**
+ * Reads a manifest and checks that its fields add up. A payload larger than
+ * this member takes (`maxPayloadSize`) is a valid manifest all the same:
+ * members' settings may differ, and the message it came in is delivered
+ * (see `IncomingPayloadImpl`).
+ *
  * @throws {InvalidMessageError} not a manifest, or one whose fields do not add up
- * @throws {MessageTooLargeError} a payload larger than `maxSize`
  */
-export function decodeManifest (bytes: Uint8Array, maxSize: number): Manifest {
+export function decodeManifest (bytes: Uint8Array): Manifest {
   let message: PayloadManifest
 
   try {
-    message = PayloadManifest.decode(bytes, { limits: { hashes: Math.ceil(maxSize / MIN_PAYLOAD_BLOCK) + 1 } })
+    message = PayloadManifest.decode(bytes, { limits: { hashes: Math.ceil(bytes.byteLength / HASH_LENGTH) } })
   } catch (err: any) {
     throw new InvalidMessageError(`malformed payload manifest: ${err.message}`)
   }
@@ -145,13 +148,9 @@ export function decodeManifest (bytes: Uint8Array, maxSize: number): Manifest {
     throw new InvalidMessageError('a payload size out of range')
   }
 
-  if (size > maxSize) {
-    throw new MessageTooLargeError(`a payload of ${size} bytes is larger than ${maxSize}`)
-  }
-
   if (message.id.byteLength !== ID_LENGTH || blockSize < MIN_PAYLOAD_BLOCK || blockSize > MAX_PAYLOAD_BLOCK || (blockSize & (blockSize - 1)) !== 0 ||
     message.hashes.length !== blockCount(size, blockSize) || message.hashes.some(hash => hash.byteLength !== HASH_LENGTH) ||
-    message.name.length > MAX_PAYLOAD_NAME || message.type.length > MAX_PAYLOAD_TYPE) {
+    new TextEncoder().encode(message.name).byteLength > MAX_PAYLOAD_NAME || new TextEncoder().encode(message.type).byteLength > MAX_PAYLOAD_TYPE) {
     throw new InvalidMessageError('a payload manifest whose id, block size, hashes, name or type do not add up')
   }
 

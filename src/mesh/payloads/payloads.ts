@@ -1,13 +1,16 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { PeerMap } from '@libp2p/peer-collections'
+import { RateLimiter } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { DEFAULT_MAX_CLOCK_SKEW } from '../../envelope/constants.ts'
+import { MessageTooLargeError, ReplayedRecordError } from '../../envelope/errors.ts'
 import { Signer } from '../../envelope/keys.ts'
 import { MESSAGE_ENVELOPE_OVERHEAD } from '../constants.ts'
 import { NotAMemberError } from '../errors.ts'
-import { Frames } from '../frames.ts'
+import { Frames, StreamEndedError } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
-import { MAX_KEPT_PAYLOADS, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK } from './constants.ts'
-import { IncomingPayloadImpl } from './incoming.ts'
+import { MAX_KEPT_PAYLOADS, MAX_PAYLOAD_NONCES_PER_MEMBER, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK, PAYLOAD_REQUEST_MAX_AGE, PAYLOAD_REQUESTS_PER_MINUTE, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
+import { IncomingPayloadImpl, Stall } from './incoming.ts'
 import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange } from './manifest.ts'
 import type { Manifest, PayloadSource } from './manifest.ts'
 import type { PayloadFetch } from './request.ts'
@@ -33,6 +36,8 @@ interface Kept {
   recipient?: PeerId
   /** when it is forgotten, ms since the epoch */
   until: number
+  /** forgets it then (unref'd), so a large Uint8Array is not held longer */
+  timer: ReturnType<typeof setTimeout>
 }
 
 const hex = (bytes: Uint8Array): string => uint8ArrayToString(bytes, 'base16')
@@ -50,6 +55,11 @@ export class RoomPayloads {
   private readonly kept = new Map<string, Kept>()
   /** payload streams open per member (fetching from us, or through us) */
   private readonly streams = new PeerMap<number>()
+  /** what ends each member's payload streams */
+  private readonly active = new PeerMap<Set<AbortController>>()
+  /** nonces of the requests we gave our payloads for, per requester, with when each may be forgotten */
+  private readonly nonces = new PeerMap<Map<string, number>>()
+  private readonly requests = new RateLimiter({ points: PAYLOAD_REQUESTS_PER_MINUTE, duration: 60, keyPrefix: 'relaymesh-payload-requests' })
   private open = 0
 
   constructor (room: PayloadsRoom) {
@@ -76,11 +86,14 @@ export class RoomPayloads {
     }
 
     const manifest = await describePayload(source, { maxHashes: this.maxHashes, name: options.name, type: options.type })
-    this.prune()
-    this.kept.set(hex(manifest.id), { source, manifest, recipient: options.recipient, until: Date.now() + this.room.ctx.init.payloadRetention })
+    const key = hex(manifest.id)
+    const retention = this.room.ctx.init.payloadRetention
+    const timer = setTimeout(() => { this.discard(key) }, retention)
+    ;(timer as { unref?(): void }).unref?.()
+    this.kept.set(key, { source, manifest, recipient: options.recipient, until: Date.now() + retention, timer })
 
     while (this.kept.size > MAX_KEPT_PAYLOADS) {
-      this.kept.delete(this.kept.keys().next().value!)
+      this.discard(this.kept.keys().next().value!)
     }
 
     return encodeManifest(manifest)
@@ -89,15 +102,20 @@ export class RoomPayloads {
   /**
    * Checks a manifest a member sent.
    *
-   * @throws {InvalidMessageError | MessageTooLargeError}
+   * @throws {InvalidMessageError}
    */
   check (data: Uint8Array): Manifest {
-    return decodeManifest(data, this.room.ctx.init.maxPayloadSize)
+    return decodeManifest(data)
   }
 
-  /** the payload a member's (checked) manifest describes */
+  /**
+   * The payload a member's (checked) manifest describes; one larger than
+   * `maxPayloadSize` cannot be read (`MessageTooLargeError`)
+   */
   incoming (sender: PeerId, data: Uint8Array): IncomingPayload {
-    return new IncomingPayloadImpl(this.room, this.signer, sender, this.check(data))
+    const manifest = this.check(data)
+    const tooLarge = manifest.size > this.room.ctx.init.maxPayloadSize ? new MessageTooLargeError(`a payload of ${manifest.size} bytes is larger than this member takes (${this.room.ctx.init.maxPayloadSize})`) : undefined
+    return new IncomingPayloadImpl(this.room, this.signer, sender, manifest, tooLarge)
   }
 
   /**
@@ -117,21 +135,48 @@ export class RoomPayloads {
       return
     }
 
+    try {
+      this.requests.consume(asker.toString())
+    } catch (err: any) {
+      if (err.isFirstInDuration === true || err.consumedPoints === PAYLOAD_REQUESTS_PER_MINUTE + 1) {
+        this.room.reportIfRejected(asker, err)
+      }
+
+      await answer(frames, { error: 'too many requests', gone: false })
+      return
+    }
+
     if (streams >= MAX_PAYLOAD_STREAMS_PER_MEMBER || this.open >= MAX_PAYLOAD_STREAMS) {
       await answer(frames, { error: 'busy', gone: false })
       return
     }
 
+    // ends with the asker's stream, or when the asker leaves
+    const ended = new AbortController()
+    const onClose = (): void => { ended.abort(new StreamEndedError('the asker\'s stream closed')) }
+    stream.addEventListener('close', onClose)
+    const active = this.active.get(asker) ?? new Set()
+    active.add(ended)
+    this.active.set(asker, active)
     this.streams.set(asker, streams + 1)
     this.open++
 
     try {
+      const signal = AbortSignal.any([this.room.signal, ended.signal])
+
       if (request.owner.equals(this.room.ctx.components.peerId)) {
-        await this.give(frames, request)
+        await this.give(frames, request, asker, signal)
       } else {
-        await this.passOn(frames, request)
+        await this.passOn(frames, request, signal)
       }
     } finally {
+      stream.removeEventListener('close', onClose)
+      active.delete(ended)
+
+      if (active.size === 0) {
+        this.active.delete(asker)
+      }
+
       this.open--
       const left = (this.streams.get(asker) ?? 1) - 1
 
@@ -143,25 +188,63 @@ export class RoomPayloads {
     }
   }
 
-  /** forgets our payloads: nobody can fetch them any more */
-  stop (): void {
-    this.kept.clear()
+  /** a member left: its payload streams end, and its request nonces are forgotten */
+  forget (peerId: PeerId): void {
+    for (const ended of this.active.get(peerId) ?? []) {
+      ended.abort(new NotAMemberError(`${peerId} left`))
+    }
+
+    this.nonces.delete(peerId)
   }
 
-  /** gives a payload of ours, from the block asked for */
-  private async give (frames: Frames, request: PayloadFetch): Promise<void> {
-    this.prune()
-    const kept = this.kept.get(hex(request.id))
+  /** forgets a payload of ours (its id in hex): nobody can fetch it any more */
+  discard (key: string): void {
+    clearTimeout(this.kept.get(key)?.timer)
+    this.kept.delete(key)
+  }
 
-    if (kept == null || (kept.recipient != null && !kept.recipient.equals(request.requester))) {
-      await answer(frames, { error: kept == null ? 'not held' : 'not for this member', gone: true })
+  /** forgets our payloads: nobody can fetch them any more */
+  stop (): void {
+    for (const key of [...this.kept.keys()]) {
+      this.discard(key)
+    }
+
+    this.nonces.clear()
+  }
+
+  /** gives a payload of ours, from the block asked for, to a request not seen before */
+  private async give (frames: Frames, request: PayloadFetch, asker: PeerId, signal: AbortSignal): Promise<void> {
+    const kept = this.kept.get(hex(request.id))
+    const count = kept == null ? 0 : blockCount(kept.manifest.size, kept.manifest.blockSize)
+
+    if (kept == null || (kept.recipient != null && !kept.recipient.equals(request.requester)) || request.fromBlock >= count) {
+      await answer(frames, { error: kept == null ? 'not held' : request.fromBlock >= count ? 'no such block' : 'not for this member', gone: true })
       return
     }
 
+    if (!this.fresh(request)) {
+      // a member that passed a request on, using it again for itself
+      this.room.reportIfRejected(asker, new ReplayedRecordError(`${asker} sent a payload request of ${request.requester} that came before`))
+      await answer(frames, { error: 'request used before', gone: true })
+      return
+    }
+
+    // an asker that stops reading is left after PAYLOAD_STALL_TIMEOUT
+    const stall = new Stall(signal)
+    await answer(frames, {})
+
+    try {
+      await this.write(frames, kept, request, stall)
+    } finally {
+      stall.clear()
+    }
+  }
+
+  /** writes a payload's blocks from the one asked for, a frame at a time */
+  private async write (frames: Frames, kept: Kept, request: PayloadFetch, stall: Stall): Promise<void> {
     const { manifest, source } = kept
     const count = blockCount(manifest.size, manifest.blockSize)
     let sent = request.fromBlock * manifest.blockSize
-    await answer(frames, {})
 
     for (let index = request.fromBlock; index < count; index++) {
       const end = sent + blockLength(manifest, index)
@@ -169,7 +252,9 @@ export class RoomPayloads {
       // a frame's bytes at a time: held only while they are written
       while (sent < end) {
         const length = Math.min(end - sent, PAYLOAD_CHUNK)
-        await frames.write([await readRange(source, sent, sent + length)], { signal: this.room.signal })
+        const bytes = await readRange(source, sent, sent + length)
+        stall.arm(PAYLOAD_STALL_TIMEOUT)
+        await frames.write([bytes], { signal: stall.signal })
         sent += length
       }
 
@@ -182,25 +267,28 @@ export class RoomPayloads {
    * a frame at a time (the sender's stream is read only as fast as the
    * asker's takes it).
    */
-  private async passOn (frames: Frames, request: PayloadFetch): Promise<void> {
+  private async passOn (frames: Frames, request: PayloadFetch, signal: AbortSignal): Promise<void> {
     const owner = this.room.getMember(request.owner)
 
-    if (owner?.session?.open !== true) {
+    if (owner?.session?.open !== true || owner.peerId.equals(request.requester)) {
       await answer(frames, { error: 'no stream with its sender', gone: false })
       return
     }
 
-    const stream = await owner.session.connection.newStream(this.room.ctx.payloadProtocol, { signal: this.room.signal, runOnLimitedConnection: true })
-    const upstream = new Frames(stream, PAYLOAD_CHUNK + 1024)
+    const stall = new Stall(signal)
+    stall.arm(PAYLOAD_STALL_TIMEOUT)
+    let stream: Stream | undefined
 
     try {
-      await upstream.write([request.bytes], { signal: this.room.signal })
+      stream = await owner.session.connection.newStream(this.room.ctx.payloadProtocol, { signal: stall.signal, runOnLimitedConnection: true })
+      const upstream = new Frames(stream, PAYLOAD_CHUNK + 1024)
+      await upstream.write([request.bytes], { signal: stall.signal })
 
       while (true) {
         let frame
 
         try {
-          frame = await upstream.read({ signal: this.room.signal })
+          frame = await upstream.read({ signal: stall.signal })
         } catch (err: any) {
           if (err.name === 'StreamEndedError') {
             return
@@ -209,22 +297,39 @@ export class RoomPayloads {
           throw err
         }
 
-        await frames.write([frame.subarray()], { signal: this.room.signal })
+        await frames.write([frame.subarray()], { signal })
+        stall.arm(PAYLOAD_STALL_TIMEOUT)
       }
     } finally {
-      void stream.close().catch(err => { stream.abort(err) })
+      stall.clear()
+      void stream?.close().catch(err => { stream?.abort(err) })
     }
   }
 
-  /** forgets payloads past `payloadRetention` */
-  private prune (): void {
+  /** records a request's nonce; false when it was seen (or its requester has too many recent ones) */
+  private fresh (request: PayloadFetch): boolean {
     const now = Date.now()
+    const key = hex(request.nonce)
+    let nonces = this.nonces.get(request.requester)
 
-    for (const [key, kept] of this.kept) {
-      if (kept.until < now) {
-        this.kept.delete(key)
+    if (nonces == null) {
+      nonces = new Map()
+      this.nonces.set(request.requester, nonces)
+    }
+
+    for (const [nonce, until] of nonces) {
+      if (until < now) {
+        nonces.delete(nonce)
       }
     }
+
+    if (nonces.has(key) || nonces.size >= MAX_PAYLOAD_NONCES_PER_MEMBER) {
+      return false
+    }
+
+    // refused as stale from then on
+    nonces.set(key, request.timestamp + PAYLOAD_REQUEST_MAX_AGE + DEFAULT_MAX_CLOCK_SKEW)
+    return true
   }
 }
 

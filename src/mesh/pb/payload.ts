@@ -233,6 +233,7 @@ export interface PayloadRequest {
   fromBlock: number
   requester: Uint8Array<ArrayBuffer>
   timestamp: bigint
+  nonce: Uint8Array<ArrayBuffer>
 }
 
 export namespace PayloadRequest {
@@ -275,6 +276,11 @@ export namespace PayloadRequest {
           w.uint64(obj.timestamp)
         }
 
+        if ((obj.nonce != null && obj.nonce.byteLength > 0)) {
+          w.uint32(58)
+          w.bytes(obj.nonce)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -285,7 +291,8 @@ export namespace PayloadRequest {
           id: uint8ArrayAlloc(0),
           fromBlock: 0,
           requester: uint8ArrayAlloc(0),
-          timestamp: 0n
+          timestamp: 0n,
+          nonce: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -316,6 +323,10 @@ export namespace PayloadRequest {
             }
             case 6: {
               obj.timestamp = reader.uint64()
+              break
+            }
+            case 7: {
+              obj.nonce = reader.bytes()
               break
             }
             default: {
@@ -375,6 +386,13 @@ export namespace PayloadRequest {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.nonce`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -417,6 +435,11 @@ export namespace PayloadRequest {
     value: bigint
   }
 
+  export interface PayloadRequestNonceFieldEvent {
+    field: '$.nonce'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<PayloadRequest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PayloadRequest.codec())
   }
@@ -425,7 +448,7 @@ export namespace PayloadRequest {
     return decodeMessage(buf, PayloadRequest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PayloadRequest>): Generator<PayloadRequestRoomFieldEvent | PayloadRequestOwnerFieldEvent | PayloadRequestIdFieldEvent | PayloadRequestFromBlockFieldEvent | PayloadRequestRequesterFieldEvent | PayloadRequestTimestampFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PayloadRequest>): Generator<PayloadRequestRoomFieldEvent | PayloadRequestOwnerFieldEvent | PayloadRequestIdFieldEvent | PayloadRequestFromBlockFieldEvent | PayloadRequestRequesterFieldEvent | PayloadRequestTimestampFieldEvent | PayloadRequestNonceFieldEvent> {
     return streamMessage(buf, PayloadRequest.codec(), opts)
   }
 }
