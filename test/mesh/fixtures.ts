@@ -1,7 +1,8 @@
 import pWaitFor from 'p-wait-for'
 import { createMeshNode } from '../../src/index.ts'
 import { testNodeInit } from '../fixtures/options.ts'
-import type { MeshNodeInit, RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
+import type { MeshNodeInit, RejectedMessage, RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
+import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 export type MeshNode = Libp2p<RelaymeshServices>
@@ -98,4 +99,41 @@ export function inbox (room: Room): RoomMessage[] {
   const messages: RoomMessage[] = []
   room.addEventListener('message', (evt) => { messages.push(evt.detail) })
   return messages
+}
+
+/** `room` as this package implements it (tests read its internals) */
+export function impl (room: Room): RoomImpl {
+  return room as unknown as RoomImpl
+}
+
+/** waits for `condition`; on timeout fails naming `what`, with what `state()` says then */
+export async function until (condition: () => boolean, what: string, timeout = 20_000, state?: () => unknown): Promise<void> {
+  await pWaitFor(condition, {
+    interval: 50,
+    timeout: {
+      milliseconds: timeout,
+      fallback: () => {
+        throw new Error(`timed out after ${timeout} ms waiting for ${what}${state == null ? '' : ` - ${JSON.stringify(state())}`}`)
+      }
+    }
+  })
+}
+
+/** collects the messages `node` refuses */
+export function rejections (node: MeshNode): RejectedMessage[] {
+  const rejected: RejectedMessage[] = []
+  node.services.mesh.addEventListener('mesh:message-rejected', (evt) => { rejected.push(evt.detail) })
+  return rejected
+}
+
+/** the presence `room` holds of `peerId` */
+export function presenceOf (room: Room, peerId: PeerId): unknown {
+  return room.presence.find(p => p.peerId.equals(peerId))?.value
+}
+
+/** collects a room's `presence`, `ephemeral` or `direct` events */
+export function collect<T> (room: Room, event: 'presence' | 'ephemeral' | 'direct'): T[] {
+  const events: T[] = []
+  room.addEventListener(event, (evt: any) => { events.push(evt.detail) })
+  return events
 }

@@ -5,7 +5,6 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { expect } from 'aegir/chai'
-import pWaitFor from 'p-wait-for'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { decodeStoredRoomBatch, sealRoomBatch } from '../../src/envelope/batch.ts'
 import { initialSeq, sealMemberRecord } from '../../src/envelope/index.ts'
@@ -17,12 +16,11 @@ import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { isDirect } from '../../src/mesh/session.ts'
 import { stopNodes, waitForCircuitAddress, waitForWebRTCAddress } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, inbox, isolate, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, impl, inbox, isolate, until, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode, Partitionable } from './fixtures.ts'
 import type { SignedRoomMessage } from '../../src/envelope/batch.ts'
 import type { MessageGap, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
 import type { Heartbeat } from '../../src/mesh/pb/mesh.ts'
-import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -48,23 +46,6 @@ const numbered = (prefix: string, n: number): string[] => Array.from({ length: n
 
 function texts (messages: RoomMessage[], sender: PeerId): string[] {
   return messages.filter(m => m.sender.equals(sender)).map(m => decode(m.data))
-}
-
-/** waits for `condition`; on timeout fails naming `what`, with what `state()` says then */
-async function until (condition: () => boolean, what: string, timeout = 20_000, state?: () => unknown): Promise<void> {
-  await pWaitFor(condition, {
-    interval: 50,
-    timeout: {
-      milliseconds: timeout,
-      fallback: () => {
-        throw new Error(`timed out after ${timeout} ms waiting for ${what}${state == null ? '' : ` - ${JSON.stringify(state())}`}`)
-      }
-    }
-  })
-}
-
-function impl (room: Room): RoomImpl {
-  return room as unknown as RoomImpl
 }
 
 /** a room message signed by `key`, alone in its batch; `envelope` is the batch as sent */

@@ -4,7 +4,6 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromMultihash, peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { expect } from 'aegir/chai'
 import * as Digest from 'multiformats/hashes/digest'
-import pWaitFor from 'p-wait-for'
 import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
 import { signaturePayload } from '../../src/envelope/batch.ts'
 import { ROOM_NOTE_CODEC, ROOM_NOTE_DOMAIN } from '../../src/envelope/constants.ts'
@@ -14,12 +13,11 @@ import { RoomNote as RoomNoteMessage, SignedRoomNote as SignedRoomNoteMessage } 
 import { DIRECT_PER_SECOND, EPHEMERAL_PER_SECOND, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_NOTE_IDS_PER_SENDER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER } from '../../src/mesh/notes/constants.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, waitForFullMesh } from './fixtures.ts'
+import { collect, createMember, impl, presenceOf, rejections, until, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
 import type { DirectMessage, EphemeralMessage, PresenceInfo, RejectedMessage, Room } from '../../src/index.ts'
 import type { Member } from '../../src/mesh/member.ts'
-import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
@@ -35,39 +33,6 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text)
 const decode = (data: Uint8Array): string => new TextDecoder().decode(data)
-
-function impl (room: Room): RoomImpl {
-  return room as unknown as RoomImpl
-}
-
-/** waits for `condition`; on timeout fails naming `what`, with what `state()` says then */
-async function until (condition: () => boolean, what: string, timeout = 20_000, state?: () => unknown): Promise<void> {
-  await pWaitFor(condition, {
-    interval: 50,
-    timeout: {
-      milliseconds: timeout,
-      fallback: () => {
-        throw new Error(`timed out after ${timeout} ms waiting for ${what}${state == null ? '' : ` - ${JSON.stringify(state())}`}`)
-      }
-    }
-  })
-}
-
-function presenceOf (room: Room, peerId: PeerId): unknown {
-  return room.presence.find(p => p.peerId.equals(peerId))?.value
-}
-
-function collect<T> (room: Room, event: 'presence' | 'ephemeral' | 'direct'): T[] {
-  const events: T[] = []
-  room.addEventListener(event, (evt: any) => { events.push(evt.detail) })
-  return events
-}
-
-function rejections (node: MeshNode): RejectedMessage[] {
-  const rejected: RejectedMessage[] = []
-  node.services.mesh.addEventListener('mesh:message-rejected', (evt) => { rejected.push(evt.detail) })
-  return rejected
-}
 
 function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {
   return rejected.filter(r => r.remotePeer.equals(peerId)).map(r => `${r.error.name}: ${r.error.message}`)

@@ -8,37 +8,15 @@ import { Signer } from '../../src/envelope/keys.ts'
 import { sealRoomNote } from '../../src/envelope/note.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, inbox, waitForFullMesh } from './fixtures.ts'
+import { collect, createMember, createPartitionable, impl, inbox, presenceOf, rejections, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
-import type { DirectMessage, EphemeralMessage, PresenceInfo, RejectedMessage, Room } from '../../src/index.ts'
-import type { RoomImpl } from '../../src/mesh/room.ts'
+import type { DirectMessage, EphemeralMessage, PresenceInfo, Room } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 const encode = (text: string): Uint8Array => new TextEncoder().encode(text)
 const decode = (data: Uint8Array): string => new TextDecoder().decode(data)
-
-function impl (room: Room): RoomImpl {
-  return room as RoomImpl
-}
-
-/** the presence `room` holds of `peerId` */
-function presenceOf (room: Room, peerId: PeerId): unknown {
-  return room.presence.find(p => p.peerId.equals(peerId))?.value
-}
-
-function collect<T> (room: Room, event: 'presence' | 'ephemeral' | 'direct'): T[] {
-  const events: T[] = []
-  room.addEventListener(event, (evt: any) => { events.push(evt.detail) })
-  return events
-}
-
-function rejections (node: MeshNode): RejectedMessage[] {
-  const rejected: RejectedMessage[] = []
-  node.services.mesh.addEventListener('mesh:message-rejected', (evt) => { rejected.push(evt.detail) })
-  return rejected
-}
 
 /**
  * Puts a note on `from`'s stream with `to` as if `from`'s room sent it

@@ -3,7 +3,6 @@ import { createHash, randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { expect } from 'aegir/chai'
-import pWaitFor from 'p-wait-for'
 import { sealRoomBatch, signaturePayload } from '../../src/envelope/batch.ts'
 import { Signer } from '../../src/envelope/keys.ts'
 import { sealRoomNote } from '../../src/envelope/note.ts'
@@ -13,10 +12,9 @@ import { PayloadAnswer, PayloadManifest, PayloadRequest, SignedPayloadRequest } 
 import { isDirect } from '../../src/mesh/session.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, inbox, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, impl, inbox, rejections, until, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { DirectMessage, MeshNodeInit, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
-import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
@@ -37,31 +35,8 @@ const MiB = 1024 * KiB
 
 const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text)
 
-function impl (room: Room): RoomImpl {
-  return room as unknown as RoomImpl
-}
-
 function sha256 (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
-}
-
-/** waits for `condition`; on timeout fails naming `what`, with what `state()` says then */
-async function until (condition: () => boolean, what: string, timeout = 20_000, state?: () => unknown): Promise<void> {
-  await pWaitFor(condition, {
-    interval: 50,
-    timeout: {
-      milliseconds: timeout,
-      fallback: () => {
-        throw new Error(`timed out after ${timeout} ms waiting for ${what}${state == null ? '' : ` - ${JSON.stringify(state())}`}`)
-      }
-    }
-  })
-}
-
-function rejections (node: MeshNode): RejectedMessage[] {
-  const rejected: RejectedMessage[] = []
-  node.services.mesh.addEventListener('mesh:message-rejected', (evt) => { rejected.push(evt.detail) })
-  return rejected
 }
 
 function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {

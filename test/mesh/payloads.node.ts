@@ -5,17 +5,12 @@ import pWaitFor from 'p-wait-for'
 import { encodeManifest } from '../../src/mesh/payloads/manifest.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, inbox, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, impl, inbox, waitForFullMesh } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { DirectMessage, PayloadProgress, Room, RoomMessage } from '../../src/index.ts'
-import type { RoomImpl } from '../../src/mesh/room.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 
 const MiB = 1024 * 1024
-
-function impl (room: Room): RoomImpl {
-  return room as RoomImpl
-}
 
 function sha256 (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')

@@ -358,26 +358,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    * copy from those only.
    */
   private broadcast (batch: SignedRoomBatch): void {
-    const open: Member[] = []
-    const cutOff: Member[] = []
-
-    for (const member of this.room.all()) {
-      if (member.session?.open === true) {
-        open.push(member)
-      } else if (member.known) {
-        cutOff.push(member)
-      }
-    }
-
-    const forwardTo = new Map<Member, Array<Uint8Array<ArrayBuffer>>>()
-
-    for (const member of cutOff) {
-      const id = member.peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
-
-      for (const forwarder of forwardersOf(id, open)) {
-        forwardTo.set(forwarder, [...(forwardTo.get(forwarder) ?? []), id])
-      }
-    }
+    const { open, forwardTo } = broadcastRoutes(this.room.all())
 
     const last = lastSeq(batch)
 
@@ -1044,6 +1025,37 @@ export class Messaging implements ReplayLog, ReplaySource {
 /** the seq of a batch's last message (its seqs follow one by one from `firstSeq`) */
 function lastSeq (batch: SignedRoomBatch): number {
   return batch.firstSeq + batch.messages.length - 1
+}
+
+/**
+ * Where something for every member goes: to each member we have an open
+ * stream with, and, for each known member we have none with, in the
+ * `forwardTo` of at most `FORWARDERS_PER_MEMBER` of those (see
+ * `forwardersOf`), so it gets a copy from those only.
+ */
+export function broadcastRoutes (members: Member[]): { open: Member[], forwardTo: Map<Member, Array<Uint8Array<ArrayBuffer>>> } {
+  const open: Member[] = []
+  const cutOff: Member[] = []
+
+  for (const member of members) {
+    if (member.session?.open === true) {
+      open.push(member)
+    } else if (member.known) {
+      cutOff.push(member)
+    }
+  }
+
+  const forwardTo = new Map<Member, Array<Uint8Array<ArrayBuffer>>>()
+
+  for (const member of cutOff) {
+    const id = member.peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
+
+    for (const forwarder of forwardersOf(id, open)) {
+      forwardTo.set(forwarder, [...(forwardTo.get(forwarder) ?? []), id])
+    }
+  }
+
+  return { open, forwardTo }
 }
 
 /**

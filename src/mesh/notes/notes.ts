@@ -7,7 +7,7 @@ import { DEFAULT_MAX_CLOCK_SKEW, ROOM_NOTE_ID_LENGTH } from '../../envelope/cons
 import { Signer } from '../../envelope/keys.ts'
 import { readRoomNote, sealRoomNote } from '../../envelope/note.ts'
 import { NotAMemberError, StaleNoteError } from '../errors.ts'
-import { forwardersOf } from '../messages/messaging.ts'
+import { broadcastRoutes, forwardersOf } from '../messages/messaging.ts'
 import { DIRECT_PER_SECOND, EPHEMERAL_PER_SECOND, MAX_NOTE_IDS_PER_SENDER, NOTE_MAX_AGE, NOTE_OVERHEAD, NOTES_PER_STREAM_PER_SECOND, PRESENCE_PER_SECOND } from './constants.ts'
 import { DirectMessages } from './direct.ts'
 import { Presence } from './presence.ts'
@@ -106,26 +106,7 @@ export class RoomNotes {
    * most `FORWARDERS_PER_MEMBER` of them.
    */
   broadcast (note: SignedRoomNote): void {
-    const open: Member[] = []
-    const cutOff: Member[] = []
-
-    for (const member of this.room.all()) {
-      if (member.session?.open === true) {
-        open.push(member)
-      } else if (member.known) {
-        cutOff.push(member)
-      }
-    }
-
-    const forwardTo = new Map<Member, Array<Uint8Array<ArrayBuffer>>>()
-
-    for (const member of cutOff) {
-      const id = member.peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
-
-      for (const forwarder of forwardersOf(id, open)) {
-        forwardTo.set(forwarder, [...(forwardTo.get(forwarder) ?? []), id])
-      }
-    }
+    const { open, forwardTo } = broadcastRoutes(this.room.all())
 
     for (const member of open) {
       this.enqueue(member, note, forwardTo.get(member))
