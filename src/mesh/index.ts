@@ -462,7 +462,7 @@ export interface IncomingPayload {
   readonly type?: string
   /**
    * The payload block by block (each checked), fetched as fast as they are
-   * taken: memory holds one block at a time. `progress` events report the
+   * taken: memory holds one block at a time. `payload:progress` events report the
    * bytes received.
    *
    * @throws {PayloadUnavailableError} the sender no longer holds it, or no member reached could give it
@@ -579,7 +579,7 @@ export interface RoomEvents {
   /** a direct message from another member (see `sendTo`), once */
   direct: CustomEvent<DirectMessage>
   /** a payload went further to or from a member (a block at a time) */
-  progress: CustomEvent<PayloadProgress>
+  'payload:progress': CustomEvent<PayloadProgress>
 }
 
 /**
@@ -613,7 +613,7 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * only. Resolves once the payload is hashed and its message sent. The
    * Uint8Array is kept, not copied: do not change it while members may
    * fetch it.
-   * `progress` events report what each member fetched.
+   * `payload:progress` events report what each member fetched.
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array or Blob of at most `maxPayloadSize`, or a name or type is too long
    * @throws {RoomClosedError} the room was left

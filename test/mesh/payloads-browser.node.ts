@@ -80,7 +80,7 @@ describe('mesh: a 64 MiB payload between Chromium and Node', function () {
     const lengths: number[] = []
     const digests: string[] = []
     const progress: number[] = []
-    nodeRoom.addEventListener('progress', (evt) => { if (evt.detail.id === message.payload!.id) { progress.push(evt.detail.bytes) } })
+    nodeRoom.addEventListener('payload:progress', (evt) => { if (evt.detail.id === message.payload!.id) { progress.push(evt.detail.bytes) } })
 
     for await (const block of message.payload!.read()) {
       lengths.push(block.byteLength)

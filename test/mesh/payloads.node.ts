@@ -31,7 +31,7 @@ async function digestOf (message: { payload?: RoomMessage['payload'] }): Promise
 
 function progressOf (room: Room): PayloadProgress[] {
   const events: PayloadProgress[] = []
-  room.addEventListener('progress', (evt) => { events.push(evt.detail) })
+  room.addEventListener('payload:progress', (evt) => { events.push(evt.detail) })
   return events
 }
 

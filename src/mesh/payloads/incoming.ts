@@ -73,7 +73,7 @@ export class IncomingPayloadImpl implements IncomingPayload {
         for await (const bytes of this.fetch(route, block, signal)) {
           block++
           failures = 0
-          this.room.safeDispatchEvent('progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: Math.min(this.size, block * this.manifest.blockSize), total: this.size } })
+          this.room.safeDispatchEvent('payload:progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: Math.min(this.size, block * this.manifest.blockSize), total: this.size } })
           yield bytes
         }
       } catch (err: any) {

@@ -258,7 +258,7 @@ export class RoomPayloads {
         sent += length
       }
 
-      this.room.safeDispatchEvent('progress', { detail: { id: hex(manifest.id), peerId: request.requester, direction: 'upload', bytes: sent, total: manifest.size } })
+      this.room.safeDispatchEvent('payload:progress', { detail: { id: hex(manifest.id), peerId: request.requester, direction: 'upload', bytes: sent, total: manifest.size } })
     }
   }
 
