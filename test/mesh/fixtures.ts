@@ -137,3 +137,25 @@ export function collect<T> (room: Room, event: 'presence' | 'ephemeral' | 'direc
   room.addEventListener(event, (evt: any) => { events.push(evt.detail) })
   return events
 }
+
+/**
+ * Waits until every room's streams with its members stay the same for
+ * `quiet` ms: right after the mesh is full, a pair may still swap a stream
+ * for a better ranked one, which tests that hold a stream must not meet.
+ */
+export async function waitForSettledStreams (rooms: Room[], quiet = 1000, timeout = 20_000): Promise<void> {
+  const snapshot = (): unknown[] => rooms.flatMap(room => impl(room).all().map(member => member.session))
+  let last = snapshot()
+  let since = Date.now()
+  await until(() => {
+    const now = snapshot()
+
+    if (now.length !== last.length || now.some((session, i) => session !== last[i])) {
+      last = now
+      since = Date.now()
+      return false
+    }
+
+    return Date.now() - since >= quiet
+  }, `the streams to settle for ${quiet} ms`, timeout)
+}

@@ -13,7 +13,7 @@ import { RoomNote as RoomNoteMessage, SignedRoomNote as SignedRoomNoteMessage } 
 import { DIRECT_PER_SECOND, EPHEMERAL_PER_SECOND, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_NOTE_IDS_PER_SENDER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER } from '../../src/mesh/notes/constants.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { collect, createMember, impl, presenceOf, rejections, until, waitForFullMesh } from './fixtures.ts'
+import { collect, createMember, impl, presenceOf, rejections, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
 import type { DirectMessage, EphemeralMessage, PresenceInfo, RejectedMessage, Room } from '../../src/index.ts'
@@ -171,6 +171,7 @@ describe('mesh: hostile members and room notes', function () {
     const [a, b, c] = nodes
     const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join(name)))
     await waitForFullMesh(rooms, nodes, 60_000)
+    await waitForSettledStreams(rooms)
     return { a, b, c, roomA: rooms[0], roomB: rooms[1], roomC: rooms[2], cKey }
   }
 

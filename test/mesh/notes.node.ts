@@ -8,7 +8,7 @@ import { Signer } from '../../src/envelope/keys.ts'
 import { sealRoomNote } from '../../src/envelope/note.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { collect, createMember, createPartitionable, impl, inbox, presenceOf, rejections, waitForFullMesh } from './fixtures.ts'
+import { collect, createMember, createPartitionable, impl, inbox, presenceOf, rejections, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
 import type { DirectMessage, EphemeralMessage, PresenceInfo, Room } from '../../src/index.ts'
@@ -281,6 +281,7 @@ describe('mesh: presence, ephemeral and direct messages', function () {
     const [a, b, c] = nodes
     const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('forged-notes')))
     await waitForFullMesh(rooms, nodes)
+    await waitForSettledStreams(rooms)
     const atB = { direct: collect<DirectMessage>(rooms[1], 'direct'), ephemeral: collect<EphemeralMessage>(rooms[1], 'ephemeral'), presence: collect<PresenceInfo>(rooms[1], 'presence') }
     const refused = rejections(b)
     const cKey = await generateKeyPair('Ed25519')

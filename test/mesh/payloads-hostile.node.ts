@@ -12,7 +12,7 @@ import { PayloadAnswer, PayloadManifest, PayloadRequest, SignedPayloadRequest } 
 import { isDirect } from '../../src/mesh/session.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, impl, inbox, rejections, until, waitForFullMesh } from './fixtures.ts'
+import { createMember, createPartitionable, impl, inbox, rejections, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { DirectMessage, MeshNodeInit, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
 import type { Session } from '../../src/mesh/session.ts'
@@ -156,6 +156,7 @@ describe('mesh: hostile peers and large payloads', function () {
     nodes.push(...created)
     const rooms = await Promise.all(created.map(async node => node.services.mesh.join(name)))
     await waitForFullMesh(rooms, created, 60_000)
+    await waitForSettledStreams(rooms)
     return { nodes: created, rooms }
   }
 

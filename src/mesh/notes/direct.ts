@@ -1,6 +1,7 @@
 import { InvalidParametersError, TimeoutError } from '@libp2p/interface'
 import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
+import { anySignal } from 'any-signal'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { RequestFailedError, RoomClosedError, UnknownMemberError } from '../errors.ts'
 import { DIRECT_PER_SECOND, DIRECT_RESEND_INITIAL, DIRECT_RESEND_LIMIT, DIRECT_RESEND_MAX, REQUEST_HANDLER_TIMEOUT, MAX_FAILURE_REASON, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER, NOTE_MAX_AGE } from './constants.ts'
@@ -102,7 +103,7 @@ export class DirectMessages {
     const key = hex(note.id)
     const timeout = options.timeout ?? this.room.ctx.init.directTimeout
     const signals = [this.room.signal, AbortSignal.timeout(timeout), ...(options.signal == null ? [] : [options.signal])]
-    const signal = AbortSignal.any(signals)
+    const signal = anySignal(signals)
     let resend: ReturnType<typeof setTimeout> | undefined
     let onAbort: (() => void) | undefined
 
@@ -144,6 +145,7 @@ export class DirectMessages {
     } finally {
       clearTimeout(resend)
       signal.removeEventListener('abort', onAbort!)
+      signal.clear()
       this.waiting.delete(key)
     }
   }
@@ -242,10 +244,10 @@ export class DirectMessages {
     answers.set(key, answer)
     this.inFlight.set(note.sender, inFlight + 1)
     let response: Pick<SignedRoomNote, 'data' | 'failed'>
+    // a handler that never settles frees its slot after REQUEST_HANDLER_TIMEOUT
+    const signal = anySignal([this.room.signal, AbortSignal.timeout(REQUEST_HANDLER_TIMEOUT)])
 
     try {
-      // a handler that never settles frees its slot after REQUEST_HANDLER_TIMEOUT
-      const signal = AbortSignal.any([this.room.signal, AbortSignal.timeout(REQUEST_HANDLER_TIMEOUT)])
       const data = await Promise.race([
         handler({ sender: note.sender, timestamp: note.timestamp, data: note.data }, { signal }),
         new Promise<never>((resolve, reject) => {
@@ -262,6 +264,7 @@ export class DirectMessages {
       this.room.log('the handler failed a request of %p - %e', note.sender, err)
       response = fail(err?.message ?? String(err))
     } finally {
+      signal.clear()
       const left = (this.inFlight.get(note.sender) ?? 1) - 1
 
       if (left > 0) {

@@ -1,4 +1,5 @@
 import { TimeoutError } from '@libp2p/interface'
+import { anySignal } from 'any-signal'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { sleep } from '../../health/sleep.ts'
@@ -14,6 +15,7 @@ import type { Signer } from '../../envelope/keys.ts'
 import type { IncomingPayload } from '../index.ts'
 import type { Member } from '../member.ts'
 import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import type { ClearableSignal } from 'any-signal'
 
 /** extra bytes a payload frame may have besides its chunk */
 const FRAME_SLACK = 1024
@@ -56,51 +58,55 @@ export class IncomingPayloadImpl implements IncomingPayload {
     }
 
     const count = blockCount(this.size, this.manifest.blockSize)
-    const signal = AbortSignal.any([this.room.signal, ...(options.signal == null ? [] : [options.signal])])
+    const signal = anySignal([this.room.signal, options.signal])
     let block = 0
     let failures = 0
     let turn = 0
 
-    while (block < count) {
-      signal.throwIfAborted()
-      const route = this.route(turn)
-
-      try {
-        if (route == null) {
-          throw new PayloadUnavailableError(`no stream with ${this.sender} or any member that could pass payload ${this.id} on`)
-        }
-
-        for await (const bytes of this.fetch(route, block, signal)) {
-          block++
-          failures = 0
-          this.room.safeDispatchEvent('payload:progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: Math.min(this.size, block * this.manifest.blockSize), total: this.size } })
-          yield bytes
-        }
-      } catch (err: any) {
-        if (signal.aborted) {
-          throw signal.reason
-        }
-
-        if (err.name === 'CorruptPayloadError' && route!.peerId.equals(this.sender)) {
-          // from the sender itself: its blocks do not match what it signed.
-          // Through a member, either may be at fault: another route is tried
-          this.room.reportIfRejected(route!.peerId, err)
-        }
-
-        if (err instanceof GoneError && route!.peerId.equals(this.sender)) {
-          // the sender itself says so
-          throw err
-        }
-
-        if (++failures >= PAYLOAD_ATTEMPTS) {
-          throw err.name === 'PayloadUnavailableError' || err.name === 'CorruptPayloadError' ? err : new PayloadUnavailableError(`payload ${this.id} could not be fetched: ${err.message}`)
-        }
-
-        this.room.log('fetching payload %s from %p broke at block %d (attempt %d) - %e', this.id, route?.peerId, block, failures, err)
-        turn++
-        await sleep(Math.min(PAYLOAD_RETRY_MAX, PAYLOAD_RETRY_INITIAL * 2 ** (failures - 1)), signal)
+    try {
+      while (block < count) {
         signal.throwIfAborted()
+        const route = this.route(turn)
+
+        try {
+          if (route == null) {
+            throw new PayloadUnavailableError(`no stream with ${this.sender} or any member that could pass payload ${this.id} on`)
+          }
+
+          for await (const bytes of this.fetch(route, block, signal)) {
+            block++
+            failures = 0
+            this.room.safeDispatchEvent('payload:progress', { detail: { id: this.id, peerId: this.sender, direction: 'download', bytes: Math.min(this.size, block * this.manifest.blockSize), total: this.size } })
+            yield bytes
+          }
+        } catch (err: any) {
+          if (signal.aborted) {
+            throw signal.reason
+          }
+
+          if (err.name === 'CorruptPayloadError' && route!.peerId.equals(this.sender)) {
+            // from the sender itself: its blocks do not match what it signed.
+            // Through a member, either may be at fault: another route is tried
+            this.room.reportIfRejected(route!.peerId, err)
+          }
+
+          if (err instanceof GoneError && route!.peerId.equals(this.sender)) {
+            // the sender itself says so
+            throw err
+          }
+
+          if (++failures >= PAYLOAD_ATTEMPTS) {
+            throw err.name === 'PayloadUnavailableError' || err.name === 'CorruptPayloadError' ? err : new PayloadUnavailableError(`payload ${this.id} could not be fetched: ${err.message}`)
+          }
+
+          this.room.log('fetching payload %s from %p broke at block %d (attempt %d) - %e', this.id, route?.peerId, block, failures, err)
+          turn++
+          await sleep(Math.min(PAYLOAD_RETRY_MAX, PAYLOAD_RETRY_INITIAL * 2 ** (failures - 1)), signal)
+          signal.throwIfAborted()
+        }
       }
+    } finally {
+      signal.clear()
     }
   }
 
@@ -210,10 +216,10 @@ class GoneError extends PayloadUnavailableError {}
 export class Stall {
   private readonly controller = new AbortController()
   private timer?: ReturnType<typeof setTimeout>
-  readonly signal: AbortSignal
+  readonly signal: ClearableSignal
 
   constructor (parent: AbortSignal) {
-    this.signal = AbortSignal.any([parent, this.controller.signal])
+    this.signal = anySignal([parent, this.controller.signal])
   }
 
   arm (ms: number): void {
@@ -221,7 +227,9 @@ export class Stall {
     this.timer = setTimeout(() => { this.controller.abort(new TimeoutError(`nothing for ${Math.round(ms)} ms`)) }, ms)
   }
 
+  /** ends the timer and lets go of `parent` */
   clear (): void {
     clearTimeout(this.timer)
+    this.signal.clear()
   }
 }

@@ -1,6 +1,7 @@
 import { InvalidParametersError } from '@libp2p/interface'
 import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
+import { anySignal } from 'any-signal'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { DEFAULT_MAX_CLOCK_SKEW } from '../../envelope/constants.ts'
 import { MessageTooLargeError, ReplayedRecordError } from '../../envelope/errors.ts'
@@ -161,15 +162,16 @@ export class RoomPayloads {
     this.streams.set(asker, streams + 1)
     this.open++
 
-    try {
-      const signal = AbortSignal.any([this.room.signal, ended.signal])
+    const signal = anySignal([this.room.signal, ended.signal])
 
+    try {
       if (request.owner.equals(this.room.ctx.components.peerId)) {
         await this.give(frames, request, asker, signal)
       } else {
         await this.passOn(frames, request, signal)
       }
     } finally {
+      signal.clear()
       stream.removeEventListener('close', onClose)
       active.delete(ended)
 
