@@ -7,6 +7,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { ROOM_BATCH_CODEC, ROOM_BATCH_DOMAIN } from './constants.ts'
 import { MessageTooLargeError, WrongRoomError } from './errors.ts'
 import { RoomBatch as RoomBatchMessage, SignedRoomBatch as SignedRoomBatchMessage } from './pb/room-message.ts'
+import type { RoomCipher } from './cipher.ts'
 import type { Signer, Verifier } from './keys.ts'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 
@@ -22,6 +23,7 @@ export interface SignedRoomMessage {
   seq: number
   /** when its batch was sealed, ms since the epoch */
   timestamp: number
+  /** what the sender sent (decrypted, in a private room) */
   data: Uint8Array
   /** `data` is a large payload's manifest (see `src/mesh/payloads`) */
   payload: boolean
@@ -84,9 +86,11 @@ function checkCounter (n: number, what: string): void {
 }
 
 /**
- * Signs messages of one sender as a batch.
+ * Signs messages of one sender as a batch; with `cipher` (a private room)
+ * each message's data is encrypted first, and the signature is over the
+ * ciphertext.
  */
-export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, skippedFrom?: number, timestamp: number, data: Uint8Array[], payloads?: number[] }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
+export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, epoch: number, firstSeq: number, skippedFrom?: number, timestamp: number, data: Uint8Array[], payloads?: number[], cipher?: RoomCipher }, signer: Signer, options?: AbortOptions): Promise<SignedRoomBatch> {
   checkCounter(init.epoch, 'epoch')
   checkCounter(init.timestamp, 'timestamp')
 
@@ -104,7 +108,7 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
     epoch: BigInt(init.epoch),
     firstSeq: BigInt(init.firstSeq),
     timestamp: BigInt(init.timestamp),
-    data: init.data as Array<Uint8Array<ArrayBuffer>>,
+    data: (init.cipher == null ? init.data : init.data.map(data => init.cipher!.seal(data))) as Array<Uint8Array<ArrayBuffer>>,
     skippedFrom: BigInt(init.skippedFrom ?? 0),
     payloads: init.payloads ?? []
   })
@@ -116,11 +120,12 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
 
 /**
  * Reads a batch and checks what needs no signature work: its size and form,
- * and the room. The sender is the signer `verify()` checks.
+ * and the room; with `cipher` (a private room) it decrypts each message's
+ * data. The sender is the signer `verify()` checks.
  *
  * @throws {MessageTooLargeError | InvalidMessageError | WrongRoomError}
  */
-export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number }): UncheckedRoomBatch {
+export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number, cipher?: RoomCipher }): UncheckedRoomBatch {
   if (bytes.byteLength > options.maxSize) {
     throw new MessageTooLargeError(`room message batch of ${bytes.byteLength} bytes is larger than ${options.maxSize}`)
   }
@@ -130,6 +135,8 @@ export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, m
   if (!uint8ArrayEquals(batch.room, options.room)) {
     throw new WrongRoomError('message batch is about another room')
   }
+
+  decrypt(batch, options.cipher)
 
   return {
     batch,
@@ -152,12 +159,24 @@ export async function verifyRoomBatch (batch: SignedRoomBatch, verifier: Verifie
 
 /**
  * Decodes a batch from this node's own log without checking its signature
- * (see `verifyRoomBatch`).
+ * (see `verifyRoomBatch`), decrypting its messages with `cipher` in a
+ * private room.
  *
- * @throws {InvalidMessageError} when the bytes are not a batch
+ * @throws {InvalidMessageError} when the bytes are not a batch (or do not decrypt)
  */
-export function decodeStoredRoomBatch (bytes: Uint8Array): SignedRoomBatch {
-  return decode(bytes).batch
+export function decodeStoredRoomBatch (bytes: Uint8Array, cipher?: RoomCipher): SignedRoomBatch {
+  return decrypt(decode(bytes).batch, cipher)
+}
+
+/** replaces each message's data by its plaintext */
+function decrypt (batch: SignedRoomBatch, cipher?: RoomCipher): SignedRoomBatch {
+  if (cipher != null) {
+    for (const message of batch.messages) {
+      message.data = cipher.open(message.data)
+    }
+  }
+
+  return batch
 }
 
 function decode (bytes: Uint8Array): { batch: SignedRoomBatch, signed: SignedRoomBatchMessage } {

@@ -6,6 +6,7 @@ import { signaturePayload } from './batch.ts'
 import { ROOM_NOTE_CODEC, ROOM_NOTE_DOMAIN, ROOM_NOTE_ID_LENGTH } from './constants.ts'
 import { MessageTooLargeError, WrongRoomError } from './errors.ts'
 import { RoomNote as RoomNoteMessage, SignedRoomNote as SignedRoomNoteMessage } from './pb/room-note.ts'
+import type { RoomCipher } from './cipher.ts'
 import type { Signer, Verifier } from './keys.ts'
 import type { AbortOptions, PeerId } from '@libp2p/interface'
 
@@ -72,11 +73,12 @@ export interface UncheckedRoomNote {
 }
 
 /**
- * Signs a room note.
+ * Signs a room note; with `cipher` (a private room) its data is encrypted
+ * first, and the signature is over the ciphertext.
  *
  * @throws {InvalidParametersError} an id of the wrong length, a note for one member without a recipient (or one for all with one), a response or receipt without `replyTo`
  */
-export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?: AbortOptions): Promise<SignedRoomNote> {
+export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?: AbortOptions & { cipher?: RoomCipher }): Promise<SignedRoomNote> {
   if (!Number.isSafeInteger(init.timestamp) || init.timestamp < 0 || init.id.byteLength !== ROOM_NOTE_ID_LENGTH) {
     throw new InvalidParametersError(`a note has a timestamp and an id of ${ROOM_NOTE_ID_LENGTH} bytes`)
   }
@@ -90,7 +92,7 @@ export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?
     id: init.id as Uint8Array<ArrayBuffer>,
     recipient: init.recipient?.toMultihash().bytes,
     replyTo: init.replyTo as Uint8Array<ArrayBuffer> | undefined,
-    data: init.data as Uint8Array<ArrayBuffer>,
+    data: (options?.cipher == null ? init.data : options.cipher.seal(init.data)) as Uint8Array<ArrayBuffer>,
     json: init.json ?? false,
     cleared: init.cleared ?? false,
     failed: init.failed ?? false,
@@ -104,11 +106,12 @@ export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?
 
 /**
  * Reads a note and checks what needs no signature work: its size and form,
- * and the room. The sender is the signer `verify()` checks.
+ * and the room; with `cipher` (a private room) it decrypts the note's data.
+ * The sender is the signer `verify()` checks.
  *
  * @throws {MessageTooLargeError | InvalidMessageError | WrongRoomError}
  */
-export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number }): UncheckedRoomNote {
+export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number, cipher?: RoomCipher }): UncheckedRoomNote {
   if (bytes.byteLength > options.maxSize) {
     throw new MessageTooLargeError(`room note of ${bytes.byteLength} bytes is larger than ${options.maxSize}`)
   }
@@ -153,6 +156,10 @@ export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, ma
 
   if (!uint8ArrayEquals(message.room, options.room)) {
     throw new WrongRoomError('room note is about another room')
+  }
+
+  if (options.cipher != null) {
+    note.data = options.cipher.open(note.data)
   }
 
   return {

@@ -120,3 +120,13 @@ export class CorruptPayloadError extends Error {
   static name = 'CorruptPayloadError'
   name = 'CorruptPayloadError'
 }
+
+/**
+ * A private room's stream came without a proof of the room's secret: the
+ * peer does not hold it (or holds another one), or the proof was made for
+ * another pair. Nothing of the room is sent to such a peer.
+ */
+export class WrongSecretError extends Error {
+  static name = 'WrongSecretError'
+  name = 'WrongSecretError'
+}

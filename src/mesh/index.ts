@@ -303,6 +303,23 @@ export interface JoinOptions extends AbortOptions {
    * @default the roster's size
    */
   threshold?: number
+
+  /**
+   * Makes the room private: only peers that hold the same secret (and name)
+   * are in it. Its CID in the DHT comes from the secret, so nobody can find
+   * its members from the name; each side of a room stream proves it holds
+   * the secret before anything else is sent (a peer that cannot is refused
+   * with `WrongSecretError` and learns nothing of the room); what messages,
+   * notes and large payloads carry is encrypted with a key derived from it
+   * (AES-256-GCM), so relays, the datastore and peers outside the room see
+   * only ciphertext. A wrong secret is another room: nobody is found in it.
+   * Use a secret of at least 128 random bits (the chat page makes one): a
+   * short password can be guessed offline from the room's CID, at the cost
+   * of PBKDF2 (`ROOM_SECRET_ITERATIONS`) per guess. Works with `roster` too.
+   * See "Private rooms" in docs/api.md for what a holder of the secret can
+   * and cannot do.
+   */
+  secret?: string | Uint8Array
 }
 
 /**
@@ -587,8 +604,10 @@ export interface RoomEvents {
  */
 export interface Room extends TypedEventTarget<RoomEvents> {
   readonly name: string
-  /** the CID members provide in the DHT */
+  /** the CID members provide in the DHT (from the secret, for a private room) */
   readonly cid: CID
+  /** joined with a `secret` (see `JoinOptions.secret`) */
+  readonly isPrivate: boolean
   /** the allowed peers of a roster room */
   readonly roster?: PeerId[]
   readonly threshold?: number

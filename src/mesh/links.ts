@@ -39,6 +39,10 @@ export class Links {
         throw new RoomClosedError(`room "${this.room.name}" was left`)
       }
 
+      if (this.room.secret != null) {
+        await this.authenticate(session, signal)
+      }
+
       if (session.initiator) {
         await session.send({ record: this.room.ownRecord.envelope }, { signal })
       }
@@ -75,6 +79,29 @@ export class Links {
     }
   }
 
+  /**
+   * A private room's first frames: the side that opened the stream names
+   * the room and gives its proof of the secret, the other side (which checked
+   * it, see `MeshService`) answers with its own; the opener sends nothing
+   * more before that answer is checked.
+   *
+   * @throws {WrongSecretError} the other side's proof does not check
+   */
+  private async authenticate (session: Session, signal: AbortSignal): Promise<void> {
+    const secret = this.room.secret!
+    const self = this.room.ctx.components.peerId
+    const remote = session.connection.remotePeer
+
+    if (!session.initiator) {
+      await session.send({ auth: { room: new Uint8Array(0), proof: await secret.prove('answerer', remote, self) } }, { signal })
+      return
+    }
+
+    await session.send({ auth: { room: secret.cid.bytes, proof: await secret.prove('opener', self, remote) } }, { signal })
+    const answer = await session.read({ signal })
+    await secret.check(answer.auth?.proof, 'answerer', self, remote)
+  }
+
   private async readRecord (session: Session, signal: AbortSignal): Promise<MemberRecord> {
     const reply = await session.read({ signal })
 
@@ -83,7 +110,7 @@ export class Links {
     }
 
     return openMemberRecord(reply.record, {
-      room: this.room.name,
+      room: this.room.tag,
       signer: session.connection.remotePeer,
       maxAge: this.room.ctx.init.maxRecordAge
     })

@@ -2,6 +2,7 @@ import { InvalidMessageError, InvalidParametersError, serviceCapabilities, servi
 import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { Queue } from '@libp2p/utils'
 import { TypedEventEmitter } from 'main-event'
+import { CID } from 'multiformats/cid'
 import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
 import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
@@ -12,13 +13,14 @@ import { answerPayloadRequest } from './payloads/serve.ts'
 import { RelayGate } from './relay-gate.ts'
 import { answerReplay } from './replay/answer.ts'
 import { roomCid, roomId } from './room-cid.ts'
+import { RoomSecret } from './room-secret.ts'
 import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { MemberRecord } from '../envelope/record.ts'
-import type { Connection, Logger, Startable, Stream } from '@libp2p/interface'
+import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
 /**
  * The `mesh` service: the room protocol handler and the joined rooms.
@@ -126,27 +128,29 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       throw new InvalidParametersError('the node is not started')
     }
 
-    const existing = this.joined.get(name) ?? await this.joining.get(name)
+    const roster = options.roster?.map(peer => typeof peer === 'string' ? peerIdFromString(peer) : peer)
+    const secret = options.secret == null ? undefined : await RoomSecret.derive(name, options.secret, roster)
+    // a private room is another room than the open one of its name
+    const tag = secret?.tag ?? name
+    const existing = this.joined.get(tag) ?? await this.joining.get(tag)
 
     if (existing != null) {
       return existing
     }
 
-    const joining = this.createRoom(name, options)
-    this.joining.set(name, joining)
+    const joining = this.createRoom(name, roster, secret, options)
+    this.joining.set(tag, joining)
 
     try {
       const room = await joining
-      this.joined.set(name, room)
+      this.joined.set(tag, room)
       return room
     } finally {
-      this.joining.delete(name)
+      this.joining.delete(tag)
     }
   }
 
-  private async createRoom (name: string, options: JoinOptions): Promise<RoomImpl> {
-    const roster = options.roster?.map(peer => typeof peer === 'string' ? peerIdFromString(peer) : peer)
-
+  private async createRoom (name: string, roster: PeerId[] | undefined, secret: RoomSecret | undefined, options: JoinOptions): Promise<RoomImpl> {
     if (roster != null && !roster.some(peer => peer.equals(this.components.peerId))) {
       throw new InvalidParametersError('this node is not on the roster')
     }
@@ -160,7 +164,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     }
 
     const room = new RoomImpl({
-      numbering: this.numbering.get(name),
+      numbering: this.numbering.get(secret?.tag ?? name),
       components: this.components,
       init: this.init,
       protocol: this.protocol,
@@ -172,16 +176,17 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       relayGate: this.relayGate,
       reject: (rejected) => { this.reject(rejected) },
       closed: (room) => {
-        if (this.joined.get(room.name) === room) {
-          this.joined.delete(room.name)
+        if (this.joined.get(room.tag) === room) {
+          this.joined.delete(room.tag)
         }
 
-        this.remember(room.name, room.messaging.numbering)
+        this.remember(room.tag, room.messaging.numbering)
       }
     }, {
       name,
-      cid: await roomCid(name),
-      id: await roomId(name, roster),
+      cid: secret?.cid ?? await roomCid(name),
+      id: secret?.id ?? await roomId(name, roster),
+      secret,
       roster,
       threshold: options.threshold ?? (roster == null ? undefined : roster.length)
     })
@@ -194,29 +199,36 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
 
   /**
    * A member opened a room stream: its first message must be its own signed
-   * record, for a room we are in.
+   * record, for an open room we are in, or for a private room the room's CID
+   * and a proof of its secret (see `RoomSecret`; the record follows once
+   * we answered with our proof).
    */
   private async onStream (stream: Stream, connection: Connection): Promise<void> {
     const session = new Session(stream, connection, false, maxFrameSize(this.init))
     const signal = AbortSignal.timeout(this.init.dialTimeout)
     let room: RoomImpl | undefined
-    let record: MemberRecord
+    let record: MemberRecord | undefined
 
     try {
       const message = await session.read({ signal })
 
-      if (message.record == null) {
-        throw new InvalidMessageError('a room stream must start with the sender\'s record')
-      }
+      if (message.auth != null) {
+        room = await this.privateRoom(message.auth.room, message.auth.proof, connection)
+      } else if (message.record == null) {
+        throw new InvalidMessageError('a room stream must start with the sender\'s record, or a private room\'s proof')
+      } else {
+        record = await openMemberRecord(message.record, {
+          signer: connection.remotePeer,
+          maxAge: this.init.maxRecordAge
+        })
+        room = this.joined.get(record.room)
 
-      record = await openMemberRecord(message.record, {
-        signer: connection.remotePeer,
-        maxAge: this.init.maxRecordAge
-      })
-      room = this.joined.get(record.room)
-
-      if (room == null) {
-        throw new RoomNotJoinedError(`not in room "${record.room}"`)
+        if (room == null || room.secret != null) {
+          // a private room is named by proof only: to a peer without its
+          // secret it is as if we were not in it
+          room = undefined
+          throw new RoomNotJoinedError(`not in room "${record.room}"`)
+        }
       }
     } catch (err: any) {
       session.abort(err)
@@ -236,6 +248,31 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       // reported by the handshake if it was a refusal
       this.log.trace('room stream from %p not taken - %e', connection.remotePeer, err)
     }
+  }
+
+  /**
+   * The private room a room stream's first frame names by CID, its proof
+   * checked.
+   *
+   * @throws {RoomNotJoinedError | WrongSecretError | InvalidMessageError}
+   */
+  private async privateRoom (cidBytes: Uint8Array, proof: Uint8Array, connection: Connection): Promise<RoomImpl> {
+    let cid: CID
+
+    try {
+      cid = CID.decode(cidBytes)
+    } catch (err: any) {
+      throw new InvalidMessageError(`a private room's proof names no CID: ${err.message}`)
+    }
+
+    const room = this.joined.get(`private/${cid.toString()}`)
+
+    if (room?.secret == null) {
+      throw new RoomNotJoinedError(`not in private room ${cid}`)
+    }
+
+    await room.secret.check(proof, 'opener', connection.remotePeer, this.components.peerId)
+    return room
   }
 
   /**

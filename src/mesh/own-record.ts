@@ -53,7 +53,7 @@ export class OwnRecord {
 
   private async seal (leaving: boolean): Promise<MemberRecord> {
     const multiaddrs = this.room.ctx.components.addressManager.getAddresses()
-    return sealMemberRecord({ room: this.room.name, seq: this.seq, multiaddrs, leaving }, this.room.ctx.components.privateKey)
+    return sealMemberRecord({ room: this.room.tag, seq: this.seq, multiaddrs, leaving }, this.room.ctx.components.privateKey)
   }
 
   /** re-signs one after another, so the newest record is the one kept */

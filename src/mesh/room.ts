@@ -19,7 +19,9 @@ import type { DialTimes } from './dial-times.ts'
 import type { DirectSendOptions, MeshComponents, MemberInfo, PresenceInfo, RejectedMessage, RequestHandler, Room, RoomEvents, SendOptions, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { RelayGate } from './relay-gate.ts'
+import type { RoomSecret } from './room-secret.ts'
 import type { Session } from './session.ts'
+import type { RoomCipher } from '../envelope/cipher.ts'
 import type { Verifier } from '../envelope/keys.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { AbortOptions, Connection, Logger, PeerId, PeerInfo } from '@libp2p/interface'
@@ -56,6 +58,8 @@ export interface RoomInit {
   cid: CID
   /** what its message batches are signed for (see `roomId`) */
   id: Uint8Array
+  /** a private room's keys (its `cid` and `id` come from them) */
+  secret?: RoomSecret
   roster?: PeerId[]
   threshold?: number
 }
@@ -67,7 +71,7 @@ export const REJECTIONS = new Set([
   'InvalidSignatureError', 'WrongSignerError', 'WrongRoomError', 'StaleRecordError',
   'ReplayedRecordError', 'MessageTooLargeError', 'InvalidMessageError', 'NotOnRosterError',
   'RoomNotJoinedError', 'ReplayRefusedError', 'EquivocationError', 'RecordQuotaError',
-  'NotAMemberError', 'StaleNoteError', 'RateLimitError', 'UnknownMemberError', 'CorruptPayloadError'
+  'NotAMemberError', 'StaleNoteError', 'RateLimitError', 'UnknownMemberError', 'CorruptPayloadError', 'WrongSecretError'
 ])
 
 /**
@@ -78,6 +82,10 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
   readonly name: string
   readonly cid: CID
   readonly id: Uint8Array
+  /** how records and replay requests name the room: its name, or `private/<cid>` (see `RoomSecret`) */
+  readonly tag: string
+  /** a private room's keys */
+  readonly secret?: RoomSecret
   readonly roster?: PeerId[]
   readonly threshold?: number
   readonly log: Logger
@@ -103,6 +111,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.name = init.name
     this.cid = init.cid
     this.id = init.id
+    this.secret = init.secret
+    this.tag = init.secret?.tag ?? init.name
     this.roster = init.roster
     this.threshold = init.threshold
     this.rosterSet = init.roster == null ? undefined : new PeerSet(init.roster)
@@ -117,6 +127,15 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     this.messaging = new Messaging(this)
     this.notes = new RoomNotes(this)
     this.quorum = new Quorum(this, this.threshold)
+  }
+
+  get isPrivate (): boolean {
+    return this.secret != null
+  }
+
+  /** a private room's cipher for what messages and notes carry */
+  get cipher (): RoomCipher | undefined {
+    return this.secret?.cipher
   }
 
   async send (data: Uint8Array | Blob, options?: SendOptions & { ephemeral?: false }): Promise<SentMessage>

@@ -50,7 +50,7 @@ export async function handleRecord (room: RoomImpl, member: Member, session: Ses
   }
 
   try {
-    const record = await openMemberRecord(bytes, { room: room.name, maxAge: room.ctx.init.maxRecordAge })
+    const record = await openMemberRecord(bytes, { room: room.tag, maxAge: room.ctx.init.maxRecordAge })
     room.acceptRecord(record, session)
   } catch (err: any) {
     if (!TOLERATED.has(err.name)) {

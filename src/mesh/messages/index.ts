@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import type { RoomCipher } from '../../envelope/cipher.ts'
 import type { Verifier } from '../../envelope/keys.ts'
 import type { ResolvedMeshInit } from '../constants.ts'
 import type { IncomingPayload, MeshComponents, RoomEvents } from '../index.ts'
@@ -23,6 +24,10 @@ export interface MessagingRoom extends Pick<TypedEventTarget<RoomEvents>, 'safeD
   readonly cid: CID
   /** what its message batches are signed for (see `roomId`) */
   readonly id: Uint8Array
+  /** how records and replay requests name the room: its name, or `private/<cid>` for a private room */
+  readonly tag: string
+  /** a private room's: encrypts what messages and notes carry */
+  readonly cipher?: RoomCipher
   readonly log: Logger
   readonly isClosed: boolean
   /** aborts when the room is left */

@@ -3,6 +3,7 @@ import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
+import { ROOM_CIPHER_OVERHEAD } from '../../envelope/cipher.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
 import { BATCH_ENTRY_OVERHEAD, BATCH_OVERHEAD, BATCH_WINDOW, FORWARDERS_PER_MEMBER, PULL_INTERVALS, MAX_BATCH_MESSAGES, MAX_EPOCHS_PER_SENDER, MAX_REPLAY_NONCES_PER_MEMBER, MESSAGE_ENVELOPE_OVERHEAD, MISSED_BATCHES_BYTES, MISSED_BATCHES_SENT, SENDERS_PER_MEMBER_SLOT, SEQ_RESERVATION_BLOCK } from '../constants.ts'
@@ -87,7 +88,7 @@ export class Messaging implements ReplayLog, ReplaySource {
   constructor (room: MessagingRoom) {
     this.room = room
     const { init, components } = room.ctx
-    this.store = init.persist ? new RoomStore(components.datastore, room.cid.toString(), room.log, err => { this.storeFailed(err) }) : undefined
+    this.store = init.persist ? new RoomStore(components.datastore, room.cid.toString(), room.log, err => { this.storeFailed(err) }, room.cipher) : undefined
     this.log = new MessageLog(init.maxLogMessages, init.maxLogBytes, batch => { void this.store?.delete(batch).catch(() => {}) })
     this.signer = new Signer(components.privateKey)
     this.inbound = new InboundTracker({
@@ -98,7 +99,7 @@ export class Messaging implements ReplayLog, ReplaySource {
     })
     this.guard = new ReplayGuard({ bytesPerMinute: init.replayBudget, maxNonces: MAX_REPLAY_NONCES_PER_MEMBER, nonceLifetime: DEFAULT_MAX_REQUEST_AGE + DEFAULT_MAX_CLOCK_SKEW })
     this.context = {
-      room: room.name,
+      room: room.tag,
       protocol: room.ctx.replayProtocol,
       privateKey: components.privateKey,
       signal: room.signal,
@@ -114,7 +115,7 @@ export class Messaging implements ReplayLog, ReplaySource {
 
   /** the largest data a room message may carry */
   get maxDataSize (): number {
-    return this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD
+    return this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD - (this.room.cipher == null ? 0 : ROOM_CIPHER_OVERHEAD)
   }
 
   /** where our numbering stands */
@@ -304,7 +305,8 @@ export class Messaging implements ReplayLog, ReplaySource {
         skippedFrom: this.skippedFrom,
         timestamp: Date.now(),
         data: taken.map(p => p.data),
-        payloads: taken.flatMap((p, i) => p.payload ? [i] : [])
+        payloads: taken.flatMap((p, i) => p.payload ? [i] : []),
+        cipher: this.room.cipher
       }, this.signer)
       const last = lastSeq(batch)
       this.verified.add(batch)
@@ -463,7 +465,7 @@ export class Messaging implements ReplayLog, ReplaySource {
    */
   private async check (bytes: Uint8Array, from: PeerId, options: { signal?: AbortSignal, live?: Member } = {}): Promise<SignedRoomBatch | undefined> {
     const { signal, live } = options
-    const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
+    const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize, cipher: this.room.cipher })
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
       return undefined

@@ -1,6 +1,7 @@
 import { Key } from 'interface-datastore'
 import { decodeStoredRoomBatch } from '../../envelope/batch.ts'
 import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
+import type { RoomCipher } from '../../envelope/cipher.ts'
 import type { Logger } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 
@@ -49,8 +50,12 @@ export class RoomStore {
    * `onError` hears of every failed commit (disk full, quota): the room goes
    * on in memory. Writes a caller awaits also reject with the error.
    */
-  constructor (datastore: Datastore, roomCid: string, log: Logger, onError: (err: Error) => void) {
+  /** a private room's: stored batches hold ciphertext */
+  private readonly cipher?: RoomCipher
+
+  constructor (datastore: Datastore, roomCid: string, log: Logger, onError: (err: Error) => void, cipher?: RoomCipher) {
     this.datastore = datastore
+    this.cipher = cipher
     this.prefix = `/relaymesh/rooms/${roomCid}`
     this.log = log
     this.onError = onError
@@ -80,7 +85,7 @@ export class RoomStore {
 
     for await (const { value } of this.datastore.query({ prefix: `${this.prefix}/log/` })) {
       try {
-        messages.push(...decodeStoredRoomBatch(value).messages)
+        messages.push(...decodeStoredRoomBatch(value, this.cipher).messages)
       } catch (err: any) {
         this.log('skipping a stored batch - %e', err)
       }

@@ -3,6 +3,7 @@ import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { ROOM_CIPHER_OVERHEAD } from '../../envelope/cipher.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, ROOM_NOTE_ID_LENGTH } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
 import { readRoomNote, sealRoomNote } from '../../envelope/note.ts'
@@ -73,7 +74,7 @@ export class RoomNotes {
 
   /** the largest data a note may carry */
   get maxDataSize (): number {
-    return this.room.ctx.init.maxMessageSize - NOTE_OVERHEAD
+    return this.room.ctx.init.maxMessageSize - NOTE_OVERHEAD - (this.room.cipher == null ? 0 : ROOM_CIPHER_OVERHEAD)
   }
 
   /**
@@ -82,7 +83,7 @@ export class RoomNotes {
    */
   async seal (init: Pick<RoomNoteInit, 'kind' | 'data'> & Partial<Pick<RoomNoteInit, 'recipient' | 'replyTo' | 'json' | 'cleared' | 'failed' | 'payload' | 'timestamp'>>): Promise<SignedRoomNote> {
     const id = globalThis.crypto.getRandomValues(new Uint8Array(ROOM_NOTE_ID_LENGTH))
-    return sealRoomNote({ room: this.room.id, sender: this.room.ctx.components.peerId, timestamp: Date.now(), id, ...init }, this.signer)
+    return sealRoomNote({ room: this.room.id, sender: this.room.ctx.components.peerId, timestamp: Date.now(), id, ...init }, this.signer, { cipher: this.room.cipher })
   }
 
   /**
@@ -168,7 +169,7 @@ export class RoomNotes {
       return
     }
 
-    const { note, verify } = readRoomNote(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
+    const { note, verify } = readRoomNote(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize, cipher: this.room.cipher })
     const self = this.room.ctx.components.peerId
 
     if (note.sender.equals(self)) {

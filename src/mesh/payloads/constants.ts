@@ -1,3 +1,5 @@
+import { ROOM_CIPHER_OVERHEAD } from '../../envelope/cipher.ts'
+
 const second = 1000
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -26,10 +28,12 @@ export const PAYLOAD_CHUNK = 64 * KiB
 
 /**
  * Bytes a manifest takes besides its hashes (id, size, block size, name,
- * type, tags), at most, and per hash.
+ * type, tags), at most, and per hash; a private room's also holds a key and
+ * is encrypted (`MANIFEST_SEALED_OVERHEAD` more).
  */
 export const MANIFEST_OVERHEAD = 512
 export const MANIFEST_HASH_SIZE = 34
+export const MANIFEST_SEALED_OVERHEAD = 34 + ROOM_CIPHER_OVERHEAD
 
 /** longest file name and media type a manifest carries, in bytes */
 export const MAX_PAYLOAD_NAME = 255

@@ -7,7 +7,7 @@ import { CorruptPayloadError, PayloadUnavailableError } from '../errors.ts'
 import { Frames } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
 import { PAYLOAD_ATTEMPTS, PAYLOAD_CHUNK, PAYLOAD_MIN_RATE, PAYLOAD_RETRY_INITIAL, PAYLOAD_RETRY_MAX, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
-import { blockCount, blockLength, isBlock } from './manifest.ts'
+import { blockCount, blockLength, isBlock, openBlock, sentLength } from './manifest.ts'
 import { sealPayloadRequest } from './request.ts'
 import type { Manifest } from './manifest.ts'
 import type { PayloadsRoom } from './payloads.ts'
@@ -143,8 +143,8 @@ export class IncomingPayloadImpl implements IncomingPayload {
       while (block < count) {
         buffer.append(await frames.read({ signal: streamSignal }))
 
-        while (block < count && buffer.byteLength >= blockLength(this.manifest, block)) {
-          const length = blockLength(this.manifest, block)
+        while (block < count && buffer.byteLength >= sentLength(this.manifest, block)) {
+          const length = sentLength(this.manifest, block)
           const bytes = buffer.subarray(0, length)
           buffer.consume(length)
 
@@ -152,9 +152,12 @@ export class IncomingPayloadImpl implements IncomingPayload {
             throw new CorruptPayloadError(`block ${block} of payload ${this.id} from ${route.peerId} does not match its hash`)
           }
 
+          // checked first: a block that matches its hash but does not
+          // decrypt was sealed wrong by the sender itself
+          const plain = await openBlock(this.manifest, block, bytes)
           block++
           arm()
-          yield bytes
+          yield plain
         }
       }
     } finally {

@@ -1,6 +1,7 @@
 import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
+import { CorruptPayloadError } from '../errors.ts'
 import { PayloadManifest } from '../pb/payload.ts'
 import { MANIFEST_HASH_SIZE, MANIFEST_OVERHEAD, MAX_PAYLOAD_BLOCK, MAX_PAYLOAD_NAME, MAX_PAYLOAD_TYPE, MIN_PAYLOAD_BLOCK } from './constants.ts'
 
@@ -19,10 +20,15 @@ export interface Manifest {
   hashes: Uint8Array[]
   name?: string
   type?: string
+  /** a private room's payload: the AES-256-GCM key its blocks are sealed with (see `sealBlock`) */
+  key?: Uint8Array
 }
 
 const ID_LENGTH = 16
 const HASH_LENGTH = 32
+const KEY_LENGTH = 32
+/** bytes AES-GCM adds to each sealed block */
+const TAG_LENGTH = 16
 
 /** how many blocks `size` bytes make */
 export function blockCount (size: number, blockSize: number): number {
@@ -32,6 +38,58 @@ export function blockCount (size: number, blockSize: number): number {
 /** bytes of block `index` */
 export function blockLength (manifest: Pick<Manifest, 'size' | 'blockSize'>, index: number): number {
   return Math.min(manifest.blockSize, manifest.size - index * manifest.blockSize)
+}
+
+/** bytes of block `index` as sent: sealed (with its tag) in a private room */
+export function sentLength (manifest: Pick<Manifest, 'size' | 'blockSize' | 'key'>, index: number): number {
+  return blockLength(manifest, index) + (manifest.key == null ? 0 : TAG_LENGTH)
+}
+
+const importedKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
+
+async function blockKey (key: Uint8Array): Promise<CryptoKey> {
+  let imported = importedKeys.get(key)
+
+  if (imported == null) {
+    imported = globalThis.crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, 'AES-GCM', false, ['encrypt', 'decrypt'])
+    importedKeys.set(key, imported)
+  }
+
+  return imported
+}
+
+/** a block's nonce: its index, big-endian (each payload has a key of its own) */
+function blockNonce (index: number): Uint8Array<ArrayBuffer> {
+  const nonce = new Uint8Array(12)
+  new DataView(nonce.buffer).setUint32(8, index)
+  return nonce
+}
+
+/** block `index` as sent: sealed with the payload's key in a private room, else as it is */
+export async function sealBlock (manifest: Pick<Manifest, 'key'>, index: number, bytes: Uint8Array): Promise<Uint8Array> {
+  if (manifest.key == null) {
+    return bytes
+  }
+
+  return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv: blockNonce(index) }, await blockKey(manifest.key), bytes as Uint8Array<ArrayBuffer>))
+}
+
+/**
+ * Block `index` as the sender read it, from what was sent (checked against
+ * its hash first: see `isBlock`).
+ *
+ * @throws {CorruptPayloadError} it does not decrypt (its sender sealed it wrong)
+ */
+export async function openBlock (manifest: Pick<Manifest, 'key'>, index: number, bytes: Uint8Array): Promise<Uint8Array> {
+  if (manifest.key == null) {
+    return bytes
+  }
+
+  try {
+    return new Uint8Array(await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: blockNonce(index) }, await blockKey(manifest.key), bytes as Uint8Array<ArrayBuffer>))
+  } catch {
+    throw new CorruptPayloadError(`block ${index} does not decrypt with the payload's key`)
+  }
 }
 
 /** most block hashes a manifest holds in a message of `maxDataSize` bytes */
@@ -78,17 +136,19 @@ export async function hashBlock (bytes: Uint8Array): Promise<Uint8Array> {
   return (await sha256.digest(bytes)).digest
 }
 
-/** whether `bytes` are block `index` of `manifest` */
+/** whether `bytes` are block `index` of `manifest`, as sent */
 export async function isBlock (manifest: Manifest, index: number, bytes: Uint8Array): Promise<boolean> {
-  return bytes.byteLength === blockLength(manifest, index) && uint8ArrayEquals(await hashBlock(bytes), manifest.hashes[index])
+  return bytes.byteLength === sentLength(manifest, index) && uint8ArrayEquals(await hashBlock(bytes), manifest.hashes[index])
 }
 
 /**
- * The manifest of `source`: its blocks are read and hashed once.
+ * The manifest of `source`: its blocks are read and hashed once (as sent:
+ * with `sealed`, a private room's, each block is sealed with a fresh key
+ * first, and the hash is of the ciphertext).
  *
  * @throws {InvalidParametersError} a name or type too long, or a payload too large for `hashes` blocks
  */
-export async function describePayload (source: PayloadSource, init: { maxHashes: number, name?: string, type?: string }): Promise<Manifest> {
+export async function describePayload (source: PayloadSource, init: { maxHashes: number, name?: string, type?: string, sealed?: boolean }): Promise<Manifest> {
   const size = source instanceof Uint8Array ? source.byteLength : source.size
   const name = init.name ?? (typeof (source as File).name === 'string' ? (source as File).name : undefined)
   const type = init.type ?? (source instanceof Blob && source.type !== '' ? source.type : undefined)
@@ -103,11 +163,12 @@ export async function describePayload (source: PayloadSource, init: { maxHashes:
     blockSize: blockSizeFor(size, init.maxHashes),
     hashes: [],
     name,
-    type
+    type,
+    key: init.sealed === true ? globalThis.crypto.getRandomValues(new Uint8Array(KEY_LENGTH)) : undefined
   }
 
   for (let i = 0; i < blockCount(size, manifest.blockSize); i++) {
-    manifest.hashes.push(await hashBlock(await readBlock(source, manifest, i)))
+    manifest.hashes.push(await hashBlock(await sealBlock(manifest, i, await readBlock(source, manifest, i))))
   }
 
   return manifest
@@ -120,7 +181,8 @@ export function encodeManifest (manifest: Manifest): Uint8Array {
     blockSize: manifest.blockSize,
     hashes: manifest.hashes as Array<Uint8Array<ArrayBuffer>>,
     name: manifest.name ?? '',
-    type: manifest.type ?? ''
+    type: manifest.type ?? '',
+    key: (manifest.key ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>
   })
 }
 
@@ -150,8 +212,9 @@ export function decodeManifest (bytes: Uint8Array): Manifest {
 
   if (message.id.byteLength !== ID_LENGTH || blockSize < MIN_PAYLOAD_BLOCK || blockSize > MAX_PAYLOAD_BLOCK || (blockSize & (blockSize - 1)) !== 0 ||
     message.hashes.length !== blockCount(size, blockSize) || message.hashes.some(hash => hash.byteLength !== HASH_LENGTH) ||
-    new TextEncoder().encode(message.name).byteLength > MAX_PAYLOAD_NAME || new TextEncoder().encode(message.type).byteLength > MAX_PAYLOAD_TYPE) {
-    throw new InvalidMessageError('a payload manifest whose id, block size, hashes, name or type do not add up')
+    new TextEncoder().encode(message.name).byteLength > MAX_PAYLOAD_NAME || new TextEncoder().encode(message.type).byteLength > MAX_PAYLOAD_TYPE ||
+    (message.key.byteLength !== 0 && message.key.byteLength !== KEY_LENGTH)) {
+    throw new InvalidMessageError('a payload manifest whose id, block size, hashes, name, type or key do not add up')
   }
 
   return {
@@ -160,6 +223,7 @@ export function decodeManifest (bytes: Uint8Array): Manifest {
     blockSize,
     hashes: message.hashes,
     name: message.name === '' ? undefined : message.name,
-    type: message.type === '' ? undefined : message.type
+    type: message.type === '' ? undefined : message.type,
+    key: message.key.byteLength === 0 ? undefined : message.key
   }
 }

@@ -1,4 +1,4 @@
-import { InvalidParametersError } from '@libp2p/interface'
+import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { PeerMap } from '@libp2p/peer-collections'
 import { RateLimiter } from '@libp2p/utils'
 import { anySignal } from 'any-signal'
@@ -10,9 +10,9 @@ import { MESSAGE_ENVELOPE_OVERHEAD } from '../constants.ts'
 import { NotAMemberError } from '../errors.ts'
 import { Frames, StreamEndedError } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
-import { MAX_KEPT_PAYLOADS, MAX_PAYLOAD_NONCES_PER_MEMBER, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK, PAYLOAD_REQUEST_MAX_AGE, PAYLOAD_REQUESTS_PER_MINUTE, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
+import { MANIFEST_SEALED_OVERHEAD, MAX_KEPT_PAYLOADS, MAX_PAYLOAD_NONCES_PER_MEMBER, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK, PAYLOAD_REQUEST_MAX_AGE, PAYLOAD_REQUESTS_PER_MINUTE, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
 import { IncomingPayloadImpl, Stall } from './incoming.ts'
-import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange } from './manifest.ts'
+import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange, sealBlock, sentLength } from './manifest.ts'
 import type { Manifest, PayloadSource } from './manifest.ts'
 import type { PayloadFetch } from './request.ts'
 import type { IncomingPayload } from '../index.ts'
@@ -70,7 +70,7 @@ export class RoomPayloads {
 
   /** the largest manifest a room message can carry: see `maxHashes` */
   private get maxHashes (): number {
-    return maxHashes(this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD)
+    return maxHashes(this.room.ctx.init.maxMessageSize - MESSAGE_ENVELOPE_OVERHEAD - (this.room.cipher == null ? 0 : MANIFEST_SEALED_OVERHEAD))
   }
 
   /**
@@ -86,7 +86,7 @@ export class RoomPayloads {
       throw new InvalidParametersError(`a payload is at most ${this.room.ctx.init.maxPayloadSize} bytes (maxPayloadSize)`)
     }
 
-    const manifest = await describePayload(source, { maxHashes: this.maxHashes, name: options.name, type: options.type })
+    const manifest = await describePayload(source, { maxHashes: this.maxHashes, name: options.name, type: options.type, sealed: this.room.cipher != null })
     const key = hex(manifest.id)
     const retention = this.room.ctx.init.payloadRetention
     const timer = setTimeout(() => { this.discard(key) }, retention)
@@ -106,7 +106,13 @@ export class RoomPayloads {
    * @throws {InvalidMessageError}
    */
   check (data: Uint8Array): Manifest {
-    return decodeManifest(data)
+    const manifest = decodeManifest(data)
+
+    if ((manifest.key != null) !== (this.room.cipher != null)) {
+      throw new InvalidMessageError(this.room.cipher == null ? 'a payload sealed with a key in an open room' : 'a payload of a private room that is not sealed')
+    }
+
+    return manifest
   }
 
   /**
@@ -242,7 +248,10 @@ export class RoomPayloads {
     }
   }
 
-  /** writes a payload's blocks from the one asked for, a frame at a time */
+  /**
+   * Writes a payload's blocks from the one asked for, a frame at a time (a
+   * private room's a block at a time, sealed, then cut into frames).
+   */
   private async write (frames: Frames, kept: Kept, request: PayloadFetch, stall: Stall): Promise<void> {
     const { manifest, source } = kept
     const count = blockCount(manifest.size, manifest.blockSize)
@@ -250,15 +259,17 @@ export class RoomPayloads {
 
     for (let index = request.fromBlock; index < count; index++) {
       const end = sent + blockLength(manifest, index)
+      const sealed = manifest.key == null ? undefined : await sealBlock(manifest, index, await readRange(source, sent, end))
 
       // a frame's bytes at a time: held only while they are written
-      while (sent < end) {
-        const length = Math.min(end - sent, PAYLOAD_CHUNK)
-        const bytes = await readRange(source, sent, sent + length)
+      for (let offset = 0; offset < sentLength(manifest, index); offset += PAYLOAD_CHUNK) {
+        const length = Math.min(sentLength(manifest, index) - offset, PAYLOAD_CHUNK)
+        const bytes = sealed?.subarray(offset, offset + length) ?? await readRange(source, sent + offset, sent + offset + length)
         stall.arm(PAYLOAD_STALL_TIMEOUT)
         await frames.write([bytes], { signal: stall.signal })
-        sent += length
       }
+
+      sent = end
 
       this.room.safeDispatchEvent('payload:progress', { detail: { id: hex(manifest.id), peerId: request.requester, direction: 'upload', bytes: sent, total: manifest.size } })
     }

@@ -1,4 +1,5 @@
 import { decodeMessage, encodeMessage, MaxLengthError, message, streamMessage } from 'protons-runtime'
+import { alloc as uint8ArrayAlloc } from 'uint8arrays/alloc'
 import type { Codec, DecodeOptions } from 'protons-runtime'
 import type { Uint8ArrayList } from 'uint8arraylist'
 
@@ -9,6 +10,7 @@ export interface MeshMessage {
   forwardTo: Uint8Array<ArrayBuffer>[]
   missed?: boolean
   note?: Uint8Array<ArrayBuffer>
+  auth?: RoomAuth
 }
 
 export namespace MeshMessage {
@@ -53,6 +55,11 @@ export namespace MeshMessage {
           w.bytes(obj.note)
         }
 
+        if (obj.auth != null) {
+          w.uint32(58)
+          RoomAuth.codec().encode(obj.auth, w)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -95,6 +102,12 @@ export namespace MeshMessage {
             }
             case 6: {
               obj.note = reader.bytes()
+              break
+            }
+            case 7: {
+              obj.auth = RoomAuth.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.auth
+              })
               break
             }
             default: {
@@ -164,6 +177,13 @@ export namespace MeshMessage {
                 field: `${prefix}.note`,
                 value: reader.bytes()
               }
+              break
+            }
+            case 7: {
+              yield * RoomAuth.codec().stream(reader, reader.uint32(), `${prefix}.auth`, {
+                limits: opts.limits?.auth
+              })
+
               break
             }
             default: {
@@ -239,6 +259,16 @@ export namespace MeshMessage {
     value: Uint8Array<ArrayBuffer>
   }
 
+  export interface MeshMessageAuthRoomFieldEvent {
+    field: '$.auth.room'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface MeshMessageAuthProofFieldEvent {
+    field: '$.auth.proof'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<MeshMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, MeshMessage.codec())
   }
@@ -247,8 +277,120 @@ export namespace MeshMessage {
     return decodeMessage(buf, MeshMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent | MeshMessageMissedFieldEvent | MeshMessageNoteFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<MeshMessage>): Generator<MeshMessageRecordFieldEvent | MeshMessageHeartbeatSeqFieldEvent | MeshMessageHeartbeatAckFieldEvent | MeshMessageHeartbeatAckDelayFieldEvent | MeshMessageHeartbeatEpochFieldEvent | MeshMessageHeartbeatSentFieldEvent | MeshMessageHeartbeatHeldFieldEvent | MeshMessageHeartbeatWrittenFieldEvent | MeshMessageMessageFieldEvent | MeshMessageForwardToFieldEvent | MeshMessageMissedFieldEvent | MeshMessageNoteFieldEvent | MeshMessageAuthRoomFieldEvent | MeshMessageAuthProofFieldEvent> {
     return streamMessage(buf, MeshMessage.codec(), opts)
+  }
+}
+
+export interface RoomAuth {
+  room: Uint8Array<ArrayBuffer>
+  proof: Uint8Array<ArrayBuffer>
+}
+
+export namespace RoomAuth {
+  let _codec: Codec<RoomAuth>
+
+  export const codec = (): Codec<RoomAuth> => {
+    if (_codec == null) {
+      _codec = message<RoomAuth>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.room != null && obj.room.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.room)
+        }
+
+        if ((obj.proof != null && obj.proof.byteLength > 0)) {
+          w.uint32(18)
+          w.bytes(obj.proof)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          room: uint8ArrayAlloc(0),
+          proof: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.room = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.proof = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.room`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.proof`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RoomAuthRoomFieldEvent {
+    field: '$.room'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RoomAuthProofFieldEvent {
+    field: '$.proof'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<RoomAuth>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RoomAuth.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomAuth>): RoomAuth {
+    return decodeMessage(buf, RoomAuth.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoomAuth>): Generator<RoomAuthRoomFieldEvent | RoomAuthProofFieldEvent> {
+    return streamMessage(buf, RoomAuth.codec(), opts)
   }
 }
 

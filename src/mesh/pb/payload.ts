@@ -10,6 +10,7 @@ export interface PayloadManifest {
   hashes: Uint8Array<ArrayBuffer>[]
   name: string
   type: string
+  key: Uint8Array<ArrayBuffer>
 }
 
 export namespace PayloadManifest {
@@ -54,6 +55,11 @@ export namespace PayloadManifest {
           w.string(obj.type)
         }
 
+        if ((obj.key != null && obj.key.byteLength > 0)) {
+          w.uint32(58)
+          w.bytes(obj.key)
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -64,7 +70,8 @@ export namespace PayloadManifest {
           blockSize: 0,
           hashes: [],
           name: '',
-          type: ''
+          type: '',
+          key: uint8ArrayAlloc(0)
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -99,6 +106,10 @@ export namespace PayloadManifest {
             }
             case 6: {
               obj.type = reader.string()
+              break
+            }
+            case 7: {
+              obj.key = reader.bytes()
               break
             }
             default: {
@@ -170,6 +181,13 @@ export namespace PayloadManifest {
               }
               break
             }
+            case 7: {
+              yield {
+                field: `${prefix}.key`,
+                value: reader.bytes()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -213,6 +231,11 @@ export namespace PayloadManifest {
     value: string
   }
 
+  export interface PayloadManifestKeyFieldEvent {
+    field: '$.key'
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<PayloadManifest>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, PayloadManifest.codec())
   }
@@ -221,7 +244,7 @@ export namespace PayloadManifest {
     return decodeMessage(buf, PayloadManifest.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PayloadManifest>): Generator<PayloadManifestIdFieldEvent | PayloadManifestSizeFieldEvent | PayloadManifestBlockSizeFieldEvent | PayloadManifestHashesFieldEvent | PayloadManifestNameFieldEvent | PayloadManifestTypeFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<PayloadManifest>): Generator<PayloadManifestIdFieldEvent | PayloadManifestSizeFieldEvent | PayloadManifestBlockSizeFieldEvent | PayloadManifestHashesFieldEvent | PayloadManifestNameFieldEvent | PayloadManifestTypeFieldEvent | PayloadManifestKeyFieldEvent> {
     return streamMessage(buf, PayloadManifest.codec(), opts)
   }
 }
