@@ -17,7 +17,7 @@ function exit (code: number): never {
 let options
 
 try {
-  options = parseChatArgs(process.argv.slice(2))
+  options = parseChatArgs(process.argv.slice(2), process.env)
 } catch (err: any) {
   process.stderr.write(`relaymesh-chat: ${err.message}\n${USAGE}\n`)
   exit(2)

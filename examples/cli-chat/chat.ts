@@ -15,6 +15,9 @@ export const USAGE = `Usage: relaymesh-chat --relay <multiaddr> --room <name> [o
   --relay <multiaddr>   a relay to bootstrap from (repeatable), e.g. the one
                         'npm start' prints
   --room <name>         the room to join
+  --secret <text>       makes the room private: only members with the same
+                        secret find it and read it (or RELAYMESH_CHAT_SECRET,
+                        which other users cannot see in 'ps')
   --ice-bind <address>  the address WebRTC (ICE) binds to, e.g. 127.0.0.1
   --timeout <seconds>   how long to try to reach a relay (default 10)
   --help                this text
@@ -26,6 +29,8 @@ Ctrl-C leaves the room.`
 export interface ChatOptions {
   relays: string[]
   room: string
+  /** a private room's secret */
+  secret?: string
   iceBind?: string
   timeout: number
 }
@@ -46,12 +51,13 @@ export class RelayUnreachableError extends Error {
   name = 'RelayUnreachableError'
 }
 
-export function parseChatArgs (args: string[]): ChatOptions | 'help' {
+export function parseChatArgs (args: string[], env: Record<string, string | undefined> = {}): ChatOptions | 'help' {
   const { values } = parseArgs({
     args,
     options: {
       relay: { type: 'string', multiple: true },
       room: { type: 'string' },
+      secret: { type: 'string' },
       'ice-bind': { type: 'string' },
       timeout: { type: 'string', default: '10' },
       help: { type: 'boolean', default: false }
@@ -87,7 +93,13 @@ export function parseChatArgs (args: string[]): ChatOptions | 'help' {
     throw new UsageError('--timeout must be a number of seconds')
   }
 
-  return { relays, room: values.room, iceBind: values['ice-bind'], timeout }
+  const secret = values.secret ?? env.RELAYMESH_CHAT_SECRET
+
+  if (secret === '') {
+    throw new UsageError('--secret must not be empty')
+  }
+
+  return { relays, room: values.room, secret, iceBind: values['ice-bind'], timeout }
 }
 
 /**
@@ -135,7 +147,7 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
     print(`* ICE servers from relay ${short(evt.detail.peerId)}: ${evt.detail.iceServers.flatMap(s => s.urls).join(' ')}`)
   })
 
-  const room = await node.services.mesh.join(options.room)
+  const room = await node.services.mesh.join(options.room, { secret: options.secret })
   const member = (verb: string) => (evt: CustomEvent<MemberInfo>) => {
     print(`* ${short(evt.detail.peerId)} ${verb}${verb === 'joined' ? ` (${evt.detail.route})` : ''}`)
   }
@@ -149,7 +161,7 @@ export async function startChat (options: ChatOptions, print: (line: string) => 
   room.addEventListener('direct', (evt) => {
     print(`[${short(evt.detail.sender)} to you] ${new TextDecoder().decode(evt.detail.data)}`)
   })
-  print(`* you are ${short(node.peerId)} in room "${options.room}" via ${reached.remoteAddr.toString()}`)
+  print(`* you are ${short(node.peerId)} in ${room.isPrivate ? 'private ' : ''}room "${options.room}" via ${reached.remoteAddr.toString()}`)
 
   const send = async (text: string): Promise<void> => {
     await room.send(new TextEncoder().encode(text))

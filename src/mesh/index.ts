@@ -19,6 +19,11 @@
  * refused with a typed error, reported as `mesh:message-rejected`, and change
  * nothing. A roster room ignores peers not on its roster.
  *
+ * `join(name, { secret })` makes a private room (see `RoomSecret`): its CID
+ * and keys come from the secret, each side of a room stream proves the
+ * secret before anything else is sent (`WrongSecretError` otherwise), and
+ * what messages, notes and large payloads carry is encrypted (AES-256-GCM).
+ *
  * Heartbeats every `heartbeatInterval` give each member's RTT, loss and a
  * 0-100 score (see `relaymesh/health`); a member not heard from for
  * `missedHeartbeats` intervals is reported `member:unreachable` (1 s by

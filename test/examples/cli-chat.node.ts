@@ -5,6 +5,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { expect } from 'aegir/chai'
 import pWaitFor from 'p-wait-for'
@@ -25,8 +26,8 @@ interface Cli {
   stderr(): string
 }
 
-function startCli (args: string[]): Cli {
-  const proc = spawn(process.execPath, [...TS_NODE_ARGS, CHAT_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() })
+function startCli (args: string[], env: Record<string, string> = {}): Cli {
+  const proc = spawn(process.execPath, [...TS_NODE_ARGS, CHAT_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...childEnv(), ...env } })
   track(proc)
   const lines: string[] = []
   let stderr = ''
@@ -89,12 +90,22 @@ describe('examples/cli-chat', function () {
     await page.close()
   })
 
-  it('/msg sends to one member only: the other terminal member does not see it', async () => {
+  it('a private room (--secret, or RELAYMESH_CHAT_SECRET): /msg sends to one member only, the other member does not see it, and a member of the open room of that name sees nothing', async () => {
     const room = 'cli-msg'
-    const clis = [0, 1, 2].map(() => startCli(['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1']))
+    const args = ['--relay', relay.wsAddr, '--room', room, '--ice-bind', '127.0.0.1']
+    const clis = [
+      startCli([...args, '--secret', 'cli secret']),
+      startCli([...args, '--secret', 'cli secret']),
+      startCli(args, { RELAYMESH_CHAT_SECRET: 'cli secret' }),
+      startCli(args)
+    ]
+    const outsider = clis.pop()!
+    clis.push(outsider)
 
     try {
       await pWaitFor(() => clis.every(c => printed(c, '* you are')), { timeout: 60_000, interval: 100 })
+      expect(clis.map(c => c.lines.find(line => line.startsWith('* you are'))!.split(' ').slice(5, 7).join(' '))).to.deep.equal(['private room', 'private room', 'private room', 'room "cli-msg"'])
+      clis.pop()
       const ids = clis.map(c => c.lines.find(line => line.startsWith('* you are'))!.split(' ')[3])
       const joined = (i: number): boolean => ids.every((id, j) => i === j || printed(clis[i], `* ${id} joined`))
       await pWaitFor(() => joined(0) && joined(1) && joined(2), { timeout: 60_000, interval: 100 })
@@ -108,7 +119,14 @@ describe('examples/cli-chat', function () {
 
       clis[0].process.stdin?.write('/msg nobody hello\n')
       await pWaitFor(() => clis[0].lines.includes('* no member nobody in the room'), { timeout: 10_000, interval: 100 })
+
+      // the open room of the same name: nobody joined, nothing seen, and its messages reach nobody
+      outsider.process.stdin?.write('from the open room\n')
+      await delay(2000)
+      expect(outsider.lines.filter(line => line.includes('joined') || line.includes('everyone') || line.includes('eyes'))).to.deep.equal([])
+      expect(clis.some(c => c.lines.some(line => line.includes('from the open room')))).to.be.false()
     } finally {
+      clis.push(outsider)
       await Promise.all(clis.map(async c => {
         const exited = once(c.process, 'exit')
         c.process.kill('SIGINT')
