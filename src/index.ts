@@ -31,4 +31,4 @@ export { DEFAULT_DHT_PROTOCOL, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_M
 export type { MeshNodeInit, RelaymeshServices } from './options.ts'
 export type { DialFilterInit } from './dial-filter.ts'
 export type { InboundConnectionLimitInit } from './inbound-limiter.ts'
-export type { Mesh, MeshInit, Room, RoomEvents, JoinOptions, LeftMember, MemberInfo, MemberRoute, MemberState, RejectedMessage, RoomMessage, SentMessage, MessageGap, QuorumInfo, ReplayFailure, SendOptions, EphemeralMessage, DirectMessage, DirectSendOptions, RequestHandler, PresenceInfo, IncomingPayload, PayloadProgress } from './mesh/index.ts'
+export type { Mesh, MeshInit, Room, RoomEvents, JoinOptions, LeftMember, MemberInfo, MemberRoute, MemberState, RejectedMessage, RoomMessage, SentMessage, SentDirectMessage, MessageGap, QuorumInfo, ReplayFailure, SendOptions, EphemeralMessage, DirectMessage, DirectSendOptions, RequestHandler, PresenceInfo, IncomingPayload, PayloadProgress } from './mesh/index.ts'

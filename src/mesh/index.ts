@@ -396,6 +396,16 @@ export interface SentMessage {
   epoch: number
   seq: number
   timestamp: number
+  /** a large payload's id, as in `payload:progress` events */
+  payloadId?: string
+}
+
+/**
+ * A direct message that arrived (see `sendTo`).
+ */
+export interface SentDirectMessage {
+  /** a large payload's id, as in `payload:progress` events */
+  payloadId?: string
 }
 
 /**
@@ -678,7 +688,8 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * Larger data, a Blob, or data with a `name` or `type`, goes as a large
    * payload (see `send`) only this member may fetch (a member passing the
    * fetch on sees the bytes, as with a direct message); resolved then means
-   * its manifest arrived.
+   * its manifest arrived (and `payloadId` names it in `payload:progress`
+   * events).
    *
    * @throws {InvalidParametersError} `data` is not a Uint8Array or Blob of at most `maxPayloadSize`, or a name or type is too long
    * @throws {UnknownMemberError} `peerId` is not a member
@@ -686,7 +697,7 @@ export interface Room extends TypedEventTarget<RoomEvents> {
    * @throws {TimeoutError} no receipt within `timeout`
    * @throws {RoomClosedError} the room was left
    */
-  sendTo(peerId: PeerId, data: Uint8Array | Blob, options?: DirectSendOptions): Promise<void>
+  sendTo(peerId: PeerId, data: Uint8Array | Blob, options?: DirectSendOptions): Promise<SentDirectMessage>
   /**
    * Sends a request to one member, as `sendTo` does, and resolves with the
    * response its `handleRequest` handler gave. The member handles each

@@ -16,7 +16,7 @@ import { RoomPayloads } from './payloads/payloads.ts'
 import { Quorum } from './quorum.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { DialTimes } from './dial-times.ts'
-import type { DirectSendOptions, MeshComponents, MemberInfo, PresenceInfo, RejectedMessage, RequestHandler, Room, RoomEvents, SendOptions, SentMessage } from './index.ts'
+import type { DirectSendOptions, MeshComponents, MemberInfo, PresenceInfo, RejectedMessage, RequestHandler, Room, RoomEvents, SendOptions, SentDirectMessage, SentMessage } from './index.ts'
 import type { Numbering } from './messages/messaging.ts'
 import type { RelayGate } from './relay-gate.ts'
 import type { RoomSecret } from './room-secret.ts'
@@ -148,10 +148,9 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
       return
     }
 
-    const payload = isPayload(data, options, this.messaging.maxDataSize)
-    const bytes = payload ? await this.payloads.prepare(data, options) : data as Uint8Array
-    const { epoch, seq, timestamp } = await this.messaging.send(bytes, { payload })
-    return { epoch, seq, timestamp }
+    const payload = isPayload(data, options, this.messaging.maxDataSize) ? await this.payloads.prepare(data, options) : undefined
+    const { epoch, seq, timestamp } = await this.messaging.send(payload?.manifest ?? data as Uint8Array, { payload: payload != null })
+    return { epoch, seq, timestamp, payloadId: payload?.id }
   }
 
   async setPresence (value: unknown): Promise<void> {
@@ -163,7 +162,7 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     return this.notes.presence.values
   }
 
-  async sendTo (peerId: PeerId, data: Uint8Array | Blob, options: DirectSendOptions = {}): Promise<void> {
+  async sendTo (peerId: PeerId, data: Uint8Array | Blob, options: DirectSendOptions = {}): Promise<SentDirectMessage> {
     if (isPayload(data, options, this.notes.maxDataSize)) {
       this.checkOpen()
 
@@ -172,11 +171,13 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
         throw new UnknownMemberError(`${peerId} is not a member of room "${this.name}"`)
       }
 
-      await this.notes.direct.send(peerId, await this.payloads.prepare(data, { ...options, recipient: peerId }), { ...options, payload: true })
-      return
+      const payload = await this.payloads.prepare(data, { ...options, recipient: peerId })
+      await this.notes.direct.send(peerId, payload.manifest, { ...options, payload: true })
+      return { payloadId: payload.id }
     }
 
     await this.notes.direct.send(peerId, data as Uint8Array, options)
+    return {}
   }
 
   async request (peerId: PeerId, data: Uint8Array, options?: DirectSendOptions): Promise<Uint8Array> {

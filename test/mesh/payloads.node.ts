@@ -63,13 +63,14 @@ describe('mesh: large payloads', function () {
 
     const data = randomBytes(3 * MiB + 12345)
     await rooms[0].send(encode('small first'))
-    await rooms[0].send(data, { name: 'noise.bin', type: 'application/octet-stream' })
+    const sent = await rooms[0].send(data, { name: 'noise.bin', type: 'application/octet-stream' })
     await pWaitFor(() => atB.length === 2, { timeout: 10_000, interval: 50 })
     expect(atB[1].seq).to.equal(2)
     expect(atB[1].data).to.have.lengthOf(0)
     const payload = atB[1].payload!
     expect(payload).to.include({ size: data.byteLength, name: 'noise.bin', type: 'application/octet-stream' })
     expect(payload.sender.equals(nodes[0].peerId)).to.be.true()
+    expect(payload.id).to.equal(sent.payloadId)
 
     const bytes = await payload.bytes()
     expect(sha256(bytes)).to.equal(sha256(data))
@@ -77,7 +78,7 @@ describe('mesh: large payloads', function () {
     expect(downloads.map(p => p.bytes)).to.deep.equal([...downloads.map(p => p.bytes)].sort((x, y) => x - y))
     expect(downloads.at(-1)).to.include({ bytes: data.byteLength, total: data.byteLength, direction: 'download' })
     await pWaitFor(() => uploads.at(-1)?.bytes === data.byteLength, { timeout: 5_000, interval: 50 })
-    expect(uploads.every(p => p.direction === 'upload' && p.peerId.equals(nodes[1].peerId))).to.be.true()
+    expect(uploads.every(p => p.direction === 'upload' && p.peerId.equals(nodes[1].peerId) && p.id === sent.payloadId)).to.be.true()
 
     // read again, as a Blob
     const blob = await payload.blob()
@@ -114,8 +115,9 @@ describe('mesh: large payloads', function () {
     rooms[1].addEventListener('direct', (evt) => { atB.push(evt.detail) })
 
     const data = randomBytes(2 * MiB)
-    await rooms[0].sendTo(c.peerId, new Blob([data]), { name: 'for-c.bin' })
+    const sent = await rooms[0].sendTo(c.peerId, new Blob([data]), { name: 'for-c.bin' })
     expect(atC).to.have.lengthOf(1)
+    expect(atC[0].payload?.id).to.equal(sent.payloadId)
     expect(atC[0].payload?.name).to.equal('for-c.bin')
     const fetched = await digestOf(atC[0])
     expect(fetched).to.deep.equal({ hash: sha256(data), size: data.byteLength })

@@ -75,11 +75,12 @@ export class RoomPayloads {
 
   /**
    * Describes a payload of ours (hashing each block) and keeps it to give
-   * to the members; returns its manifest, to be signed and sent.
+   * to the members; returns its manifest, to be signed and sent, and its id
+   * (hex).
    *
    * @throws {InvalidParametersError} larger than `maxPayloadSize`, or a name or type too long
    */
-  async prepare (source: PayloadSource, options: { name?: string, type?: string, recipient?: PeerId } = {}): Promise<Uint8Array> {
+  async prepare (source: PayloadSource, options: { name?: string, type?: string, recipient?: PeerId } = {}): Promise<{ manifest: Uint8Array, id: string }> {
     const size = source instanceof Uint8Array ? source.byteLength : source.size
 
     if (size > this.room.ctx.init.maxPayloadSize) {
@@ -97,7 +98,7 @@ export class RoomPayloads {
       this.discard(this.kept.keys().next().value!)
     }
 
-    return encodeManifest(manifest)
+    return { manifest: encodeManifest(manifest), id: key }
   }
 
   /**
