@@ -162,13 +162,14 @@ export const DEFAULT_HTTP_KEEP_ALIVE_TIMEOUT = 5 * secondInMs
 /**
  * The Content-Security-Policy of HTML pages the relay serves: scripts and
  * styles from the page's own origin (the chat page has one inline style
- * block), WebSockets to any relay, nothing framed or embedded
+ * block), WebSockets to any relay, pictures from the page's own blobs (the
+ * files the chat page received), nothing framed or embedded
  */
 export const PAGE_CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
   "script-src 'self'",
   "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
+  "img-src 'self' data: blob:",
   "connect-src 'self' ws: wss:",
   "object-src 'none'",
   "base-uri 'none'",
