@@ -18,7 +18,7 @@ import { REJECTIONS, RoomImpl } from './room.ts'
 import { Session } from './session.ts'
 import type { ResolvedMeshInit } from './constants.ts'
 import type { JoinOptions, Mesh, MeshComponents, MeshEvents, MeshInit, RejectedMessage, Room } from './index.ts'
-import type { Numbering } from './messages/messaging.ts'
+import type { Messaging, Numbering } from './messages/messaging.ts'
 import type { MemberRecord } from '../envelope/record.ts'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -80,7 +80,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       maxOutboundStreams: MAX_STREAMS_PER_CONNECTION
     })
     await this.components.registrar.handle(this.replayProtocol, (stream: Stream, connection: Connection) => {
-      answerReplay(stream, connection.remotePeer, name => this.joined.get(name)?.messaging, this.init)
+      answerReplay(stream, connection.remotePeer, (tag, asker) => this.replaySource(tag, asker), this.init)
         .then(answer => {
           this.log.trace('answered a replay of %p in room %s: %d messages, %d bytes%s', connection.remotePeer, answer.room, answer.messages, answer.bytes, answer.truncated ? ' (budget used up)' : '')
         }, (err: Error) => {
@@ -248,6 +248,21 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       // reported by the handshake if it was a refusal
       this.log.trace('room stream from %p not taken - %e', connection.remotePeer, err)
     }
+  }
+
+  /**
+   * The room a replay request names: a private one only to a member with a
+   * session in it; to anyone else it is as if we were not in it (the refusal
+   * would otherwise tell the room's name, from its roster check).
+   */
+  private replaySource (tag: string, asker: PeerId): Messaging | undefined {
+    const room = this.joined.get(tag)
+
+    if (room?.secret != null && room.getMember(asker)?.session?.open !== true) {
+      return undefined
+    }
+
+    return room?.messaging
   }
 
   /**

@@ -338,15 +338,17 @@ export class Messaging implements ReplayLog, ReplaySource {
   /** the pending messages that make the next batch */
   private takeBatch (): typeof this.pending {
     const budget = this.room.ctx.init.maxMessageSize - BATCH_OVERHEAD
+    // a private room's messages grow by their nonce and tag when sealed
+    const entry = BATCH_ENTRY_OVERHEAD + (this.room.cipher == null ? 0 : ROOM_CIPHER_OVERHEAD)
     let bytes = 0
     let count = 0
 
     for (const { data } of this.pending) {
-      if (count === MAX_BATCH_MESSAGES || (count > 0 && bytes + data.byteLength + BATCH_ENTRY_OVERHEAD > budget)) {
+      if (count === MAX_BATCH_MESSAGES || (count > 0 && bytes + data.byteLength + entry > budget)) {
         break
       }
 
-      bytes += data.byteLength + BATCH_ENTRY_OVERHEAD
+      bytes += data.byteLength + entry
       count++
     }
 

@@ -23,7 +23,9 @@ export async function answerPayloadRequest (stream: Stream, connection: Connecti
   try {
     const signal = AbortSignal.timeout(options.timeout)
     const request = await openPayloadRequest((await frames.read({ signal })).subarray(), options.verifier, { signal })
-    const room = [...options.rooms()].find(room => uint8ArrayEquals(room.id, request.room))
+    const room = [...options.rooms()].find(room => uint8ArrayEquals(room.id, request.room) &&
+      // a private room is as if we were not in it, to a peer that is not a member
+      (room.secret == null || room.getMember(connection.remotePeer)?.joined === true))
 
     if (room == null) {
       await frames.write([PayloadAnswer.encode({ error: 'not in that room', gone: true })])

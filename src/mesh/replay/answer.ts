@@ -33,7 +33,7 @@ export interface ReplayAnswer {
  *
  * @throws {ReplayRefusedError | RoomNotJoinedError | InvalidMessageError} or the request's own check errors
  */
-export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (name: string) => ReplaySource | undefined, init: { maxMessageSize: number, replayTimeout: number }): Promise<ReplayAnswer> {
+export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (name: string, asker: PeerId) => ReplaySource | undefined, init: { maxMessageSize: number, replayTimeout: number }): Promise<ReplayAnswer> {
   const signal = AbortSignal.timeout(init.replayTimeout)
   const lp = lpStream(stream, { maxDataLength: maxReplayFrameSize(init) })
   let done: (() => void) | undefined
@@ -46,7 +46,7 @@ export async function answerReplay (stream: Stream, remotePeer: PeerId, rooms: (
     }
 
     const opened = await openReplayRequest(first.request, remotePeer, { maxSize: REPLAY_REQUEST_MAX_SIZE })
-    const source = rooms(opened.room)
+    const source = rooms(opened.room, remotePeer)
 
     if (source == null) {
       throw new RoomNotJoinedError(`not in room "${opened.room}"`)
