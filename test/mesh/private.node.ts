@@ -1,10 +1,12 @@
 import '../fixtures/datachannel-cleanup.ts'
 import { setTimeout as delay } from 'node:timers/promises'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { MemoryDatastore } from 'datastore-core'
 import { initialSeq, sealMemberRecord, sealReplayRequest } from '../../src/envelope/index.ts'
 import { Frames } from '../../src/mesh/frames.ts'
+import { streamKey } from '../../src/mesh/messages/log.ts'
 import { MeshMessage } from '../../src/mesh/pb/mesh.ts'
 import { ReplayFrame } from '../../src/mesh/pb/replay.ts'
 import { RoomSecret } from '../../src/mesh/room-secret.ts'
@@ -126,7 +128,8 @@ describe('mesh: private rooms', function () {
       await rooms[0].sendTo(c.peerId, text(' direct'))
       const response = await rooms[0].request(c.peerId, text(' request'), { signal: AbortSignal.timeout(20_000) })
       expect(decode(response)).to.equal(`${decode(marker)} request answered`)
-      const payload = new Uint8Array(200 * 1024).map((_, i) => marker[i % marker.byteLength])
+      // three blocks (256 KiB each): each sealed with its own index as the nonce
+      const payload = new Uint8Array(700 * 1024).map((_, i) => marker[i % marker.byteLength])
       await rooms[0].send(payload, { name: decode(marker) })
 
       await until(() => atC.messages.length === 2 && atC.direct.length === 1 && atC.ephemeral.length === 1 && presenceOf(rooms[2], a.peerId) != null, 'c to get everything a sent')
@@ -202,6 +205,41 @@ describe('mesh: private rooms', function () {
 
     expect(rooms[0].member(x.peerId), 'x is no member').to.be.undefined()
     expect(seen.map(message => decode(message.data))).to.deep.equal(['for members only'])
+  })
+
+  it('a member of a private room restarted with its key and datastore reads its stored (encrypted) log back, and gets only what it missed', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const datastore = new MemoryDatastore()
+    const a = await createMember(relay.wsAddr)
+    let b = await createMember(relay.wsAddr, { privateKey: key, datastore })
+    nodes = [a, b]
+    const roomA = await a.services.mesh.join('kept', { secret: 'kept secret' })
+    let roomB = await b.services.mesh.join('kept', { secret: 'kept secret' })
+    await waitForFullMesh([roomA, roomB], [a, b])
+    let atB = inbox(roomB)
+
+    for (const text of ['one', 'two', 'three']) {
+      await roomA.send(encode(text))
+    }
+
+    await until(() => atB.length === 3, 'b to get three messages')
+    await b.stop()
+    await roomA.send(encode('four'))
+    await roomA.send(encode('five'))
+
+    b = await createMember(relay.wsAddr, { privateKey: key, datastore })
+    nodes = [a, b]
+    roomB = await b.services.mesh.join('kept', { secret: 'kept secret' })
+    atB = inbox(roomB)
+    // before any stream with a: its log holds the three it stored, read back and decrypted
+    const held = impl(roomB).messaging.held(b.peerId).filter(range => range.sender.equals(a.peerId))
+    expect(held.map(range => [range.lowest, range.highest])).to.deep.equal([[1, 3]])
+    const kept = (impl(roomB).messaging as any).log.get(streamKey(a.peerId, held[0].epoch), 1)
+    expect(decode(kept.data)).to.equal('one')
+    expect(roomB.member(a.peerId)?.state).to.not.equal('direct')
+    await until(() => atB.length === 2, 'b to get what it missed')
+    await delay(1000)
+    expect(atB.map(m => decode(m.data))).to.deep.equal(['four', 'five'])
   })
 
   it('a member does not send its record to a peer that provides the room\'s CID but cannot prove the secret', async () => {
