@@ -108,7 +108,7 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
     epoch: BigInt(init.epoch),
     firstSeq: BigInt(init.firstSeq),
     timestamp: BigInt(init.timestamp),
-    data: (init.cipher == null ? init.data : init.data.map(data => init.cipher!.seal(data))) as Array<Uint8Array<ArrayBuffer>>,
+    data: (init.cipher == null ? init.data : init.data.map(data => init.cipher!.seal(data, 'message'))) as Array<Uint8Array<ArrayBuffer>>,
     skippedFrom: BigInt(init.skippedFrom ?? 0),
     payloads: init.payloads ?? []
   })
@@ -120,12 +120,12 @@ export async function sealRoomBatch (init: { sender: PeerId, room: Uint8Array, e
 
 /**
  * Reads a batch and checks what needs no signature work: its size and form,
- * and the room; with `cipher` (a private room) it decrypts each message's
- * data. The sender is the signer `verify()` checks.
+ * and the room. The sender is the signer `verify()` checks. In a private
+ * room the messages' data is still encrypted: see `decryptRoomBatch`.
  *
  * @throws {MessageTooLargeError | InvalidMessageError | WrongRoomError}
  */
-export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number, cipher?: RoomCipher }): UncheckedRoomBatch {
+export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number }): UncheckedRoomBatch {
   if (bytes.byteLength > options.maxSize) {
     throw new MessageTooLargeError(`room message batch of ${bytes.byteLength} bytes is larger than ${options.maxSize}`)
   }
@@ -135,8 +135,6 @@ export function readRoomBatch (bytes: Uint8Array, options: { room: Uint8Array, m
   if (!uint8ArrayEquals(batch.room, options.room)) {
     throw new WrongRoomError('message batch is about another room')
   }
-
-  decrypt(batch, options.cipher)
 
   return {
     batch,
@@ -165,14 +163,19 @@ export async function verifyRoomBatch (batch: SignedRoomBatch, verifier: Verifie
  * @throws {InvalidMessageError} when the bytes are not a batch (or do not decrypt)
  */
 export function decodeStoredRoomBatch (bytes: Uint8Array, cipher?: RoomCipher): SignedRoomBatch {
-  return decrypt(decode(bytes).batch, cipher)
+  return decryptRoomBatch(decode(bytes).batch, cipher)
 }
 
-/** replaces each message's data by its plaintext */
-function decrypt (batch: SignedRoomBatch, cipher?: RoomCipher): SignedRoomBatch {
+/**
+ * A private room's batch read by `readRoomBatch`: replaces each message's
+ * data by its plaintext (nothing to do without `cipher`).
+ *
+ * @throws {InvalidMessageError} data that does not decrypt with the room's key
+ */
+export function decryptRoomBatch (batch: SignedRoomBatch, cipher?: RoomCipher): SignedRoomBatch {
   if (cipher != null) {
     for (const message of batch.messages) {
-      message.data = cipher.open(message.data)
+      message.data = cipher.open(message.data, 'message')
     }
   }
 

@@ -92,7 +92,7 @@ export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?
     id: init.id as Uint8Array<ArrayBuffer>,
     recipient: init.recipient?.toMultihash().bytes,
     replyTo: init.replyTo as Uint8Array<ArrayBuffer> | undefined,
-    data: (options?.cipher == null ? init.data : options.cipher.seal(init.data)) as Uint8Array<ArrayBuffer>,
+    data: (options?.cipher == null ? init.data : options.cipher.seal(init.data, 'note')) as Uint8Array<ArrayBuffer>,
     json: init.json ?? false,
     cleared: init.cleared ?? false,
     failed: init.failed ?? false,
@@ -106,12 +106,12 @@ export async function sealRoomNote (init: RoomNoteInit, signer: Signer, options?
 
 /**
  * Reads a note and checks what needs no signature work: its size and form,
- * and the room; with `cipher` (a private room) it decrypts the note's data.
- * The sender is the signer `verify()` checks.
+ * and the room. The sender is the signer `verify()` checks. In a private
+ * room its data is still encrypted (`RoomCipher.open` it when it is taken).
  *
  * @throws {MessageTooLargeError | InvalidMessageError | WrongRoomError}
  */
-export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number, cipher?: RoomCipher }): UncheckedRoomNote {
+export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, maxSize: number }): UncheckedRoomNote {
   if (bytes.byteLength > options.maxSize) {
     throw new MessageTooLargeError(`room note of ${bytes.byteLength} bytes is larger than ${options.maxSize}`)
   }
@@ -156,10 +156,6 @@ export function readRoomNote (bytes: Uint8Array, options: { room: Uint8Array, ma
 
   if (!uint8ArrayEquals(message.room, options.room)) {
     throw new WrongRoomError('room note is about another room')
-  }
-
-  if (options.cipher != null) {
-    note.data = options.cipher.open(note.data)
   }
 
   return {

@@ -19,10 +19,10 @@
  * refused with a typed error, reported as `mesh:message-rejected`, and change
  * nothing. A roster room ignores peers not on its roster.
  *
- * `join(name, { secret })` makes a private room (see `RoomSecret`): its CID
+ * `join(name, { secret })` makes a private room (see `JoinOptions.secret`): its CID
  * and keys come from the secret, each side of a room stream proves the
  * secret before anything else is sent (`WrongSecretError` otherwise), and
- * what messages, notes and large payloads carry is encrypted (AES-256-GCM).
+ * what messages, notes and large payloads carry is encrypted.
  *
  * Heartbeats every `heartbeatInterval` give each member's RTT, loss and a
  * 0-100 score (see `relaymesh/health`); a member not heard from for
@@ -87,7 +87,8 @@ import type { CID } from 'multiformats/cid'
 
 export type { MemberState } from '../health/index.ts'
 export { roomCid } from './room-cid.ts'
-export { CorruptPayloadError, EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, PayloadUnavailableError, RecordQuotaError, ReplayRefusedError, RequestFailedError, RoomNotJoinedError, RoomClosedError, StaleNoteError, UnknownMemberError } from './errors.ts'
+export { CorruptPayloadError, EquivocationError, NoRelayToDialError, NotAMemberError, NotOnRosterError, PayloadUnavailableError, RecordQuotaError, ReplayRefusedError, RequestFailedError, RoomNotJoinedError, RoomClosedError, StaleNoteError, UnknownMemberError, WrongSecretError } from './errors.ts'
+export { ROOM_SECRET_ITERATIONS } from './room-secret.ts'
 
 /**
  * Options of the `mesh` service. Times are in ms.
@@ -316,11 +317,11 @@ export interface JoinOptions extends AbortOptions {
    * the secret before anything else is sent (a peer that cannot is refused
    * with `WrongSecretError` and learns nothing of the room); what messages,
    * notes and large payloads carry is encrypted with a key derived from it
-   * (AES-256-GCM), so relays, the datastore and peers outside the room see
-   * only ciphertext. A wrong secret is another room: nobody is found in it.
-   * Use a secret of at least 128 random bits (the chat page makes one): a
-   * short password can be guessed offline from the room's CID, at the cost
-   * of PBKDF2 (`ROOM_SECRET_ITERATIONS`) per guess. Works with `roster` too.
+   * (XChaCha20-Poly1305; payload blocks AES-256-GCM), so relays, the
+   * datastore and peers outside the room see only ciphertext of it. A wrong
+   * secret is another room: nobody is found in it. Use a secret of at least
+   * 128 random bits (the chat page makes one): a short password can be
+   * guessed offline from the room's CID, at the cost of PBKDF2 (`ROOM_SECRET_ITERATIONS`) per guess. Works with `roster` too.
    * See "Private rooms" in docs/api.md for what a holder of the secret can
    * and cannot do.
    */
@@ -730,7 +731,12 @@ export interface MeshEvents {
  * The `mesh` service.
  */
 export interface Mesh extends TypedEventTarget<MeshEvents> {
-  /** joins (or returns the already joined) room `name` */
+  /**
+   * Joins (or returns the already joined) room `name`; with a `secret`, the
+   * private room of that name and secret (another room than the open one).
+   *
+   * @throws {InvalidParametersError} the node is not started, a bad name (an open room's may not start with `private/`), an empty secret, a roster without this node, a bad threshold
+   */
   join(name: string, options?: JoinOptions): Promise<Room>
   readonly rooms: Room[]
 }

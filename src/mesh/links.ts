@@ -31,7 +31,10 @@ export class Links {
    * read the opener's already (the `mesh` service did, to find the room:
    * `received`) and answers with its own. The stream then becomes the
    * member's link unless the link runs on a better one. A refused record is
-   * reported, and the stream aborted, before the error is thrown.
+   * reported, and the stream aborted, before the error is thrown. In a
+   * private room both sides prove the secret first (see `authenticate`; the
+   * other side read the opener's proof, not a record, and `received` is
+   * absent).
    */
   async handshake (session: Session, signal: AbortSignal, received?: MemberRecord): Promise<Member> {
     try {

@@ -7,7 +7,7 @@ import { Verifier } from '../envelope/keys.ts'
 import { openMemberRecord } from '../envelope/record.ts'
 import { MAX_STREAMS_PER_CONNECTION, PROTOCOL_NAME, PROTOCOL_VERSION, REPLAY_PROTOCOL_NAME, REPLAY_PROTOCOL_VERSION, MAX_REMEMBERED_ROOMS, maxFrameSize, resolveMeshInit } from './constants.ts'
 import { DialTimes } from './dial-times.ts'
-import { RoomNotJoinedError } from './errors.ts'
+import { RoomClosedError, RoomNotJoinedError } from './errors.ts'
 import { PAYLOAD_PROTOCOL_NAME, PAYLOAD_PROTOCOL_VERSION } from './payloads/constants.ts'
 import { answerPayloadRequest } from './payloads/serve.ts'
 import { RelayGate } from './relay-gate.ts'
@@ -128,14 +128,26 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       throw new InvalidParametersError('the node is not started')
     }
 
+    if (options.secret === null || (options.secret == null && name.startsWith('private/'))) {
+      // records name a private room `private/<cid>`: no open room may
+      throw new InvalidParametersError(options.secret === null ? 'a room secret is a non-empty string or Uint8Array' : 'an open room\'s name may not start with "private/"')
+    }
+
     const roster = options.roster?.map(peer => typeof peer === 'string' ? peerIdFromString(peer) : peer)
     const secret = options.secret == null ? undefined : await RoomSecret.derive(name, options.secret, roster)
+
+    if (!this.started) {
+      // stopped while the secret's keys were derived
+      throw new InvalidParametersError('the node is not started')
+    }
+
     // a private room is another room than the open one of its name
     const tag = secret?.tag ?? name
-    const existing = this.joined.get(tag) ?? await this.joining.get(tag)
+    const existing = this.joined.get(tag)
+    const pending = this.joining.get(tag)
 
-    if (existing != null) {
-      return existing
+    if (existing != null || pending != null) {
+      return existing ?? await pending!
     }
 
     const joining = this.createRoom(name, roster, secret, options)
@@ -143,6 +155,13 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
 
     try {
       const room = await joining
+
+      if (!this.started) {
+        // stopped while it started: nothing may outlive stop()
+        await room.close()
+        throw new RoomClosedError(`the node stopped while room "${name}" was joined`)
+      }
+
       this.joined.set(tag, room)
       return room
     } finally {

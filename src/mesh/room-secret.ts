@@ -30,7 +30,7 @@ const encoder = new TextEncoder()
  * - `cid`: the CID members provide in the DHT (in place of the name's)
  * - `id`: what messages and notes are signed for (with the roster, if any)
  * - `tag`: how records and replay requests name the room (`private/<cid>`)
- * - `cipher`: AES-256-GCM for what messages and notes carry
+ * - `cipher`: XChaCha20-Poly1305 for what messages and notes carry
  * - `prove()`/`check()`: the proof each side of a room stream gives before either sends anything else
  */
 export class RoomSecret {

@@ -2,7 +2,7 @@ import { InvalidMessageError, InvalidParametersError } from '@libp2p/interface'
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import * as Digest from 'multiformats/hashes/digest'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
-import { readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
+import { decryptRoomBatch, readRoomBatch, sealRoomBatch, verifyRoomBatch } from '../../envelope/batch.ts'
 import { ROOM_CIPHER_OVERHEAD } from '../../envelope/cipher.ts'
 import { DEFAULT_MAX_CLOCK_SKEW, DEFAULT_MAX_REQUEST_AGE } from '../../envelope/constants.ts'
 import { Signer } from '../../envelope/keys.ts'
@@ -18,6 +18,7 @@ import type { MessagingRoom } from './index.ts'
 import type { HeldRange } from './log.ts'
 import type { OutboxEntry } from './outbox.ts'
 import type { SignedRoomBatch, SignedRoomMessage } from '../../envelope/batch.ts'
+import type { RoomCipher } from '../../envelope/cipher.ts'
 import type { Member } from '../member.ts'
 import type { Heartbeat } from '../pb/mesh.ts'
 import type { ReplayContext, ReplayLog, ReplaySource, Want } from '../replay/index.ts'
@@ -467,16 +468,10 @@ export class Messaging implements ReplayLog, ReplaySource {
    */
   private async check (bytes: Uint8Array, from: PeerId, options: { signal?: AbortSignal, live?: Member } = {}): Promise<SignedRoomBatch | undefined> {
     const { signal, live } = options
-    const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize, cipher: this.room.cipher })
+    const { batch, verify } = readRoomBatch(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
 
     if (batch.sender.equals(this.room.ctx.components.peerId)) {
       return undefined
-    }
-
-    for (const message of batch.messages) {
-      if (message.payload) {
-        this.room.payloads.check(message.data)
-      }
     }
 
     this.room.checkRoster(batch.sender)
@@ -505,7 +500,7 @@ export class Messaging implements ReplayLog, ReplaySource {
         // honest batches never overlap: other content for a seq is
         // equivocation, the same content in another batch would make us
         // keep a whole batch for one new message
-        const err = held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, message.data)
+        const err = held.timestamp !== message.timestamp || !uint8ArrayEquals(held.data, plaintext(message.data, this.room.cipher))
           ? new EquivocationError(`${batch.sender} signed two messages with epoch ${batch.epoch} and seq ${message.seq}`)
           : new InvalidMessageError(`a batch of ${batch.sender} overlaps one held at seq ${message.seq}`)
 
@@ -521,6 +516,16 @@ export class Messaging implements ReplayLog, ReplaySource {
 
     if (!news) {
       return undefined
+    }
+
+    // what it carries, now that some of it is new: decrypted (a private
+    // room's), its payload manifests checked
+    decryptRoomBatch(batch, this.room.cipher)
+
+    for (const message of batch.messages) {
+      if (message.payload) {
+        this.room.payloads.check(message.data)
+      }
     }
 
     if (!own) {
@@ -1079,4 +1084,13 @@ export function forwardersOf (id: Uint8Array, open: Member[]): Member[] {
 
   const first = hash % open.length
   return Array.from({ length: FORWARDERS_PER_MEMBER }, (_, k) => open[(first + k) % open.length])
+}
+
+/** a message's data as its sender sent it (a private room's decrypted), or the encrypted bytes when they do not decrypt */
+function plaintext (data: Uint8Array, cipher?: RoomCipher): Uint8Array {
+  try {
+    return cipher?.open(data, 'message') ?? data
+  } catch {
+    return data
+  }
 }

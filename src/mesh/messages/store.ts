@@ -46,13 +46,13 @@ export class RoomStore {
   private waiting: Array<{ resolve(): void, reject(err: Error): void }> = []
   private committing?: Promise<void>
 
+  /** a private room's: stored batches hold ciphertext */
+  private readonly cipher?: RoomCipher
+
   /**
    * `onError` hears of every failed commit (disk full, quota): the room goes
    * on in memory. Writes a caller awaits also reject with the error.
    */
-  /** a private room's: stored batches hold ciphertext */
-  private readonly cipher?: RoomCipher
-
   constructor (datastore: Datastore, roomCid: string, log: Logger, onError: (err: Error) => void, cipher?: RoomCipher) {
     this.datastore = datastore
     this.cipher = cipher

@@ -169,7 +169,7 @@ export class RoomNotes {
       return
     }
 
-    const { note, verify } = readRoomNote(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize, cipher: this.room.cipher })
+    const { note, verify } = readRoomNote(bytes, { room: this.room.id, maxSize: this.room.ctx.init.maxMessageSize })
     const self = this.room.ctx.components.peerId
 
     if (note.sender.equals(self)) {
@@ -294,12 +294,17 @@ export class RoomNotes {
   }
 
   /**
-   * Checks what a note carries: a presence value (returned), a payload's
-   * manifest.
+   * Checks what a note carries, decrypted first in a private room (only a
+   * note that is taken: one passed on or seen before is not): a presence
+   * value (returned), a payload's manifest.
    *
    * @throws {MessageTooLargeError | InvalidMessageError}
    */
   private content (note: SignedRoomNote): unknown {
+    if (this.room.cipher != null) {
+      note.data = this.room.cipher.open(note.data, 'note')
+    }
+
     if (note.kind === 'presence') {
       return this.presence.check(note)
     }

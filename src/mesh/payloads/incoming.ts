@@ -84,6 +84,13 @@ export class IncomingPayloadImpl implements IncomingPayload {
             throw signal.reason
           }
 
+          if (err instanceof SealedWrongError) {
+            // it matched the hash the sender signed, so the sender sealed it
+            // wrong, whoever passed it on: asking again will not help
+            this.room.reportIfRejected(this.sender, err)
+            throw err
+          }
+
           if (err.name === 'CorruptPayloadError' && route!.peerId.equals(this.sender)) {
             // from the sender itself: its blocks do not match what it signed.
             // Through a member, either may be at fault: another route is tried
@@ -154,7 +161,7 @@ export class IncomingPayloadImpl implements IncomingPayload {
 
           // checked first: a block that matches its hash but does not
           // decrypt was sealed wrong by the sender itself
-          const plain = await openBlock(this.manifest, block, bytes)
+          const plain = await openBlock(this.manifest, block, bytes).catch((err: Error) => { throw new SealedWrongError(err.message) })
           block++
           arm()
           yield plain
@@ -211,6 +218,9 @@ export class IncomingPayloadImpl implements IncomingPayload {
 
 /** the sender answered that it does not hold the payload (any more), or not for us */
 class GoneError extends PayloadUnavailableError {}
+
+/** a block that matches its signed hash but does not decrypt: its sender sealed it wrong */
+class SealedWrongError extends CorruptPayloadError {}
 
 /**
  * A signal that aborts when `parent` does, or when `arm`'s time runs out

@@ -3,7 +3,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { CorruptPayloadError } from '../errors.ts'
 import { PayloadManifest } from '../pb/payload.ts'
-import { MANIFEST_HASH_SIZE, MANIFEST_OVERHEAD, MAX_PAYLOAD_BLOCK, MAX_PAYLOAD_NAME, MAX_PAYLOAD_TYPE, MIN_PAYLOAD_BLOCK } from './constants.ts'
+import { MANIFEST_HASH_SIZE, MANIFEST_OVERHEAD, MAX_PAYLOAD_BLOCK, MAX_PAYLOAD_NAME, MAX_PAYLOAD_TYPE, MIN_PAYLOAD_BLOCK, PAYLOAD_CHUNK } from './constants.ts'
 
 /** what a payload's bytes come from: held in memory, or a Blob (a File, or `fs.openAsBlob` in Node) read block by block */
 export type PayloadSource = Uint8Array | Blob
@@ -40,9 +40,10 @@ export function blockLength (manifest: Pick<Manifest, 'size' | 'blockSize'>, ind
   return Math.min(manifest.blockSize, manifest.size - index * manifest.blockSize)
 }
 
-/** bytes of block `index` as sent: sealed (with its tag) in a private room */
+/** bytes of block `index` as sent: in a private room each `PAYLOAD_CHUNK` of it sealed, with its tag */
 export function sentLength (manifest: Pick<Manifest, 'size' | 'blockSize' | 'key'>, index: number): number {
-  return blockLength(manifest, index) + (manifest.key == null ? 0 : TAG_LENGTH)
+  const length = blockLength(manifest, index)
+  return length + (manifest.key == null ? 0 : TAG_LENGTH * Math.ceil(length / PAYLOAD_CHUNK))
 }
 
 const importedKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>()
@@ -58,20 +59,45 @@ async function blockKey (key: Uint8Array): Promise<CryptoKey> {
   return imported
 }
 
-/** a block's nonce: its index, big-endian (each payload has a key of its own) */
-function blockNonce (index: number): Uint8Array<ArrayBuffer> {
+/** a sealed chunk's nonce: its block's index and its own, big-endian (each payload has a key of its own) */
+function chunkNonce (block: number, chunk: number): Uint8Array<ArrayBuffer> {
   const nonce = new Uint8Array(12)
-  new DataView(nonce.buffer).setUint32(8, index)
+  const view = new DataView(nonce.buffer)
+  view.setUint32(4, block)
+  view.setUint32(8, chunk)
   return nonce
 }
 
-/** block `index` as sent: sealed with the payload's key in a private room, else as it is */
-export async function sealBlock (manifest: Pick<Manifest, 'key'>, index: number, bytes: Uint8Array): Promise<Uint8Array> {
+/**
+ * Chunk `chunk` (of `PAYLOAD_CHUNK` bytes) of block `block` as sent: sealed
+ * with the payload's key in a private room, else as it is. Sealed a chunk
+ * at a time, so a sender holds a chunk, not a block, per member it serves.
+ */
+export async function sealChunk (manifest: Pick<Manifest, 'key'>, block: number, chunk: number, bytes: Uint8Array): Promise<Uint8Array> {
   if (manifest.key == null) {
     return bytes
   }
 
-  return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv: blockNonce(index) }, await blockKey(manifest.key), bytes as Uint8Array<ArrayBuffer>))
+  return new Uint8Array(await globalThis.crypto.subtle.encrypt({ name: 'AES-GCM', iv: chunkNonce(block, chunk) }, await blockKey(manifest.key), bytes as Uint8Array<ArrayBuffer>))
+}
+
+/** block `index` of `source` as sent (see `sealChunk`) */
+export async function sealedBlock (source: PayloadSource, manifest: Pick<Manifest, 'size' | 'blockSize' | 'key'>, index: number): Promise<Uint8Array> {
+  const plain = await readBlock(source, manifest, index)
+
+  if (manifest.key == null) {
+    return plain
+  }
+
+  const sealed = new Uint8Array(sentLength(manifest, index))
+
+  for (let chunk = 0, offset = 0; chunk * PAYLOAD_CHUNK < plain.byteLength; chunk++) {
+    const bytes = await sealChunk(manifest, index, chunk, plain.subarray(chunk * PAYLOAD_CHUNK, (chunk + 1) * PAYLOAD_CHUNK))
+    sealed.set(bytes, offset)
+    offset += bytes.byteLength
+  }
+
+  return sealed
 }
 
 /**
@@ -80,16 +106,25 @@ export async function sealBlock (manifest: Pick<Manifest, 'key'>, index: number,
  *
  * @throws {CorruptPayloadError} it does not decrypt (its sender sealed it wrong)
  */
-export async function openBlock (manifest: Pick<Manifest, 'key'>, index: number, bytes: Uint8Array): Promise<Uint8Array> {
+export async function openBlock (manifest: Pick<Manifest, 'size' | 'blockSize' | 'key'>, index: number, bytes: Uint8Array): Promise<Uint8Array> {
   if (manifest.key == null) {
     return bytes
   }
 
+  const plain = new Uint8Array(blockLength(manifest, index))
+  const key = await blockKey(manifest.key)
+
   try {
-    return new Uint8Array(await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: blockNonce(index) }, await blockKey(manifest.key), bytes as Uint8Array<ArrayBuffer>))
+    for (let chunk = 0, offset = 0; offset < bytes.byteLength; chunk++) {
+      const sealed = bytes.subarray(offset, offset + PAYLOAD_CHUNK + TAG_LENGTH)
+      plain.set(new Uint8Array(await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: chunkNonce(index, chunk) }, key, sealed as Uint8Array<ArrayBuffer>)), chunk * PAYLOAD_CHUNK)
+      offset += sealed.byteLength
+    }
   } catch {
     throw new CorruptPayloadError(`block ${index} does not decrypt with the payload's key`)
   }
+
+  return plain
 }
 
 /** most block hashes a manifest holds in a message of `maxDataSize` bytes */
@@ -168,7 +203,7 @@ export async function describePayload (source: PayloadSource, init: { maxHashes:
   }
 
   for (let i = 0; i < blockCount(size, manifest.blockSize); i++) {
-    manifest.hashes.push(await hashBlock(await sealBlock(manifest, i, await readBlock(source, manifest, i))))
+    manifest.hashes.push(await hashBlock(await sealedBlock(source, manifest, i)))
   }
 
   return manifest

@@ -12,7 +12,7 @@ import { Frames, StreamEndedError } from '../frames.ts'
 import { PayloadAnswer } from '../pb/payload.ts'
 import { MANIFEST_SEALED_OVERHEAD, MAX_KEPT_PAYLOADS, MAX_PAYLOAD_NONCES_PER_MEMBER, MAX_PAYLOAD_STREAMS, MAX_PAYLOAD_STREAMS_PER_MEMBER, PAYLOAD_CHUNK, PAYLOAD_REQUEST_MAX_AGE, PAYLOAD_REQUESTS_PER_MINUTE, PAYLOAD_STALL_TIMEOUT } from './constants.ts'
 import { IncomingPayloadImpl, Stall } from './incoming.ts'
-import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange, sealBlock, sentLength } from './manifest.ts'
+import { blockCount, blockLength, decodeManifest, describePayload, encodeManifest, maxHashes, readRange, sealChunk } from './manifest.ts'
 import type { Manifest, PayloadSource } from './manifest.ts'
 import type { PayloadFetch } from './request.ts'
 import type { IncomingPayload } from '../index.ts'
@@ -250,8 +250,8 @@ export class RoomPayloads {
   }
 
   /**
-   * Writes a payload's blocks from the one asked for, a frame at a time (a
-   * private room's a block at a time, sealed, then cut into frames).
+   * Writes a payload's blocks from the one asked for, a `PAYLOAD_CHUNK` a
+   * frame (a private room's each sealed, see `sealChunk`).
    */
   private async write (frames: Frames, kept: Kept, request: PayloadFetch, stall: Stall): Promise<void> {
     const { manifest, source } = kept
@@ -260,17 +260,15 @@ export class RoomPayloads {
 
     for (let index = request.fromBlock; index < count; index++) {
       const end = sent + blockLength(manifest, index)
-      const sealed = manifest.key == null ? undefined : await sealBlock(manifest, index, await readRange(source, sent, end))
 
       // a frame's bytes at a time: held only while they are written
-      for (let offset = 0; offset < sentLength(manifest, index); offset += PAYLOAD_CHUNK) {
-        const length = Math.min(sentLength(manifest, index) - offset, PAYLOAD_CHUNK)
-        const bytes = sealed?.subarray(offset, offset + length) ?? await readRange(source, sent + offset, sent + offset + length)
+      for (let chunk = 0; sent < end; chunk++) {
+        const length = Math.min(end - sent, PAYLOAD_CHUNK)
+        const bytes = await sealChunk(manifest, index, chunk, await readRange(source, sent, sent + length))
         stall.arm(PAYLOAD_STALL_TIMEOUT)
         await frames.write([bytes], { signal: stall.signal })
+        sent += length
       }
-
-      sent = end
 
       this.room.safeDispatchEvent('payload:progress', { detail: { id: hex(manifest.id), peerId: request.requester, direction: 'upload', bytes: sent, total: manifest.size } })
     }
