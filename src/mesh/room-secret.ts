@@ -67,7 +67,9 @@ export class RoomSecret {
 
     const cid = CID.createV1(raw.code, Digest.create(sha256.code, await expand('cid')))
     const members = roster == null ? [] : roster.map(peer => peer.toString()).sort()
-    const id = (await sha256.digest(encoder.encode(['relaymesh/room-id/v1', 'private', cid.toString(), roster == null ? 'open' : 'roster', ...members].join('\n')))).digest
+    // its own prefix: no open room's id (see `roomId`, whose text starts
+    // `relaymesh/room-id/v1`, a name may hold any character) is ever this
+    const id = (await sha256.digest(encoder.encode(['relaymesh/private-room-id/v1', cid.toString(), roster == null ? 'open' : 'roster', ...members].join('\n')))).digest
     const authKey = await subtle.importKey('raw', await expand('auth'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
 
     return new RoomSecret(cid, id, new RoomCipher(await expand('encrypt'), id), authKey)

@@ -109,7 +109,7 @@ describe('mesh: private rooms', function () {
     await pa.cut(c.peerId)
     await pc.cut(a.peerId)
     const secret = 'correct horse battery staple'
-    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('vault', { secret })))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('vault-all', { secret })))
     expect(rooms.every(room => room.isPrivate)).to.be.true()
     await until(() => rooms[0].member(b.peerId)?.state === 'direct' && rooms[2].member(b.peerId)?.state === 'direct' &&
       rooms[0].member(c.peerId) != null && rooms[2].member(a.peerId) != null, 'a and c to know each other through b', 30_000)
@@ -242,12 +242,30 @@ describe('mesh: private rooms', function () {
     expect(atB.map(m => decode(m.data))).to.deep.equal(['four', 'five'])
   })
 
+  it('join: two joins at once share one room, a stop while keys are derived leaves no room behind, names of private rooms\' records and a null secret are refused', async () => {
+    nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
+    const [a, b] = nodes
+    const [first, second] = await Promise.all([a.services.mesh.join('twice'), a.services.mesh.join('twice')])
+    expect(first).to.equal(second)
+    const [third, fourth] = await Promise.all([a.services.mesh.join('twice', { secret: 's' }), a.services.mesh.join('twice', { secret: 's' })])
+    expect(third).to.equal(fourth)
+    expect(a.services.mesh.rooms).to.have.lengthOf(2)
+
+    await expect(a.services.mesh.join(impl(third).tag)).to.eventually.be.rejected.with.property('name', 'InvalidParametersError')
+    await expect(a.services.mesh.join('null', { secret: null as any })).to.eventually.be.rejected.with.property('name', 'InvalidParametersError')
+
+    const joining = b.services.mesh.join('late', { secret: 'late' })
+    await b.stop()
+    await expect(joining).to.eventually.be.rejected()
+    expect(b.services.mesh.rooms).to.have.lengthOf(0)
+  })
+
   it('a member does not send its record to a peer that provides the room\'s CID but cannot prove the secret', async () => {
     nodes = await Promise.all([0, 1].map(async () => createMember(relay.wsAddr)))
     const [a, x] = nodes
     // x answers room streams with a proof made with another secret, and
     // keeps what it is sent
-    const wrong = await RoomSecret.derive('vault', 'a wrong secret')
+    const wrong = await RoomSecret.derive('vault-dial', 'a wrong secret')
     const received: MeshMessage[] = []
     await x.unhandle(ROOM_PROTOCOL)
     await x.handle(ROOM_PROTOCOL, async (stream: Stream, connection: Connection) => {
@@ -265,7 +283,7 @@ describe('mesh: private rooms', function () {
       } catch {}
     }, { runOnLimitedConnection: true })
 
-    const room = await a.services.mesh.join('vault', { secret: 'the right secret' })
+    const room = await a.services.mesh.join('vault-dial', { secret: 'the right secret' })
     const refused = rejections(a)
     await x.contentRouting.provide(room.cid)
     await until(() => refused.some(r => r.error.name === 'WrongSecretError' && r.remotePeer.equals(x.peerId)), 'a to find x in the DHT, dial it and refuse its proof', 60_000)
