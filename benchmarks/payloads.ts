@@ -3,7 +3,8 @@
  * relay program:
  *
  * - payload throughput: one member sends `mib` MiB of random bytes with
- * `room.send`, the other reads it block by block; timed from the call to
+ * `room.send` (in an open room, and in a private room: encrypted), the other
+ * reads it block by block; timed from the call to
  * the last block read (hashing and the manifest included), and from the
  * message's arrival. Beside it, a raw libp2p stream over WebRTC between two
  * stock js-libp2p nodes (the same transports, `@libp2p/webrtc` with our
@@ -26,7 +27,7 @@ const MiB = 1024 * 1024
 const SINK = '/relaymesh-bench/sink/1.0.0'
 
 export interface ThroughputRun {
-  setup: 'relaymesh payload' | 'raw libp2p stream'
+  setup: 'relaymesh payload' | 'relaymesh payload, private room' | 'raw libp2p stream'
   mib: number
   /** from the call (or first write) to the last byte read */
   seconds: number
@@ -55,11 +56,11 @@ function percentile (values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? NaN
 }
 
-async function relaymeshThroughput (relay: string, mib: number): Promise<ThroughputRun> {
+async function relaymeshThroughput (relay: string, mib: number, secret?: string): Promise<ThroughputRun> {
   const nodes = await Promise.all([0, 1].map(async () => createMember(relay)))
 
   try {
-    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join('bench-payload')))
+    const rooms = await Promise.all(nodes.map(async node => node.services.mesh.join(secret == null ? 'bench-payload' : 'bench-payload-private', { secret })))
     await waitForFullMesh(rooms, nodes, 60_000)
     const data = randomBytes(mib * MiB)
     let arrived = 0
@@ -86,7 +87,7 @@ async function relaymeshThroughput (relay: string, mib: number): Promise<Through
       throw new Error(`read ${bytes} of ${data.byteLength} bytes`)
     }
 
-    return { setup: 'relaymesh payload', mib, seconds, mbPerSecond: Number((data.byteLength / 1e6 / seconds).toFixed(1)), transferSeconds: (Date.now() - arrived) / 1000 }
+    return { setup: secret == null ? 'relaymesh payload' : 'relaymesh payload, private room', mib, seconds, mbPerSecond: Number((data.byteLength / 1e6 / seconds).toFixed(1)), transferSeconds: (Date.now() - arrived) / 1000 }
   } finally {
     await Promise.all(nodes.map(async node => node.stop()))
   }
@@ -182,6 +183,8 @@ export async function measurePayloads (relay: string, options: { mib: number, ru
   for (let run = 0; run < options.runs; run++) {
     throughput.push(await rawThroughput(relay, options.mib))
     throughput.push(await relaymeshThroughput(relay, options.mib))
+    // blocks sealed and opened (AES-256-GCM, WebCrypto) a 64 KiB chunk at a time
+    throughput.push(await relaymeshThroughput(relay, options.mib, `bench secret ${run}`))
   }
 
   return {
@@ -194,6 +197,7 @@ export function payloadTables (results: PayloadResults): string {
   const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
   const of = (setup: ThroughputRun['setup']): ThroughputRun[] => results.throughput.filter(r => r.setup === setup)
   const ours = median(of('relaymesh payload').map(r => r.mbPerSecond))
+  const sealed = median(of('relaymesh payload, private room').map(r => r.mbPerSecond))
   const raw = median(of('raw libp2p stream').map(r => r.mbPerSecond))
 
   return [
@@ -203,7 +207,7 @@ export function payloadTables (results: PayloadResults): string {
     '| --- | --- | --- | --- |',
     ...results.throughput.map(r => `| ${r.setup} | ${r.mbPerSecond} | ${r.seconds.toFixed(2)} | ${r.transferSeconds?.toFixed(2) ?? ''} |`),
     '',
-    `Median relaymesh / raw: ${(ours / raw).toFixed(2)} (target ≥ 0.80).`,
+    `Median relaymesh / raw: ${(ours / raw).toFixed(2)} (target ≥ 0.80); in a private room (encrypted): ${(sealed / raw).toFixed(2)}.`,
     '',
     '## Presence update latency',
     '',
