@@ -20,14 +20,14 @@ export interface Manifest {
   hashes: Uint8Array[]
   name?: string
   type?: string
-  /** a private room's payload: the AES-256-GCM key its blocks are sealed with (see `sealBlock`) */
+  /** a private room's payload: the AES-256-GCM key its blocks are sealed with (see `sealChunk`) */
   key?: Uint8Array
 }
 
 const ID_LENGTH = 16
 const HASH_LENGTH = 32
 const KEY_LENGTH = 32
-/** bytes AES-GCM adds to each sealed block */
+/** bytes AES-GCM adds to each sealed chunk */
 const TAG_LENGTH = 16
 
 /** how many blocks `size` bytes make */
