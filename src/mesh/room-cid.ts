@@ -23,8 +23,17 @@ export async function roomCid (name: string): Promise<CID> {
  */
 export async function roomId (name: string, roster?: Array<{ toString(): string }>): Promise<Uint8Array> {
   checkRoomName(name)
+  return idOf('relaymesh/room-id/v1', name, roster)
+}
+
+/**
+ * The sha256 of `domain`, `label` and, for a roster room, the roster's peer
+ * ids in sorted order, one per line: a room's id (`roomId`, and a private
+ * room's with a domain of its own, see `RoomSecret`).
+ */
+export async function idOf (domain: string, label: string, roster?: Array<{ toString(): string }>): Promise<Uint8Array> {
   const members = roster == null ? [] : roster.map(peer => peer.toString()).sort()
-  const hash = await sha256.digest(new TextEncoder().encode(['relaymesh/room-id/v1', name, roster == null ? 'open' : 'roster', ...members].join('\n')))
+  const hash = await sha256.digest(new TextEncoder().encode([domain, label, roster == null ? 'open' : 'roster', ...members].join('\n')))
 
   return hash.digest
 }

@@ -3,9 +3,12 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
+import * as varint from 'uint8-varint'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { RoomCipher } from '../envelope/cipher.ts'
 import { checkRoomName } from '../envelope/record.ts'
 import { WrongSecretError } from './errors.ts'
+import { idOf } from './room-cid.ts'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -66,10 +69,9 @@ export class RoomSecret {
     const expand = async (label: string): Promise<Uint8Array<ArrayBuffer>> => new Uint8Array(await subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: encoder.encode(`relaymesh/private-room/v1/${label}`) }, hkdf, 256))
 
     const cid = CID.createV1(raw.code, Digest.create(sha256.code, await expand('cid')))
-    const members = roster == null ? [] : roster.map(peer => peer.toString()).sort()
-    // its own prefix: no open room's id (see `roomId`, whose text starts
+    // a domain of its own: no open room's id (see `roomId`, whose text starts
     // `relaymesh/room-id/v1`, a name may hold any character) is ever this
-    const id = (await sha256.digest(encoder.encode(['relaymesh/private-room-id/v1', cid.toString(), roster == null ? 'open' : 'roster', ...members].join('\n')))).digest
+    const id = await idOf('relaymesh/private-room-id/v1', cid.toString(), roster)
     const authKey = await subtle.importKey('raw', await expand('auth'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
 
     return new RoomSecret(cid, id, new RoomCipher(await expand('encrypt'), id), authKey)
@@ -92,19 +94,8 @@ export class RoomSecret {
   }
 }
 
-/** the room, the role and both peer ids, each length-prefixed */
+/** the room, the role and both peer ids, each length-prefixed (a varint, as `signaturePayload` does) */
 function proofInput (cid: CID, role: RoomAuthRole, opener: PeerId, answerer: PeerId): Uint8Array<ArrayBuffer> {
   const parts = [encoder.encode('relaymesh/room-auth/v1'), cid.bytes, encoder.encode(role), opener.toMultihash().bytes, answerer.toMultihash().bytes]
-  const length = parts.reduce((sum, part) => sum + 2 + part.byteLength, 0)
-  const input = new Uint8Array(length)
-  let offset = 0
-
-  for (const part of parts) {
-    input[offset] = part.byteLength >> 8
-    input[offset + 1] = part.byteLength & 0xff
-    input.set(part, offset + 2)
-    offset += 2 + part.byteLength
-  }
-
-  return input
+  return new Uint8ArrayList(...parts.flatMap(part => [varint.encode(part.byteLength), part])).subarray() as Uint8Array<ArrayBuffer>
 }
