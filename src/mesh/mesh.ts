@@ -150,7 +150,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
       return existing ?? await pending!
     }
 
-    const joining = this.createRoom(name, roster, secret, options)
+    const joining = this.createRoom(name, tag, roster, secret, options)
     this.joining.set(tag, joining)
 
     try {
@@ -169,7 +169,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     }
   }
 
-  private async createRoom (name: string, roster: PeerId[] | undefined, secret: RoomSecret | undefined, options: JoinOptions): Promise<RoomImpl> {
+  private async createRoom (name: string, tag: string, roster: PeerId[] | undefined, secret: RoomSecret | undefined, options: JoinOptions): Promise<RoomImpl> {
     if (roster != null && !roster.some(peer => peer.equals(this.components.peerId))) {
       throw new InvalidParametersError('this node is not on the roster')
     }
@@ -183,7 +183,7 @@ export class MeshService extends TypedEventEmitter<MeshEvents> implements Mesh, 
     }
 
     const room = new RoomImpl({
-      numbering: this.numbering.get(secret?.tag ?? name),
+      numbering: this.numbering.get(tag),
       components: this.components,
       init: this.init,
       protocol: this.protocol,

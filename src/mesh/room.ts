@@ -4,7 +4,7 @@ import { TypedEventEmitter } from 'main-event'
 import { SequenceTracker } from '../envelope/sequence.ts'
 import { LEAVE_FLUSH_TIMEOUT, MAX_PENDING_MEMBERS } from './constants.ts'
 import { RoomDiscovery } from './discovery.ts'
-import { NotOnRosterError, RoomClosedError, UnknownMemberError } from './errors.ts'
+import { NotOnRosterError, RoomClosedError } from './errors.ts'
 import { Heartbeats } from './heartbeats.ts'
 import { LinkDialer } from './link-dialer.ts'
 import { Links } from './links.ts'
@@ -166,10 +166,8 @@ export class RoomImpl extends TypedEventEmitter<RoomEvents> implements Room {
     if (isPayload(data, options, this.notes.maxDataSize)) {
       this.checkOpen()
 
-      if (this.getMember(peerId)?.known !== true) {
-        // before the payload is hashed and kept
-        throw new UnknownMemberError(`${peerId} is not a member of room "${this.name}"`)
-      }
+      // before the payload is hashed and kept
+      this.notes.direct.checkRecipient(peerId)
 
       const payload = await this.payloads.prepare(data, { ...options, recipient: peerId })
       await this.notes.direct.send(peerId, payload.manifest, { ...options, payload: true })

@@ -84,6 +84,15 @@ export class DirectMessages {
     return response.data
   }
 
+  /**
+   * @throws {UnknownMemberError} `peerId` is not a member a direct message can go to
+   */
+  checkRecipient (peerId: PeerId): void {
+    if (this.room.getMember(peerId)?.known !== true) {
+      throw new UnknownMemberError(`${peerId} is not a member of room "${this.room.name}"`)
+    }
+  }
+
   private async exchange (kind: 'direct' | 'request', peerId: PeerId, data: Uint8Array, options: DirectSendOptions & { payload?: boolean }): Promise<SignedRoomNote> {
     if (this.room.isClosed) {
       throw new RoomClosedError(`room "${this.room.name}" was left`)
@@ -93,10 +102,7 @@ export class DirectMessages {
       throw new InvalidParametersError(`a direct message or request is a Uint8Array of at most ${this.notes.maxDataSize} bytes`)
     }
 
-    if (this.room.getMember(peerId)?.known !== true) {
-      throw new UnknownMemberError(`${peerId} is not a member of room "${this.room.name}"`)
-    }
-
+    this.checkRecipient(peerId)
     options.signal?.throwIfAborted()
     this.ownLimit.consume('self')
     const note = await this.notes.seal({ kind, recipient: peerId, data, payload: options.payload === true })
