@@ -3,7 +3,8 @@ import { createMeshNode } from '../../src/index.ts'
 import { testNodeInit } from '../fixtures/options.ts'
 import type { MeshNodeInit, RejectedMessage, RelaymeshServices, Room, RoomMessage } from '../../src/index.ts'
 import type { RoomImpl } from '../../src/mesh/room.ts'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Session } from '../../src/mesh/session.ts'
+import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
 export type MeshNode = Libp2p<RelaymeshServices>
 
@@ -158,4 +159,25 @@ export async function waitForSettledStreams (rooms: Room[], quiet = 1000, timeou
 
     return Date.now() - since >= quiet
   }, `the streams to settle for ${quiet} ms`, timeout)
+}
+
+/** what `peerId` was refused with, as `name: message` */
+export function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {
+  return rejected.filter(r => r.remotePeer.equals(peerId)).map(r => `${r.error.name}: ${r.error.message}`)
+}
+
+/** the room stream `from` has with `to` (its own session), if open */
+export function sessionOf (from: Room, to: PeerId): Session | undefined {
+  const session = impl(from).getMember(to)?.session
+  return session?.open === true ? session : undefined
+}
+
+/** peer id bytes, as `forwardTo` names members */
+export function idBytes (peerId: PeerId): Uint8Array<ArrayBuffer> {
+  return peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
+}
+
+/** the private key a member node signs with */
+export function keyOf (room: Room): PrivateKey {
+  return impl(room).ctx.components.privateKey
 }

@@ -13,12 +13,11 @@ import { RoomNote as RoomNoteMessage, SignedRoomNote as SignedRoomNoteMessage } 
 import { DIRECT_PER_SECOND, EPHEMERAL_PER_SECOND, MAX_KEPT_RESPONSES_PER_MEMBER, MAX_NOTE_IDS_PER_SENDER, MAX_REQUESTS_IN_FLIGHT_PER_MEMBER } from '../../src/mesh/notes/constants.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { collect, createMember, impl, presenceOf, rejections, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
+import { collect, createMember, idBytes, impl, naming, presenceOf, rejections, sessionOf, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
-import type { DirectMessage, EphemeralMessage, PresenceInfo, RejectedMessage, Room } from '../../src/index.ts'
+import type { DirectMessage, EphemeralMessage, PresenceInfo, Room } from '../../src/index.ts'
 import type { Member } from '../../src/mesh/member.ts'
-import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -33,21 +32,6 @@ import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 const encode = (text: string): Uint8Array<ArrayBuffer> => new TextEncoder().encode(text)
 const decode = (data: Uint8Array): string => new TextDecoder().decode(data)
-
-function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {
-  return rejected.filter(r => r.remotePeer.equals(peerId)).map(r => `${r.error.name}: ${r.error.message}`)
-}
-
-/** the room stream `from` has with `to` (its own session), if open */
-function sessionOf (from: Room, to: PeerId): Session | undefined {
-  const session = impl(from).getMember(to)?.session
-  return session?.open === true ? session : undefined
-}
-
-/** peer id bytes, as `forwardTo` names members */
-function idBytes (peerId: PeerId): Uint8Array<ArrayBuffer> {
-  return peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
-}
 
 /** the notes that reach `room`, as bytes, with who brought them (its own `receive` wrapped, then called as before) */
 function tapNotes (room: Room): Array<{ from: PeerId, bytes: Uint8Array, kind: string, sender: PeerId }> {

@@ -12,10 +12,9 @@ import { PayloadAnswer, PayloadManifest, PayloadRequest, SignedPayloadRequest } 
 import { isDirect } from '../../src/mesh/session.ts'
 import { stopNodes } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, impl, inbox, rejections, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
+import { createMember, createPartitionable, impl, inbox, keyOf, naming, rejections, sessionOf, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
-import type { DirectMessage, MeshNodeInit, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
-import type { Session } from '../../src/mesh/session.ts'
+import type { DirectMessage, MeshNodeInit, Room, RoomMessage } from '../../src/index.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -39,25 +38,10 @@ function sha256 (bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex')
 }
 
-function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {
-  return rejected.filter(r => r.remotePeer.equals(peerId)).map(r => `${r.error.name}: ${r.error.message}`)
-}
-
 function directs (room: Room): DirectMessage[] {
   const events: DirectMessage[] = []
   room.addEventListener('direct', (evt) => { events.push(evt.detail) })
   return events
-}
-
-/** the private key a member node signs with */
-function keyOf (room: Room): PrivateKey {
-  return impl(room).ctx.components.privateKey
-}
-
-/** the room stream `from` has with `to` (its own session), if open */
-function sessionOf (from: Room, to: PeerId): Session | undefined {
-  const session = impl(from).getMember(to)?.session
-  return session?.open === true ? session : undefined
 }
 
 /** what a room's payloads hold (read only) */

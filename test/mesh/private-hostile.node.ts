@@ -21,12 +21,11 @@ import { roomCid } from '../../src/mesh/room-cid.ts'
 import { RoomSecret } from '../../src/mesh/room-secret.ts'
 import { stopNodes, waitForCircuitAddress } from '../fixtures/options.ts'
 import { startRelayProcess } from '../fixtures/relay-process.ts'
-import { createMember, createPartitionable, impl, inbox, rejections, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
+import { createMember, createPartitionable, idBytes, impl, inbox, keyOf, naming, rejections, sessionOf, until, waitForFullMesh, waitForSettledStreams } from './fixtures.ts'
 import type { MeshNode } from './fixtures.ts'
 import type { RoomNoteInit } from '../../src/envelope/note.ts'
 import type { DirectMessage, EphemeralMessage, PresenceInfo, RejectedMessage, Room, RoomMessage } from '../../src/index.ts'
 import type { Member } from '../../src/mesh/member.ts'
-import type { Session } from '../../src/mesh/session.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
 import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 
@@ -55,29 +54,9 @@ const random = (length: number): Uint8Array<ArrayBuffer> => new Uint8Array(rando
  */
 const fresh = (prefix = 'vault'): string => `${prefix}-${randomBytes(4).toString('hex')}`
 
-function naming (rejected: RejectedMessage[], peerId: PeerId): string[] {
-  return rejected.filter(r => r.remotePeer.equals(peerId)).map(r => `${r.error.name}: ${r.error.message}`)
-}
-
 /** the names of the errors `peerId` was refused with from `rejected[from]` on */
 function errorsSince (rejected: RejectedMessage[], from: number, peerId: PeerId): string[] {
   return rejected.slice(from).filter(r => r.remotePeer.equals(peerId)).map(r => r.error.name)
-}
-
-/** the room stream `from` has with `to` (its own session), if open */
-function sessionOf (from: Room, to: PeerId): Session | undefined {
-  const session = impl(from).getMember(to)?.session
-  return session?.open === true ? session : undefined
-}
-
-/** peer id bytes, as `forwardTo` names members */
-function idBytes (peerId: PeerId): Uint8Array<ArrayBuffer> {
-  return peerId.toMultihash().bytes as Uint8Array<ArrayBuffer>
-}
-
-/** the private key a member node signs with */
-function keyOf (room: Room): PrivateKey {
-  return impl(room).ctx.components.privateKey
 }
 
 /** the room's keys (the node's own: it holds the secret) */
