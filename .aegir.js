@@ -38,11 +38,11 @@ useSystemChromium()
 /** @type {import('aegir').PartialOptions} */
 export default {
   dependencyCheck: {
-    // applied by the `prepare` script, not imported
-    ignore: ['patch-package', 'node'],
-    // aegir's defaults, and the browser chat example, which is built and
+    // the Node 24 that runs the npm scripts, not imported
+    ignore: ['node'],
+    // aegir's defaults, the dev scripts, and the browser chat example, which is built and
     // served (not shipped as library code) and uses dev dependencies
-    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '.aegir.js', '/examples/browser-chat']
+    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '/scripts', '.aegir.js', '/examples/browser-chat']
   },
   docs: {
     publish: false,

@@ -13,12 +13,12 @@
  * (the relay sees the connections drop all the same).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { FaultTolerance } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import pWaitFor from 'p-wait-for'
 import { readCommands } from '../test/fixtures/json-lines.ts'

@@ -4,11 +4,11 @@
  * BASELINE.md: limits raised so thousands of clients from 127.0.0.1 get in.
  * Prints the same readiness line as the relay program.
  */
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
 import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { installMemoryHook } from '../relay/debug.ts'
 

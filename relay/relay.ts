@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
@@ -20,6 +18,7 @@ import { ListenError, UsageError } from './errors.ts'
 import { metricsRoute, pageRoute, startHttpServer } from './http-server.ts'
 import { loadOrCreateKey } from './key-file.ts'
 import { relayServer } from './server/index.ts'
+import { meshNoise, meshYamux } from '../src/connection/index.ts'
 import type { RelayServer } from './server/index.ts'
 import { mintTurnCredentials, needsTurnCredentials, relayIceServers } from './ice.ts'
 import { relayInfo } from './relay-info.ts'
@@ -251,8 +250,8 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
         maxPendingSocketsPerIp: init.wsMaxUnupgradedPerIp,
         trustProxy: init.trustProxy
       }), tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      connectionEncrypters: [meshNoise()],
+      streamMuxers: [meshYamux()],
       connectionManager: {
         maxConnections: init.maxConnections,
         inboundConnectionThreshold: init.inboundPerIp,

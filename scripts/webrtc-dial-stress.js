@@ -4,6 +4,7 @@
 //   npx node scripts/webrtc-dial-stress.js [--pairs N] [--processes] [--peers P]
 //                                          [--concurrency C] [--dial-timeout MS]
 //                                          [--ndc-log Verbose|Debug|Info|...]
+//                                          [--transport relaymesh|stock]
 //
 // The parent process runs a stock circuit relay v2 server (libp2p + websockets on
 // /ip4/127.0.0.1/tcp/0/ws, reservations.maxReservations raised, applyDefaultLimit
@@ -18,8 +19,11 @@
 // /p2p-circuit/webrtc address with no existing connection to j; success means the
 // dial returned a WebRTC connection and an 8-byte echo over it came back. Both
 // sides then hang up so the next attempt between them starts fresh.
+// --transport picks the WebRTC transport of the peers: relaymesh's own
+// (`meshWebRTC` from dist/src/webrtc, with the fixes of docs/webrtc-fixes.md;
+// the default, needs `npm run build`) or stock `@libp2p/webrtc` (`webRTC`).
 // The summary is printed to stdout as JSON (progress goes to stderr):
-//   webrtcPatched       whether node_modules/@libp2p/webrtc carries our patch
+//   transport           which WebRTC transport the peers used
 //   success/failures    attempt counts, errors: failures grouped by message
 //   dialMs              dial() until the WebRTC connection is returned, successful
 //                       attempts: n/median/p90/max (dialToEchoMs: until the echo)
@@ -38,11 +42,10 @@
 // native threads keep the process alive.
 
 import { fork } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
 import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -52,6 +55,7 @@ import { webSockets } from '@libp2p/websockets'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { cleanup as ndcCleanup, initLogger } from 'node-datachannel'
+import { meshWebRTC } from '../dist/src/webrtc/index.js'
 
 const ECHO_PROTOCOL = '/relaymesh/stress-echo/1.0.0'
 const RTC_CONFIGURATION = { iceServers: [], bindAddress: '127.0.0.1' }
@@ -65,6 +69,7 @@ const { values: args } = parseArgs({
     processes: { type: 'boolean', default: false },
     'dial-timeout': { type: 'string', default: '30000' },
     'ndc-log': { type: 'string' },
+    transport: { type: 'string', default: 'relaymesh' },
     // internal: child mode
     child: { type: 'boolean', default: false },
     relay: { type: 'string' },
@@ -91,7 +96,7 @@ async function createPeer (relayAddr) {
     transports: [
       webSockets(),
       circuitRelayTransport(),
-      webRTC({ rtcConfiguration: { ...RTC_CONFIGURATION } })
+      (args.transport === 'stock' ? webRTC : meshWebRTC)({ rtcConfiguration: { ...RTC_CONFIGURATION } })
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -207,12 +212,6 @@ async function runChild () {
 
 // ---------------------------------------------------------------- parent (relay)
 
-// whether node_modules/@libp2p/webrtc carries patches/@libp2p+webrtc+*.patch
-function webrtcPatched () {
-  const file = new URL('./private-to-private/initiate-connection.js', import.meta.resolve('@libp2p/webrtc'))
-  return readFileSync(file, 'utf8').includes('relaymesh patch:')
-}
-
 function quantile (sorted, q) {
   if (sorted.length === 0) { return null }
   const pos = (sorted.length - 1) * q
@@ -275,7 +274,7 @@ async function runParent () {
     : [{ first: 0, count: peerCount }]
   const startSpawn = performance.now()
   await Promise.all(layout.map(({ first, count }) => new Promise((resolve, reject) => {
-    const childArgs = ['--child', '--relay', relayAddr, '--peer-count', String(count), '--first-index', String(first),
+    const childArgs = ['--child', '--transport', args.transport, '--relay', relayAddr, '--peer-count', String(count), '--first-index', String(first),
       '--dial-timeout', args['dial-timeout']]
     if (args['ndc-log'] != null) { childArgs.push('--ndc-log', args['ndc-log']) }
     const child = fork(process.argv[1], childArgs, { execPath: process.execPath, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -365,7 +364,7 @@ async function runParent () {
     errors[key] = (errors[key] ?? 0) + 1
   }
   const summary = {
-    webrtcPatched: webrtcPatched(),
+    transport: args.transport === 'stock' ? '@libp2p/webrtc (stock)' : 'relaymesh meshWebRTC',
     mode: args.processes ? 'cross-process (1 peer per child process)' : 'same-process (all peers in 1 child process)',
     peers: peerCount,
     processes: layout.length,

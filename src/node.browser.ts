@@ -1,8 +1,8 @@
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
-import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { meshNodeOptions } from './options.ts'
+import { meshWebRTC } from './webrtc/index.ts'
 import type { MeshNodeInit, RelaymeshServices } from './options.ts'
 import type { ServiceMap } from '@libp2p/interface'
 import type { Libp2p } from 'libp2p'
@@ -15,7 +15,7 @@ import type { Libp2p } from 'libp2p'
 export async function createMeshNode <T extends ServiceMap = ServiceMap> (init: MeshNodeInit<T> = {}): Promise<Libp2p<RelaymeshServices & T>> {
   return createLibp2p(meshNodeOptions(init, rtcConfiguration => ({
     transports: [
-      webRTC({ rtcConfiguration }),
+      meshWebRTC({ rtcConfiguration }),
       webSockets(),
       circuitRelayTransport()
     ],

@@ -1,9 +1,8 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
 import { FaultTolerance } from '@libp2p/interface'
 import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
+import { meshNoise, meshYamux } from './connection/index.ts'
 import { DEFAULT_CONNECTION_MONITOR_MIN_TIMEOUT, DEFAULT_INBOUND_CONNECTIONS_PER_SOURCE, DEFAULT_MAX_INCOMING_PENDING_CONNECTIONS } from './constants.ts'
 import { dialHost, filterDials } from './dial-filter.ts'
 import { limitInboundConnections } from './inbound-limiter.ts'
@@ -196,8 +195,8 @@ export function meshNodeOptions <T extends ServiceMap> (init: MeshNodeInit<T>, e
     privateKey: init.privateKey,
     datastore: init.datastore,
     transports: env.transports,
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    connectionEncrypters: [meshNoise()],
+    streamMuxers: [meshYamux()],
     ...extra,
     addresses: {
       ...extra.addresses,

@@ -3,6 +3,7 @@
  * Node; files here run real processes, which browsers cannot.
  */
 import './fixtures/datachannel-cleanup.ts'
+import './connection/fixes.node.ts'
 import './relay/program.node.ts'
 import './relay/args.node.ts'
 import './relay/dependency-direction.node.ts'

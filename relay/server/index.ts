@@ -17,8 +17,8 @@
  * @example A relay with room for 1000 clients and unlimited circuits
  *
  * ```typescript
- * import { noise } from '@chainsafe/libp2p-noise'
- * import { yamux } from '@chainsafe/libp2p-yamux'
+ * import { noise } from '@libp2p/noise'
+ * import { yamux } from '@libp2p/yamux'
  * import { identify } from '@libp2p/identify'
  * import { webSockets } from '@libp2p/websockets'
  * import { createLibp2p } from 'libp2p'

@@ -1,5 +1,5 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
 import { expect } from 'aegir/chai'
 import { createLibp2p } from 'libp2p'
 import { relayWebSockets } from '../../relay/websockets/index.ts'

@@ -1,0 +1,3 @@
+export const RTCPeerConnection = globalThis.RTCPeerConnection
+export const RTCSessionDescription = globalThis.RTCSessionDescription
+export const RTCIceCandidate = globalThis.RTCIceCandidate
