@@ -45,7 +45,7 @@ export function quietFrameDecoder (connection: unknown, log?: Logger): boolean {
 
 /**
  * `@libp2p/noise` with one fix, made from outside (docs/webrtc-fixes.md,
- * "Fixes to other packages"): each secured connection's frame decoder gets a
+ * fault 5): each secured connection's frame decoder gets a
  * length decoder that does not throw. `@libp2p/utils` 7.4's
  * `LengthPrefixedDecoder` asks for the next length after every frame it takes,
  * and Noise's decoder throws a `RangeError` (with its stack trace) when the

@@ -58,7 +58,7 @@ interface YamuxMuxerStreams {
 
 /**
  * `@libp2p/yamux` with one fix, made from outside (docs/webrtc-fixes.md,
- * "Fixes to other packages"): `@libp2p/yamux` 8.0.3 answers every data frame
+ * fault 6): `@libp2p/yamux` 8.0.3 answers every data frame
  * it receives with a `WINDOW_UPDATE` frame, doubling the frames (each one
  * encrypted and written) on every connection; each stream of a muxer made by
  * this factory sends it once half its receive window is used

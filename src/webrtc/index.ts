@@ -14,7 +14,7 @@
  * during signalling fails the dial at once instead of after the 6 s dial
  * timeout (fix 2);
  * - in Node, `RTCPeerConnection.close()` of a `disconnected` or `failed`
- * connection waits for libdatachannel's own close (fix 3: a rare SIGSEGV).
+ * connection waits for libdatachannel's own close (fault 4: a rare SIGSEGV).
  *
  * Every change to the upstream code is marked `relaymesh`. The wire protocol
  * is unchanged: it dials and answers stock `@libp2p/webrtc` peers and browsers.

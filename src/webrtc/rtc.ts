@@ -8,7 +8,7 @@ export const NATIVE_CLOSE_WAIT = 2000
 
 /**
  * node-datachannel's `RTCPeerConnection` (the WebRTC API in Node.js) with one
- * fix, made from outside through its public API (docs/webrtc-fixes.md, fix 3).
+ * fix, made from outside through its public API (docs/webrtc-fixes.md, fault 4).
  *
  * When a connection becomes `disconnected` or `failed`, libdatachannel queues
  * its own close on a worker thread. A `close()` from the JS thread at that
