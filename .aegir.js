@@ -38,11 +38,14 @@ useSystemChromium()
 /** @type {import('aegir').PartialOptions} */
 export default {
   dependencyCheck: {
-    // the Node 24 that runs the npm scripts, not imported
-    ignore: ['node'],
-    // aegir's defaults, the dev scripts, and the browser chat example, which is built and
+    // the Node 24 that runs the npm scripts, not imported; a dependency of
+    // the relay program only (relay/package.json), installed here for the tests
+    ignore: ['node', 'proxy-protocol-js'],
+    // aegir's defaults, the dev scripts, the relay program (its own package,
+    // relay/package.json, checked by test/relay/dependency-direction.node.ts)
+    // and the browser chat example, which is built and
     // served (not shipped as library code) and uses dev dependencies
-    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '/scripts', '.aegir.js', '/examples/browser-chat']
+    productionIgnorePatterns: ['/benchmark', '/benchmarks', '/dist', '/test', '/scripts', '/relay', '.aegir.js', '/examples/browser-chat']
   },
   docs: {
     publish: false,

@@ -4,6 +4,9 @@
  * benchmarks/results/ and prints the table.
  *
  * `BENCH=relay-memory,relays` picks benchmarks (default: all);
+ * `BENCH=bundle` bundles the browser entry and a stock js-libp2p browser node
+ * with esbuild (`bundle-size.ts`, needs a build); when ours is above README.md's
+ * `Bundle budget:` line, the results are written and the run then exits 1;
  * `RELAY_MEMORY_BYTES` sets how much one circuit carries (default 1 GiB);
  * `RELAYS_RUNS` sets rounds of the relay selection benchmark (default 5);
  * `MESH_SIZES` (default 3,5,10,20) and `MESH_PROCESS_SIZES` (default 3,5) set
@@ -38,6 +41,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startRelayProcess } from '../test/fixtures/relay-process.ts'
+import { bundleSummary, bundleTable, measureBundle } from './bundle-size.ts'
 import { capacityTable, measureCapacity } from './capacity.ts'
 import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
 import { loadTable, measureLoad } from './message-load.ts'
@@ -49,9 +53,11 @@ import type { CapacityRelay, CapacityResult } from './capacity.ts'
 import type { LoadSetup } from './message-load.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'relay-memory,capacity,relays,mesh,messages,payloads').split(',')
+const wanted = (process.env.BENCH ?? 'bundle,relay-memory,capacity,relays,mesh,messages,payloads').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
+/** set when a benchmark is over its budget: the run still writes everything, then fails */
+let exitCode = 0
 
 function stats (values: number[]): string {
   if (values.length === 0) {
@@ -65,6 +71,16 @@ function stats (values: number[]): string {
 function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.floor(sorted.length / 2)] ?? NaN
+}
+
+if (wanted.includes('bundle')) {
+  const bundle = await measureBundle()
+  results.bundle = bundleSummary(bundle)
+  tables.push(bundleTable(bundle))
+
+  if (!bundle.withinBudget) {
+    exitCode = 1
+  }
 }
 
 if (wanted.includes('relay-memory')) {
@@ -199,4 +215,4 @@ await mkdir(dir, { recursive: true })
 await writeFile(join(dir, 'latest.json'), JSON.stringify(results, null, 2))
 await writeFile(join(dir, 'latest.md'), `${table}\n`)
 process.stdout.write(`${JSON.stringify(results)}\n\n${table}\n`)
-process.exit(0)
+process.exit(exitCode)

@@ -7,8 +7,8 @@
  * reads it block by block; timed from the call to
  * the last block read (hashing and the manifest included), and from the
  * message's arrival. Beside it, a raw libp2p stream over WebRTC between two
- * stock js-libp2p nodes (the same transports, `@libp2p/webrtc` with our
- * patch), written in 64 KiB chunks as fast as it drains, timed from the
+ * stock js-libp2p nodes (the same transports, stock `@libp2p/webrtc`),
+ * written in 64 KiB chunks as fast as it drains, timed from the
  * first write to the last byte read.
  * - presence latency: in an `n`-member room one member sets its presence
  * `updates` times, 60 ms apart (below the coalescing interval of 50 ms);

@@ -166,18 +166,19 @@ export interface RelayProgram {
 }
 
 /**
- * The browser chat example's build (`examples/browser-chat/dist/`) in the
- * package this program is part of, from source or from `dist/`; undefined
- * when it has not been built.
+ * The browser chat page this program serves by default: the built page the
+ * `relaymesh-relay` package ships (`page/`), or in the repository the browser
+ * chat example's build (`examples/browser-chat/dist/`), from source or from
+ * `dist/`; undefined when it has not been built.
  */
 export function findChatPage (): string | undefined {
   let dir = dirname(fileURLToPath(import.meta.url))
 
   for (let up = 0; up < 4; up++, dir = dirname(dir)) {
-    const root = join(dir, 'examples', 'browser-chat', 'dist')
-
-    if (existsSync(join(root, 'index.html'))) {
-      return root
+    for (const root of [join(dir, 'page'), join(dir, 'examples', 'browser-chat', 'dist')]) {
+      if (existsSync(join(root, 'index.html'))) {
+        return root
+      }
     }
   }
 

@@ -17,18 +17,17 @@
  * @example A relay with room for 1000 clients and unlimited circuits
  *
  * ```typescript
- * import { noise } from '@libp2p/noise'
- * import { yamux } from '@libp2p/yamux'
  * import { identify } from '@libp2p/identify'
  * import { webSockets } from '@libp2p/websockets'
  * import { createLibp2p } from 'libp2p'
- * import { relayServer } from 'relaymesh/relay/server'
+ * import { meshNoise, meshYamux } from 'relaymesh/connection'
+ * import { relayServer } from 'relaymesh-relay/server'
  *
  * const relay = await createLibp2p({
  *   addresses: { listen: ['/ip4/0.0.0.0/tcp/4001/ws'] },
  *   transports: [webSockets()],
- *   connectionEncrypters: [noise()],
- *   streamMuxers: [yamux()],
+ *   connectionEncrypters: [meshNoise()],
+ *   streamMuxers: [meshYamux()],
  *   services: {
  *     identify: identify(),
  *     relay: relayServer({

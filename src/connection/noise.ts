@@ -35,7 +35,7 @@ export function quietFrameDecoder (connection: unknown, log?: Logger): boolean {
   const decoder = (connection as DecoderHolder | undefined)?.decoder
 
   if (typeof decoder?.lengthDecoder !== 'function') {
-    log?.('noise connection has no frame decoder to replace; it keeps @libp2p/noise\'s own')
+    log?.error('relaymesh: a @libp2p/noise connection without a frame decoder to quiet; it throws an error per received chunk (docs/webrtc-fixes.md, fault 5)')
     return false
   }
 

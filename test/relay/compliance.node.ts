@@ -7,7 +7,7 @@ import { echoOnConnection, handleEcho, randomBytes } from '../fixtures/protocols
 import { startRelayProcess } from '../fixtures/relay-process.ts'
 import { createStockNode } from '../fixtures/stock-node.ts'
 import type { RelayProcess } from '../fixtures/relay-process.ts'
-import type { Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p } from '@libp2p/interface'
 
 describe('relay program with stock js-libp2p clients', function () {
   this.timeout(120_000)
@@ -35,9 +35,20 @@ describe('relay program with stock js-libp2p clients', function () {
     const small = randomBytes(1024)
     expect(await echoOnConnection(relayed, small)).to.deep.equal(small)
 
-    // upgrade to WebRTC through the relay
+    // upgrade to WebRTC through the relay. Stock @libp2p/webrtc 6.0.33 fails
+    // a few percent of these dials after 6 s (faults 1 and 2 in
+    // docs/webrtc-fixes.md, which relaymesh's own transport fixes): a stock
+    // client tries again, and so does this test, up to three times
     const webrtcAddr = await waitForWebRTCAddress(listener)
-    const direct = await dialer.dial(webrtcAddr, { signal: AbortSignal.timeout(30_000) })
+    let direct: Connection | undefined
+    const failures: string[] = []
+    for (let attempt = 0; attempt < 3 && direct == null; attempt++) {
+      direct = await dialer.dial(webrtcAddr, { signal: AbortSignal.timeout(30_000) })
+        .catch(err => { failures.push(`${err.name}: ${err.message}`); return undefined })
+    }
+    if (direct == null) {
+      expect.fail(`three stock WebRTC dials through the relay failed: ${failures.join('; ')}`)
+    }
     expect(WebRTC.matches(direct.remoteAddr)).to.be.true()
     expect(direct.limits).to.be.undefined()
     const big = randomBytes(256 * 1024)

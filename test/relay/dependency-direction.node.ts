@@ -31,12 +31,32 @@ async function localImports (file: string): Promise<string[]> {
   return specifiers.map(specifier => relative(root, resolve(root, dirname(file), specifier)))
 }
 
-/** the source files behind the package's `exports` (`./dist/src/x/index.js` is built from `src/x/index.ts`) */
+/**
+ * The source files behind the `exports` of the library's package.json
+ * (`./dist/src/x/index.js` is built from `src/x/index.ts`) and of the relay
+ * program's, `relay/package.json` (`./dist/x/index.js` is laid out from
+ * `dist/relay/x/index.js`, built from `relay/x/index.ts`)
+ */
 async function publicEntryPoints (): Promise<string[]> {
-  const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+  const library = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+  const relay = JSON.parse(await readFile(join(root, 'relay', 'package.json'), 'utf8'))
 
-  return Object.values<{ import: string }>(pkg.exports)
-    .map(target => target.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'))
+  return [
+    ...Object.values<{ import: string }>(library.exports)
+      .map(target => target.import.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts')),
+    ...Object.values<{ import: string }>(relay.exports)
+      .map(target => target.import.replace(/^\.\/dist\//, 'relay/').replace(/\.js$/, '.ts'))
+  ]
+}
+
+/** the packages (not `node:` modules) that a file imports, by package name */
+async function packageImports (file: string): Promise<string[]> {
+  const text = await readFile(join(root, file), 'utf8')
+
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^'.][^']*)'|import\('([^'.][^']*)'\)/g)]
+    .map(match => match[1] ?? match[2])
+    .filter(specifier => !specifier.startsWith('node:'))
+    .map(specifier => /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1] ?? specifier)
 }
 
 describe('dependency direction', () => {
@@ -64,6 +84,25 @@ describe('dependency direction', () => {
     }
 
     expect(wrong).to.deep.equal([])
+  })
+
+  it('the relaymesh-relay package depends on relaymesh at the library\'s version and on every package the relay program imports', async () => {
+    const library = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+    const relay = JSON.parse(await readFile(join(root, 'relay', 'package.json'), 'utf8'))
+    expect(relay.version).to.equal(library.version)
+    expect(relay.dependencies.relaymesh).to.equal(library.version)
+
+    const missing = new Set<string>()
+
+    for (const file of await sources('relay')) {
+      for (const name of await packageImports(file)) {
+        if (relay.dependencies[name] == null) {
+          missing.add(`${name} (${file})`)
+        }
+      }
+    }
+
+    expect([...missing]).to.deep.equal([])
   })
 
   it('the library never imports the relay program, the examples or the tests', async () => {

@@ -140,7 +140,7 @@ describe('ICE servers handed out by relays', function () {
     await pWaitFor(() => node.services.relays.iceServers.length === 1, { timeout: 30_000 })
 
     // the WebRTC transport reads the configuration for every connection
-    const webrtc = (node as any).components.transportManager.getTransports().find((t: any) => t[Symbol.toStringTag] === '@libp2p/webrtc')
+    const webrtc = (node as any).components.transportManager.getTransports().find((t: any) => t[Symbol.toStringTag] === 'relaymesh/webrtc')
     const config = await webrtc.init.rtcConfiguration()
     expect(config.iceServers).to.deep.equal([own, ...relay.iceServers])
     expect(config.bindAddress).to.equal('127.0.0.1')
