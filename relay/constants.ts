@@ -69,7 +69,8 @@ export const DEFAULT_RELAY_OPTIONS = {
   metricsPort: 0,
   /** metrics stay on this machine unless told otherwise, whatever --host is */
   metricsHost: '127.0.0.1',
-  httpPort: 0,
+  /** off (-1); 0 = any free port */
+  httpPort: -1,
   /** off: coturn, often on the same host, takes 3478; on a public host pass --stun-port 3478 */
   stunPort: -1,
   /** the namespace whose CID the relay provides in the DHT */

@@ -99,7 +99,7 @@ export interface RelayProgramInit {
   metricsPort: number
   /** the interface the metrics and health endpoint listens on (not `host`: metrics are not public unless asked for) */
   metricsHost: string
-  /** port for the chat page and `/relaymesh.json`; 0 = off */
+  /** port for the chat page and `/relaymesh.json`; 0 = any free port, -1 = off */
   httpPort: number
   /** the folder of the page served on `httpPort` (default: the browser chat example's build, see {@link findChatPage}) */
   httpRoot?: string
@@ -215,7 +215,7 @@ export async function startRelayProgram (options: Partial<RelayProgramInit> = {}
   const turnSecret = await readTurnSecret(init)
   // what anyone may see (the page's /relaymesh.json): no minted TURN credentials
   const publicIceServers = (): RTCIceServer[] => iceServers.filter(server => !needsTurnCredentials(server))
-  const root = init.httpPort > 0 ? pageRoot(init) : undefined
+  const root = init.httpPort >= 0 ? pageRoot(init) : undefined
   const privateKey = await loadOrCreateKey(init.keyFile)
   const registry = init.metricsPort > 0 ? new Registry() : undefined
   if ((init.tlsCert == null) !== (init.tlsKey == null)) {

@@ -121,7 +121,7 @@ describe('createMeshNode (Node)', function () {
         const connection = await a.dial(target, {
           signal: AbortSignal.timeout(20_000),
           onProgress: (evt: { type: string, detail?: unknown }) => {
-            // the details our @libp2p/webrtc patch gives (the init channel's state)
+            // the details our WebRTC transport gives (the init channel's state)
             const detail = evt.type.startsWith('webrtc:') && evt.detail != null ? ` ${JSON.stringify(evt.detail)}` : ''
             progress.push(`${Date.now() - started} ms ${evt.type}${detail}`)
           }
@@ -129,7 +129,7 @@ describe('createMeshNode (Node)', function () {
         progress.push(`${Date.now() - started} ms dialed`)
 
         if (progress.some(line => line.includes('webrtc:init-channel-not-closed'))) {
-          // our @libp2p/webrtc patch went on without the init channel's close (docs/webrtc-fixes.md)
+          // our WebRTC transport went on without the init channel's close (docs/webrtc-fixes.md, fault 1)
           process.stdout.write(`      round ${round}: the init channel's close was not seen; the dial went on: ${progress.join(', ')}\n`)
         }
 
