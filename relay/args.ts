@@ -314,7 +314,7 @@ export function parseRelayArgs (argv: string[], env: NodeJS.ProcessEnv = {}): Pa
       namespaces: namespaces(label('namespace'), values.namespace as string[] | undefined),
       metricsPort: num('metrics-port', 0, 65535),
       metricsHost: host(label('metrics-host'), str('metrics-host') ?? DEFAULT_RELAY_OPTIONS.metricsHost),
-      httpPort: str('http-port') === 'off' ? -1 : num('http-port', 0, 65535),
+      httpPort: (str('http-port') ?? FLAGS['http-port'].default) === 'off' ? -1 : num('http-port', 0, 65535),
       httpRoot: str('http-root'),
       tlsCert: str('tls-cert'),
       tlsKey: str('tls-key'),

@@ -54,6 +54,14 @@ describe('relay program settings: flags, RELAYMESH_RELAY_* variables, --config',
     expect(() => parseRelayArgs([], { ...env, RELAYMESH_RELAY_PORT: 'abc' })).to.throw(/--port \(RELAYMESH_RELAY_PORT\) must be a whole number/)
   })
 
+  it('serves no page by default or with --http-port off, and a page on any free port with --http-port 0', () => {
+    expect(init([])).to.include({ httpPort: -1 })
+    expect(init(['--http-port', 'off'])).to.include({ httpPort: -1 })
+    expect(init(['--http-port', '0'])).to.include({ httpPort: 0 })
+    expect(init([], { RELAYMESH_RELAY_HTTP_PORT: '8080' })).to.include({ httpPort: 8080 })
+    expect(() => parseRelayArgs(['--http-port', 'of'], {})).to.throw(/--http-port must be a whole number/)
+  })
+
   it('ignores other variables, and refuses unknown RELAYMESH_RELAY_* ones and --help as a setting', () => {
     expect(init([], { PORT: '1', RELAYMESH_OTHER: 'x' })).to.include({ port: 9090 })
     expect(() => parseRelayArgs([], { RELAYMESH_RELAY_HELP: '1' })).to.throw(/RELAYMESH_RELAY_HELP: no such setting/)
