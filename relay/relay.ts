@@ -166,23 +166,21 @@ export interface RelayProgram {
 }
 
 /**
- * The browser chat page this program serves by default: the built page the
- * `relaymesh-relay` package ships (`page/`), or in the repository the browser
- * chat example's build (`examples/browser-chat/dist/`), from source or from
- * `dist/`; undefined when it has not been built.
+ * The browser chat page this program serves by default: in the repository
+ * the browser chat example's build (`examples/browser-chat/dist/`), from
+ * source or from `dist/`; in the installed `relaymesh-relay` package the
+ * built page it ships (`page/`, beside its `dist/`); undefined when neither
+ * is there.
  */
 export function findChatPage (): string | undefined {
-  let dir = dirname(fileURLToPath(import.meta.url))
+  const here = dirname(fileURLToPath(import.meta.url))
+  const ancestors = [here, dirname(here), dirname(dirname(here)), dirname(dirname(dirname(here)))]
 
-  for (let up = 0; up < 4; up++, dir = dirname(dir)) {
-    for (const root of [join(dir, 'page'), join(dir, 'examples', 'browser-chat', 'dist')]) {
-      if (existsSync(join(root, 'index.html'))) {
-        return root
-      }
-    }
-  }
-
-  return undefined
+  // the repository's build first: a laid-out relay/page there may be stale
+  return [
+    ...ancestors.map(dir => join(dir, 'examples', 'browser-chat', 'dist')),
+    join(dirname(here), 'page')
+  ].find(root => existsSync(join(root, 'index.html')))
 }
 
 function pageRoot (init: RelayProgramInit): string {

@@ -1,7 +1,7 @@
 /**
  * Lays out the `relaymesh-relay` package in `relay/` from the build, so that
  * `npm pack ./relay` packs the relay program (run `npm run build` and
- * `npm run build:chat` first; `npm run pack` does all of it):
+ * `npm run build:chat` first; `npm run pack:all` does all of it):
  *
  * - `relay/dist/`: the compiled relay program (`dist/relay/`), with its
  *   imports of the library (`../src/<module>/index.js`, which the dependency
@@ -55,6 +55,34 @@ export function rewriteLibraryImports (text: string, file: string): string {
   })
 }
 
+/**
+ * Throws unless every `relaymesh/<module>` the laid-out files import is in
+ * the library's `exports`, and no file reaches outside the package by a
+ * relative path (`from '../…'`, `import('../…')`, `/// <reference path>`).
+ */
+async function checkLaidOut (dir: string): Promise<void> {
+  const { exports } = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
+  const problems: string[] = []
+
+  for (const file of await files(dir)) {
+    const text = await readFile(file, 'utf8')
+
+    for (const [, , , specifier] of text.matchAll(/(\bfrom\s+|\bimport\s*\(\s*|\bimport\s+|<reference\s+path=)(['"])([^'"]+)\2/g)) {
+      const library = /^relaymesh(\/[a-z-]+)?$/.exec(specifier)
+
+      if (library != null && exports[`.${library[1] ?? ''}`] == null) {
+        problems.push(`${relative(PACKAGE, file)} imports ${specifier}, which the library does not export`)
+      } else if (specifier.startsWith('.') && relative(dir, resolve(dirname(file), specifier)).startsWith('..')) {
+        problems.push(`${relative(PACKAGE, file)} imports ${specifier}, outside the package`)
+      }
+    }
+  }
+
+  if (problems.length > 0) {
+    throw new Error(problems.join('\n'))
+  }
+}
+
 async function files (dir: string): Promise<string[]> {
   return (await readdir(dir, { withFileTypes: true, recursive: true }))
     .filter(entry => entry.isFile())
@@ -87,8 +115,10 @@ export async function layOutRelayPackage (): Promise<string> {
     const out = join(PACKAGE, 'dist', relative(BUILT, file))
     await mkdir(dirname(out), { recursive: true })
     const text = await readFile(file, 'utf8')
-    await writeFile(out, file.endsWith('.js') || file.endsWith('.d.ts') ? rewriteLibraryImports(text.replace(/\n\/\/# sourceMappingURL=.*$/, ''), file) : text, { mode: file.endsWith('bin.js') ? 0o755 : 0o644 })
+    await writeFile(out, file.endsWith('.js') || file.endsWith('.d.ts') ? rewriteLibraryImports(text.replace(/\n\/\/# sourceMappingURL=.*$/, ''), file) : text, { mode: file === join(BUILT, 'bin.js') ? 0o755 : 0o644 })
   }
+
+  await checkLaidOut(join(PACKAGE, 'dist'))
 
   await cp(page, join(PACKAGE, 'page'), { recursive: true })
   await cp(join(ROOT, 'deploy'), join(PACKAGE, 'deploy'), { recursive: true })

@@ -44,6 +44,19 @@ function installEnv (): NodeJS.ProcessEnv {
   return { ...env, PATH: `${dirname(process.execPath)}:${env.PATH ?? ''}` }
 }
 
+/** signals the process group of a child started `detached` (never our own group) */
+function killGroup (pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid == null || pid <= 0) {
+    return
+  }
+
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // gone already
+  }
+}
+
 /** runs `command` in `cwd` to completion; rejects with its output unless it exits with 0 */
 async function run (command: string, args: string[], cwd: string, timeout: number): Promise<string> {
   const proc = spawn(command, args, { cwd, env: installEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true })
@@ -51,9 +64,15 @@ async function run (command: string, args: string[], cwd: string, timeout: numbe
   let output = ''
   proc.stdout.on('data', (b: Buffer) => { output += b.toString() })
   proc.stderr.on('data', (b: Buffer) => { output += b.toString() })
-  const timer = setTimeout(() => { process.kill(-(proc.pid ?? 0), 'SIGKILL') }, timeout)
+  const timer = setTimeout(() => { killGroup(proc.pid, 'SIGKILL') }, timeout)
 
-  const code = await new Promise<number | null>(resolve => proc.on('exit', resolve))
+  const code = await new Promise<number | null>(resolve => {
+    proc.on('exit', resolve)
+    proc.on('error', (err) => {
+      output += `${err.message}\n`
+      resolve(null)
+    })
+  })
   clearTimeout(timer)
 
   if (code !== 0) {
@@ -79,7 +98,13 @@ function startInstalled (command: string, args: string[], cwd: string): Installe
   track(proc, true)
   let stderr = ''
   proc.stderr.on('data', (b: Buffer) => { stderr += b.toString() })
-  const exited = new Promise<void>(resolve => proc.on('exit', () => { resolve() }))
+  const exited = new Promise<void>(resolve => {
+    proc.on('exit', () => { resolve() })
+    proc.on('error', (err) => {
+      stderr += `${err.message}\n`
+      resolve()
+    })
+  })
   const lines: any[] = []
   const waiting = new Set<() => void>()
   createInterface({ input: proc.stdout }).on('line', line => {
@@ -116,13 +141,9 @@ function startInstalled (command: string, args: string[], cwd: string): Installe
       check()
     }),
     stop: async () => {
-      if (proc.exitCode == null && proc.signalCode == null) {
-        process.kill(-(proc.pid ?? 0), 'SIGTERM')
-        const timer = setTimeout(() => {
-          try {
-            process.kill(-(proc.pid ?? 0), 'SIGKILL')
-          } catch {}
-        }, 10_000)
+      if (proc.pid != null && proc.exitCode == null && proc.signalCode == null) {
+        killGroup(proc.pid, 'SIGTERM')
+        const timer = setTimeout(() => { killGroup(proc.pid, 'SIGKILL') }, 10_000)
         await exited
         clearTimeout(timer)
       }
@@ -137,7 +158,8 @@ function stats (values: number[]): string {
 }
 
 describe('the packed packages, installed in a fresh folder', function () {
-  this.timeout(600_000)
+  // the before hook's own limits: 2 packs of 120 s, an install of 480 s
+  this.timeout(900_000)
   let tmp: string
   let app: string
   let relay: InstalledProcess
@@ -169,20 +191,23 @@ describe('the packed packages, installed in a fresh folder', function () {
       await copyFile(join(SCRIPTS, script), join(app, script))
     }
 
-    relay = startInstalled('npx', ['--no-install', 'relaymesh-relay', '--host', '127.0.0.1', '--port', '0', '--tcp-port', 'off', '--http-port', '0', '--key-file', join(tmp, 'relay.key')], app)
+    // members and dialers all reserve from 127.0.0.1: more than the default 8 per IP
+    relay = startInstalled('npx', ['--no-install', 'relaymesh-relay', '--host', '127.0.0.1', '--port', '0', '--tcp-port', 'off', '--http-port', '0', '--max-reservations-per-ip', '64', '--key-file', join(tmp, 'relay.key')], app)
     relayReady = await relay.next('ready')
     wsAddr = relayReady.multiaddrs.find(ma => ma.includes('/ws/'))!
   })
 
   after(async () => {
-    await browser?.close()
-    await served?.stop()
-    await Promise.all(nodes.map(async node => node.stop()))
-    await Promise.all(started.map(async proc => proc.stop()))
-    await relay?.stop()
-
-    if (tmp != null) {
-      await rm(tmp, { recursive: true, force: true })
+    try {
+      await browser?.close()
+      await served?.stop()
+      await Promise.allSettled(nodes.map(async node => node.stop()))
+      await Promise.allSettled(started.map(async proc => proc.stop()))
+      await relay?.stop()
+    } finally {
+      if (tmp != null) {
+        await rm(tmp, { recursive: true, force: true })
+      }
     }
   })
 
@@ -200,6 +225,10 @@ describe('the packed packages, installed in a fresh folder', function () {
     const entries = [...Object.keys(library.exports).map(path => path.replace(/^\./, 'relaymesh')), 'relaymesh-relay/server']
     const code = `for (const entry of ${JSON.stringify(entries)}) { const url = import.meta.resolve(entry); if (!url.startsWith(${JSON.stringify(`file://${app}/node_modules/`)})) throw new Error(entry + ' resolves to ' + url); await import(entry) }; process.exit(0)`
     await run(process.execPath, ['--input-type=module', '-e', code], app, 60_000)
+  })
+
+  it('npx relaymesh-chat --help runs the terminal chat of the install', async () => {
+    expect(await run('npx', ['--no-install', 'relaymesh-chat', '--help'], app, 60_000)).to.include('--relay')
   })
 
   it('npx relaymesh-relay --http-port 0 serves the chat page', async () => {
@@ -251,6 +280,11 @@ describe('the packed packages, installed in a fresh folder', function () {
     await page.waitForFunction(() => (globalThis as any).member.received.length >= 2, undefined, { timeout: 30_000 })
     const onPage = await page.evaluate(() => (globalThis as any).member.received.map((m: { text: string }) => m.text))
     expect(onPage.sort()).to.deep.equal(['from the installed Node app', 'from the repository'])
+
+    // their reservations end with them, before the dials' members reserve
+    await page.close()
+    await member.stop()
+    await repository.stop()
   })
 
   it(`${DIALS} /p2p-circuit/webrtc dials between two processes of the install all connect, none after a hang`, async () => {
