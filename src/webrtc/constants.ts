@@ -93,3 +93,24 @@ export const MUXER_PROTOCOL = '/webrtc'
  * The protocol used for the signalling stream protocol
  */
 export const SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
+
+/**
+ * relaymesh: the largest signaling message taken (an SDP offer or answer, or
+ * an ICE candidate). Offers and answers are a few KiB (candidates trickle as
+ * their own messages); without a bound a peer could send 4 MiB that
+ * libdatachannel parses on the JS thread, for seconds
+ */
+export const MAX_SIGNALING_MESSAGE_SIZE = 16 * 1024
+
+/**
+ * relaymesh: the most ICE candidates taken on one signaling stream, in the
+ * SDP and as messages together. A connection has a few per network
+ * interface and ICE server; each one costs a native call
+ */
+export const MAX_ICE_CANDIDATES = 64
+
+/**
+ * relaymesh: signaling streams one peer may have open to us at once, each
+ * one a peer connection (an ICE agent and its UDP socket) in the making
+ */
+export const MAX_SIGNALING_STREAMS_PER_PEER = 2

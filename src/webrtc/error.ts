@@ -11,3 +11,14 @@ export class SDPHandshakeFailedError extends WebRTCTransportError {
     this.name = 'SDPHandshakeFailedError'
   }
 }
+
+/**
+ * relaymesh: a peer opened more signaling streams at once than
+ * `MAX_SIGNALING_STREAMS_PER_PEER`; the extra one is aborted with this
+ */
+export class SignalingLimitError extends WebRTCTransportError {
+  constructor (message = 'too many signaling streams from one peer') {
+    super(message)
+    this.name = 'SignalingLimitError'
+  }
+}

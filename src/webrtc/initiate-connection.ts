@@ -1,13 +1,13 @@
-import { ConnectionFailedError } from '@libp2p/interface'
+import { ConnectionFailedError, InvalidMessageError } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import { pEvent } from 'p-event'
 import { CustomProgressEvent } from 'progress-events'
-import { SIGNALING_PROTOCOL } from './constants.ts'
+import { MAX_ICE_CANDIDATES, MAX_SIGNALING_MESSAGE_SIZE, SIGNALING_PROTOCOL } from './constants.ts'
 import { SDPHandshakeFailedError } from './error.ts'
 import { DataChannelMuxerFactory } from './muxer.ts'
 import { Message } from './pb/signaling.ts'
 import { RTCPeerConnection, RTCSessionDescription } from './rtc.ts'
-import { readCandidatesUntilConnected } from './signaling-util.ts'
+import { countCandidates, readCandidatesUntilConnected } from './signaling-util.ts'
 import { splitAddr } from './transport.ts'
 import type { DataChannelOptions } from './index.ts'
 import type { WebRTCDialEvents, WebRTCTransportMetrics } from './transport.ts'
@@ -73,7 +73,8 @@ export async function initiateConnection ({ rtcConfiguration, dataChannel, maxEa
     runOnLimitedConnection: true
   })
 
-  const messageStream = pbStream(stream).pb(Message)
+  // relaymesh: bounded messages (MAX_SIGNALING_MESSAGE_SIZE)
+  const messageStream = pbStream(stream, { maxDataLength: MAX_SIGNALING_MESSAGE_SIZE }).pb(Message)
   const peerConnection = new RTCPeerConnection(rtcConfiguration)
 
   // make sure C++ peer connection is garbage collected
@@ -195,6 +196,11 @@ export async function initiateConnection ({ rtcConfiguration, dataChannel, maxEa
       throw new SDPHandshakeFailedError('Remote should send an SDP answer')
     }
 
+    // relaymesh: bounded, as the answerer bounds offers
+    if (countCandidates(answerMessage.data) > MAX_ICE_CANDIDATES) {
+      throw new InvalidMessageError(`SDP answer with more than ${MAX_ICE_CANDIDATES} ICE candidates`)
+    }
+
     log.trace('initiator received SDP answer %s', answerMessage.data)
 
     const answerSdp = new RTCSessionDescription({ type: 'answer', sdp: answerMessage.data })
@@ -221,7 +227,8 @@ export async function initiateConnection ({ rtcConfiguration, dataChannel, maxEa
       direction: 'initiator',
       signal,
       log,
-      onProgress
+      onProgress,
+      maxCandidates: MAX_ICE_CANDIDATES - countCandidates(answerMessage.data)
     })
 
     log.trace('initiator connected')

@@ -1,9 +1,12 @@
+import { InvalidMessageError } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { raceSignal } from 'race-signal'
+import { MAX_ICE_CANDIDATES, MAX_SIGNALING_MESSAGE_SIZE } from './constants.ts'
 import { SDPHandshakeFailedError } from './error.ts'
 import { Message } from './pb/signaling.ts'
 import { RTCSessionDescription } from './rtc.ts'
-import { getRemotePeer, readCandidatesUntilConnected } from './signaling-util.ts'
+import { countCandidates, getRemotePeer, readCandidatesUntilConnected } from './signaling-util.ts'
 import type { RTCPeerConnection } from './rtc.ts'
 import type { AbortOptions, Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -16,7 +19,8 @@ export interface IncomingStreamOptions extends AbortOptions {
 export async function handleIncomingStream (stream: Stream, connection: Connection, { peerConnection, signal, log }: IncomingStreamOptions): Promise<{ remoteAddress: Multiaddr, remotePeer: PeerId }> {
   log.trace('new inbound signaling stream')
 
-  const messageStream = pbStream(stream).pb(Message)
+  // relaymesh: bounded messages (MAX_SIGNALING_MESSAGE_SIZE)
+  const messageStream = pbStream(stream, { maxDataLength: MAX_SIGNALING_MESSAGE_SIZE }).pb(Message)
 
   try {
     // candidate callbacks
@@ -55,6 +59,9 @@ export async function handleIncomingStream (stream: Stream, connection: Connecti
     // read an SDP offer
     const pbOffer = await messageStream.read({
       signal
+    }).catch(err => {
+      // relaymesh: a frame that is not protobuf is malformed input
+      throw err instanceof RangeError ? new InvalidMessageError(`malformed signaling message: ${err.message}`) : err
     })
 
     if (pbOffer.type !== Message.Type.SDP_OFFER) {
@@ -62,6 +69,12 @@ export async function handleIncomingStream (stream: Stream, connection: Connecti
     }
 
     log.trace('recipient received SDP offer %s', pbOffer.data)
+
+    // relaymesh: every candidate line costs libdatachannel more than the one
+    // before it (quadratic), inside setRemoteDescription on the JS thread
+    if (countCandidates(pbOffer.data) > MAX_ICE_CANDIDATES) {
+      throw new InvalidMessageError(`SDP offer with more than ${MAX_ICE_CANDIDATES} ICE candidates`)
+    }
 
     const offer = new RTCSessionDescription({
       type: 'offer',
@@ -74,7 +87,7 @@ export async function handleIncomingStream (stream: Stream, connection: Connecti
     })
 
     // create and write an SDP answer
-    const answer = await peerConnection.createAnswer().catch(err => {
+    const answer = await raceSignal(peerConnection.createAnswer(), signal).catch(err => {
       log.error('could not execute createAnswer - %e', err)
       throw new SDPHandshakeFailedError('Failed to create answer')
     })
@@ -97,7 +110,8 @@ export async function handleIncomingStream (stream: Stream, connection: Connecti
     await readCandidatesUntilConnected(peerConnection, messageStream, {
       direction: 'recipient',
       signal,
-      log
+      log,
+      maxCandidates: MAX_ICE_CANDIDATES - countCandidates(pbOffer.data)
     })
   } catch (err: any) {
     if (peerConnection.connectionState !== 'connected') {

@@ -1,7 +1,9 @@
 import { ConnectionFailedError, InvalidMessageError, InvalidMultiaddrError } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { UnexpectedEOFError } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import { raceSignal } from 'race-signal'
+import { MAX_ICE_CANDIDATES } from './constants.ts'
 import { Message } from './pb/signaling.ts'
 import { RTCIceCandidate } from './rtc.ts'
 import type { RTCPeerConnection } from './rtc.ts'
@@ -14,6 +16,14 @@ import type { ProgressOptions } from 'progress-events'
 
 export interface ReadCandidatesOptions extends AbortOptions, LoggerOptions, ProgressOptions<WebRTCDialEvents> {
   direction: string
+
+  /**
+   * relaymesh: the most ICE candidate messages taken; one more is refused
+   * with an `InvalidMessageError`
+   *
+   * @default MAX_ICE_CANDIDATES
+   */
+  maxCandidates?: number
 }
 
 export const readCandidatesUntilConnected = async (pc: RTCPeerConnection, stream: MessageStream<Message, Stream>, options: ReadCandidatesOptions): Promise<void> => {
@@ -22,6 +32,9 @@ export const readCandidatesUntilConnected = async (pc: RTCPeerConnection, stream
   // the connection fails after we stopped listening
   const connectedPromise = Promise.withResolvers<void>()
   connectedPromise.promise.catch(() => {})
+
+  const maxCandidates = options.maxCandidates ?? MAX_ICE_CANDIDATES
+  let candidates = 0
 
   try {
     resolveOnConnected(pc, connectedPromise)
@@ -48,7 +61,18 @@ export const readCandidatesUntilConnected = async (pc: RTCPeerConnection, stream
         throw new InvalidMessageError('ICE candidate message expected')
       }
 
-      const candidateInit = JSON.parse(message.data ?? 'null')
+      // relaymesh: bounded, and malformed JSON is malformed input
+      if (++candidates > maxCandidates) {
+        throw new InvalidMessageError(`more than ${maxCandidates} ICE candidates`)
+      }
+
+      let candidateInit: any
+
+      try {
+        candidateInit = JSON.parse(message.data ?? 'null')
+      } catch (err: any) {
+        throw new InvalidMessageError(`malformed ICE candidate: ${err.message}`)
+      }
 
       // an empty string means this generation of candidates is complete, a null
       // candidate means candidate gathering has finished
@@ -82,7 +106,11 @@ export const readCandidatesUntilConnected = async (pc: RTCPeerConnection, stream
       throw err
     }
 
-    if (options.signal?.aborted === true && pc.connectionState !== 'connected') {
+    // relaymesh: only a stream that ended (below) lets us wait for the
+    // connection; malformed input, a reset stream or the timeout fail the
+    // exchange now, so that the caller closes the peer connection at once
+    // (the stock code waited for the timeout, holding it)
+    if (pc.connectionState !== 'connected' && !(err instanceof UnexpectedEOFError)) {
       throw err
     }
   }
@@ -136,4 +164,9 @@ export function getRemotePeer (ma: Multiaddr): PeerId {
   }
 
   return remotePeer
+}
+
+/** relaymesh: the ICE candidate lines of an SDP */
+export function countCandidates (sdp: string | undefined): number {
+  return sdp?.match(/^a=candidate:/gm)?.length ?? 0
 }

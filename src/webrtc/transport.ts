@@ -3,7 +3,8 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { setMaxListeners } from 'main-event'
-import { SIGNALING_PROTOCOL } from './constants.ts'
+import { MAX_SIGNALING_STREAMS_PER_PEER, SIGNALING_PROTOCOL } from './constants.ts'
+import { SignalingLimitError } from './error.ts'
 import { initiateConnection } from './initiate-connection.ts'
 import { WebRTCPeerListener } from './listener.ts'
 import { DataChannelMuxerFactory } from './muxer.ts'
@@ -90,6 +91,12 @@ export class MeshWebRTCTransport implements Transport<WebRTCDialEvents>, Startab
   private _started = false
   private readonly metrics?: WebRTCTransportMetrics
   private readonly shutdownController: AbortController
+  /**
+   * relaymesh: signaling streams being handled, per remote peer; an entry
+   * goes when its count is back to 0, so there are at most as many as
+   * streams being handled
+   */
+  private readonly signalingStreams = new Map<string, number>()
 
   constructor (
     private readonly components: WebRTCTransportComponents,
@@ -132,6 +139,19 @@ export class MeshWebRTCTransport implements Transport<WebRTCDialEvents>, Startab
 
   async start (): Promise<void> {
     await this.components.registrar.handle(SIGNALING_PROTOCOL, (stream: Stream, connection: Connection) => {
+      // relaymesh: each stream is a peer connection in the making; a peer
+      // gets MAX_SIGNALING_STREAMS_PER_PEER at once
+      const peer = connection.remotePeer.toString()
+      const open = this.signalingStreams.get(peer) ?? 0
+
+      if (open >= MAX_SIGNALING_STREAMS_PER_PEER) {
+        this.log('refusing a signaling stream from %p: %d being handled', connection.remotePeer, open)
+        stream.abort(new SignalingLimitError())
+        return
+      }
+
+      this.signalingStreams.set(peer, open + 1)
+
       // ensure we don't try to upgrade forever
       const signal = this.components.upgrader.createInboundAbortSignal(this.shutdownController.signal)
 
@@ -141,9 +161,19 @@ export class MeshWebRTCTransport implements Transport<WebRTCDialEvents>, Startab
         })
         .finally(() => {
           signal.clear()
+          const left = (this.signalingStreams.get(peer) ?? 1) - 1
+
+          if (left > 0) {
+            this.signalingStreams.set(peer, left)
+          } else {
+            this.signalingStreams.delete(peer)
+          }
         })
     }, {
-      runOnLimitedConnection: true
+      runOnLimitedConnection: true,
+      // relaymesh: per connection; the per-peer bound above covers a peer
+      // with several connections
+      maxInboundStreams: MAX_SIGNALING_STREAMS_PER_PEER
     })
     this._started = true
   }
