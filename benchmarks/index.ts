@@ -43,6 +43,7 @@ import { fileURLToPath } from 'node:url'
 import { startRelayProcess } from '../test/fixtures/relay-process.ts'
 import { bundleSummary, bundleTable, measureBundle } from './bundle-size.ts'
 import { capacityTable, measureCapacity } from './capacity.ts'
+import { connectionTable, measureConnection } from './connection.ts'
 import { MESH_RELAY_ARGS, measureMesh, meshTables } from './mesh.ts'
 import { loadTable, measureLoad } from './message-load.ts'
 import { measureMessages, messageTables } from './messages.ts'
@@ -53,7 +54,7 @@ import type { CapacityRelay, CapacityResult } from './capacity.ts'
 import type { LoadSetup } from './message-load.ts'
 import type { RelayTimings } from './relays.ts'
 
-const wanted = (process.env.BENCH ?? 'bundle,relay-memory,capacity,relays,mesh,messages,payloads').split(',')
+const wanted = (process.env.BENCH ?? 'bundle,connection,relay-memory,capacity,relays,mesh,messages,payloads').split(',')
 const results: Record<string, unknown> = { date: new Date().toISOString(), node: process.version }
 const tables: string[] = []
 /** set when a benchmark is over its budget: the run still writes everything, then fails */
@@ -81,6 +82,13 @@ if (wanted.includes('bundle')) {
   if (!bundle.withinBudget) {
     exitCode = 1
   }
+}
+
+if (wanted.includes('connection')) {
+  const messages = Number(process.env.CONNECTION_MESSAGES ?? 50_000)
+  const connection = await measureConnection(messages, Number(process.env.CONNECTION_RUNS ?? 3))
+  results.connection = connection
+  tables.push(connectionTable(connection, messages))
 }
 
 if (wanted.includes('relay-memory')) {
