@@ -661,18 +661,34 @@ describe('mesh: hostile peers and large payloads', function () {
     const asks = PAYLOAD_REQUESTS_PER_MINUTE + 8
     let served = 0
     let refused = 0
+    // asks whose stream ended cleanly with neither a refusal nor a whole copy: once in
+    // about 16 runs of this file one of 128 streams opened back to back on
+    // one WebRTC connection did (a's connection to m stayed up; suspected:
+    // a data channel id used again while the remote still closed the one
+    // before it, not found yet). Such an ask proves nothing either way
+    // (a refusal or a copy is what is counted), so it is asked again; more
+    // than a few would be a fault of its own
+    const lost: number[] = []
 
-    for (let i = 0; i < asks; i++) {
+    for (let i = 0; i < asks;) {
       const asked = await ask(m, a, await signedRequest({ room: impl(roomA).id, owner: a.peerId, id, requester: m.peerId }, keyM))
       served += asked.bytes
+
+      if (asked.answer?.error == null && asked.error == null && asked.bytes < data.byteLength) {
+        lost.push(i)
+        expect(lost.length, `asks that ended with no answer: ${lost.join(', ')}`).to.be.at.most(3)
+        continue
+      }
 
       if (asked.answer?.error != null || asked.error != null) {
         refused++
       }
+
+      i++
     }
 
-    expect(served, `a sent ${served / data.byteLength} whole copies to m for ${asks} requests back to back (${refused} refused)`).to.be.at.most(PAYLOAD_REQUESTS_PER_MINUTE * data.byteLength)
-    expect(refused).to.be.at.least(asks - PAYLOAD_REQUESTS_PER_MINUTE)
+    expect(served, `a sent ${served / data.byteLength} whole copies to m for ${asks} requests back to back (${refused} refused, ${lost.length} lost)`).to.be.at.most(PAYLOAD_REQUESTS_PER_MINUTE * data.byteLength)
+    expect(refused, `${lost.length} asks lost (${lost.join(', ')})`).to.be.at.least(asks - PAYLOAD_REQUESTS_PER_MINUTE)
     expect(naming(refusedByA, m.peerId).some(r => r.startsWith('RateLimitError')), 'the excess is reported').to.be.true()
   })
 })
