@@ -1,6 +1,5 @@
 import { ConnectionFailedError, InvalidMessageError, InvalidMultiaddrError } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { UnexpectedEOFError } from '@libp2p/utils'
 import { CustomProgressEvent } from 'progress-events'
 import { raceSignal } from 'race-signal'
 import { MAX_ICE_CANDIDATES } from './constants.ts'
@@ -13,6 +12,9 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { MessageStream } from 'it-protobuf-stream'
 import type { DeferredPromise } from 'p-defer'
 import type { ProgressOptions } from 'progress-events'
+
+/** relaymesh: errors that mean the remote sent what it may not */
+const MALFORMED = new Set(['InvalidMessageError', 'InvalidDataLengthError', 'InvalidDataLengthLengthError', 'InvalidMessageLengthError'])
 
 export interface ReadCandidatesOptions extends AbortOptions, LoggerOptions, ProgressOptions<WebRTCDialEvents> {
   direction: string
@@ -106,11 +108,14 @@ export const readCandidatesUntilConnected = async (pc: RTCPeerConnection, stream
       throw err
     }
 
-    // relaymesh: only a stream that ended (below) lets us wait for the
-    // connection; malformed input, a reset stream or the timeout fail the
-    // exchange now, so that the caller closes the peer connection at once
-    // (the stock code waited for the timeout, holding it)
-    if (pc.connectionState !== 'connected' && !(err instanceof UnexpectedEOFError)) {
+    // relaymesh: malformed input and the deadline fail the exchange now, so
+    // that the caller closes the peer connection at once (the stock code
+    // waited for the deadline, holding it). A stream that ended, was reset
+    // or closed is the end of signaling, not of the connection: the remote
+    // may be connected already and closing its relayed connection, so we
+    // wait for our own (below), as fix 2 does; a peer's exchanges at once are
+    // bounded (MAX_SIGNALING_STREAMS_PER_PEER)
+    if (pc.connectionState !== 'connected' && (options.signal?.aborted === true || MALFORMED.has((err as Error)?.name))) {
       throw err
     }
   }
