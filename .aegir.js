@@ -39,8 +39,10 @@ useSystemChromium()
 export default {
   dependencyCheck: {
     // the Node 24 that runs the npm scripts, not imported; a dependency of
-    // the relay program only (relay/package.json), installed here for the tests
-    ignore: ['node', 'proxy-protocol-js'],
+    // the relay program only (relay/package.json), installed here for the
+    // tests; this package itself, which the install test's scripts
+    // (test/fixtures/installed) import from a fresh install of it
+    ignore: ['node', 'proxy-protocol-js', 'relaymesh'],
     // aegir's defaults, the dev scripts, the relay program (its own package,
     // relay/package.json, checked by test/relay/dependency-direction.node.ts)
     // and the browser chat example, which is built and
