@@ -21,14 +21,19 @@ async function sources (dir: string): Promise<string[]> {
   return files
 }
 
+/** the module specifiers a file imports or re-exports */
+async function specifiersOf (file: string): Promise<string[]> {
+  const text = await readFile(join(root, file), 'utf8')
+
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)]
+    .map(match => match[1] ?? match[2])
+}
+
 /** the relative module specifiers a file imports or re-exports, resolved from the repository's root */
 async function localImports (file: string): Promise<string[]> {
-  const text = await readFile(join(root, file), 'utf8')
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g)]
-    .map(match => match[1] ?? match[2])
+  return (await specifiersOf(file))
     .filter(specifier => specifier.startsWith('.'))
-
-  return specifiers.map(specifier => relative(root, resolve(root, dirname(file), specifier)))
+    .map(specifier => relative(root, resolve(root, dirname(file), specifier)))
 }
 
 /**
@@ -51,11 +56,8 @@ async function publicEntryPoints (): Promise<string[]> {
 
 /** the packages (not `node:` modules) that a file imports, by package name */
 async function packageImports (file: string): Promise<string[]> {
-  const text = await readFile(join(root, file), 'utf8')
-
-  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)\b[^'"]*?from\s+'([^'.][^']*)'|import\('([^'.][^']*)'\)/g)]
-    .map(match => match[1] ?? match[2])
-    .filter(specifier => !specifier.startsWith('node:'))
+  return (await specifiersOf(file))
+    .filter(specifier => !specifier.startsWith('.') && !specifier.startsWith('node:'))
     .map(specifier => /^(@[^/]+\/[^/]+|[^/]+)/.exec(specifier)?.[1] ?? specifier)
 }
 
