@@ -5,6 +5,7 @@
 import './fixtures/datachannel-cleanup.ts'
 import './connection/fixes.node.ts'
 import './webrtc/signaling-hostile.node.ts'
+import './webrtc/stream-end.node.ts'
 import './bundle-size.node.ts'
 import './relay/program.node.ts'
 import './relay/args.node.ts'

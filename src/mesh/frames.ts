@@ -162,6 +162,13 @@ export class Frames {
 
   /** the remote closed its end and every byte it sent was read (a paused stream holds them until resumed) */
   private readonly onEnd = (): void => {
+    // a reset or an abort also ends the readable side, and dispatches 'end'
+    // before the 'close' that carries its error: that is no clean end, and
+    // the error comes next
+    if (this.stream.status === 'reset' || this.stream.status === 'aborted') {
+      return
+    }
+
     this.end(new StreamEndedError('the remote closed the stream'))
   }
 

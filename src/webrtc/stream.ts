@@ -56,8 +56,12 @@ export class WebRTCStream extends AbstractStream {
     this.channel.onclose = () => {
       this.log.trace('received datachannel close event')
 
-      this.onRemoteCloseWrite()
-      this.onTransportClosed()
+      // relaymesh: messages that arrived before the close are still on their
+      // way through the decoder; a FIN, a RESET or data among them must count
+      // before the close does (else the remote's reset, and the data before
+      // it, read as a clean end)
+      this.incomingData.end()
+      void decoded.then(() => { this.onChannelClosed() })
     }
 
     this.channel.onerror = (evt) => {
@@ -90,7 +94,7 @@ export class WebRTCStream extends AbstractStream {
 
     // pipe framed protobuf messages through a length prefixed decoder, and
     // surface data from the `Message.message` field through a source.
-    Promise.resolve().then(async () => {
+    const decoded = Promise.resolve().then(async () => {
       for await (const buf of lengthPrefixed.decode(this.incomingData)) {
         this.processIncomingProtobuf(buf)
       }
@@ -127,6 +131,22 @@ export class WebRTCStream extends AbstractStream {
           this.abort(err.error ?? err)
         })
     }
+  }
+
+  /**
+   * relaymesh: the data channel closed and every message that came before
+   * the close was processed. A remote that ended its side sent a FIN (or a
+   * RESET) first; a channel that closes without either was cut off, which is
+   * a reset, not a clean end.
+   */
+  private onChannelClosed (): void {
+    if (this.remoteWriteStatus !== 'closed' && (this.status === 'open' || this.status === 'closing')) {
+      this.onTransportClosed(new StreamResetError('the data channel closed before the remote ended the stream'))
+      return
+    }
+
+    this.onRemoteCloseWrite()
+    this.onTransportClosed()
   }
 
   sendNewStream (): void {

@@ -54,6 +54,24 @@ describe('length-prefixed frames', () => {
     await expect(reader.read()).to.eventually.be.rejected.with.property('name', 'StreamEndedError')
   })
 
+  it('says a stream the remote reset was reset, not that it ended (a reset also dispatches \'end\', before its error)', async () => {
+    const [outbound, inbound] = await streamPair()
+    const reader = new Frames(inbound, 1024)
+    const reset = pEvent(inbound, 'close')
+    outbound.abort(new Error('the remote gives up'))
+    await reset
+
+    await expect(reader.read()).to.eventually.be.rejected.with.property('name', 'StreamResetError')
+  })
+
+  it('says a stream this side aborted was aborted, not that it ended', async () => {
+    const [, inbound] = await streamPair()
+    const reader = new Frames(inbound, 1024)
+    inbound.abort(new Error('we give up'))
+
+    await expect(reader.read()).to.eventually.be.rejected.with.property('message', 'we give up')
+  })
+
   it('stops a read when its signal aborts', async () => {
     const [, inbound] = await streamPair()
     const reader = new Frames(inbound, 1024)

@@ -222,6 +222,10 @@ describe('mesh: hostile peers and large payloads', function () {
     await until(() => [roomB, roomD].every(room => room.member(a.peerId)?.state === 'direct') &&
       [roomB, roomD].every(room => room.member(c.peerId)?.state === 'direct') && roomA.member(b.peerId)?.state === 'direct' &&
       roomC.member(a.peerId) != null, 'a and c to reach each other through b and d', 60_000)
+    // c's own view too: while c still moves b from a relayed stream to a direct
+    // one, c has no open stream with b for a moment and asks d first
+    await until(() => [b, d].every(peer => roomC.member(peer.peerId)?.state === 'direct'), 'c to reach b and d directly', 60_000)
+    await waitForSettledStreams([roomA, roomB, roomC, roomD])
     const order = impl(roomC).all().map(member => member.peerId).filter(peer => !peer.equals(a.peerId))
     expect(order[0].equals(b.peerId), 'setup: b is the member c asks first').to.be.true()
     return { a, b, c, d, roomA, roomB, roomC, roomD }
@@ -661,34 +665,23 @@ describe('mesh: hostile peers and large payloads', function () {
     const asks = PAYLOAD_REQUESTS_PER_MINUTE + 8
     let served = 0
     let refused = 0
-    // asks whose stream ended cleanly with neither a refusal nor a whole copy: once in
-    // about 16 runs of this file one of 128 streams opened back to back on
-    // one WebRTC connection did (a's connection to m stayed up; suspected:
-    // a data channel id used again while the remote still closed the one
-    // before it, not found yet). Such an ask proves nothing either way
-    // (a refusal or a copy is what is counted), so it is asked again; more
-    // than a few would be a fault of its own
-    const lost: number[] = []
-
-    for (let i = 0; i < asks;) {
+    // an ask ends with a refusal, a whole copy, or an error (a reset stream);
+    // never cleanly without its answer. It once did, in about 1 of 16 runs
+    // of this file: the remote's reset read as a clean end, in Frames (a
+    // reset dispatches 'end' before its error) and in the WebRTC stream
+    // (the data channel's close overtook the RESET still in its decoder)
+    for (let i = 0; i < asks; i++) {
       const asked = await ask(m, a, await signedRequest({ room: impl(roomA).id, owner: a.peerId, id, requester: m.peerId }, keyM))
       served += asked.bytes
-
-      if (asked.answer?.error == null && asked.error == null && asked.bytes < data.byteLength) {
-        lost.push(i)
-        expect(lost.length, `asks that ended with no answer: ${lost.join(', ')}`).to.be.at.most(3)
-        continue
-      }
+      expect(asked.answer?.error != null || asked.error != null || asked.bytes === data.byteLength, `ask ${i} ended cleanly with ${asked.bytes} bytes and no refusal`).to.be.true()
 
       if (asked.answer?.error != null || asked.error != null) {
         refused++
       }
-
-      i++
     }
 
-    expect(served, `a sent ${served / data.byteLength} whole copies to m for ${asks} requests back to back (${refused} refused, ${lost.length} lost)`).to.be.at.most(PAYLOAD_REQUESTS_PER_MINUTE * data.byteLength)
-    expect(refused, `${lost.length} asks lost (${lost.join(', ')})`).to.be.at.least(asks - PAYLOAD_REQUESTS_PER_MINUTE)
+    expect(served, `a sent ${served / data.byteLength} whole copies to m for ${asks} requests back to back (${refused} refused)`).to.be.at.most(PAYLOAD_REQUESTS_PER_MINUTE * data.byteLength)
+    expect(refused).to.be.at.least(asks - PAYLOAD_REQUESTS_PER_MINUTE)
     expect(naming(refusedByA, m.peerId).some(r => r.startsWith('RateLimitError')), 'the excess is reported').to.be.true()
   })
 })
