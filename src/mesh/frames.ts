@@ -1,4 +1,4 @@
-import { InvalidMessageError } from '@libp2p/interface'
+import { InvalidMessageError, StreamResetError } from '@libp2p/interface'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { MessageTooLargeError } from '../envelope/errors.ts'
@@ -163,9 +163,15 @@ export class Frames {
   /** the remote closed its end and every byte it sent was read (a paused stream holds them until resumed) */
   private readonly onEnd = (): void => {
     // a reset or an abort also ends the readable side, and dispatches 'end'
-    // before the 'close' that carries its error: that is no clean end, and
-    // the error comes next
-    if (this.stream.status === 'reset' || this.stream.status === 'aborted') {
+    // before the 'close' that carries its error: that is no clean end. An
+    // abort's 'close' always follows; a reset's came already when the stream
+    // still held unread bytes as it was reset
+    if (this.stream.status === 'reset') {
+      this.end(new StreamResetError('the remote reset the stream'))
+      return
+    }
+
+    if (this.stream.status === 'aborted') {
       return
     }
 

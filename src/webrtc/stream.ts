@@ -56,10 +56,9 @@ export class WebRTCStream extends AbstractStream {
     this.channel.onclose = () => {
       this.log.trace('received datachannel close event')
 
-      // relaymesh: messages that arrived before the close are still on their
-      // way through the decoder; a FIN, a RESET or data among them must count
-      // before the close does (else the remote's reset, and the data before
-      // it, read as a clean end)
+      // relaymesh: messages that arrived before the close may still be on
+      // their way through the decoder; a FIN, a RESET or data among them
+      // counts before the close does (see onChannelClosed)
       this.incomingData.end()
       void decoded.then(() => { this.onChannelClosed() })
     }
@@ -134,14 +133,18 @@ export class WebRTCStream extends AbstractStream {
   }
 
   /**
-   * relaymesh: the data channel closed and every message that came before
-   * the close was processed. A remote that ended its side sent a FIN (or a
-   * RESET) first; a channel that closes without either was cut off, which is
-   * a reset, not a clean end.
+   * relaymesh: the data channel closed and every message that reached us
+   * before the close was processed. A remote that ends its side sends a FIN
+   * first (the spec closes a channel after FIN and FIN_ACK, or after a
+   * RESET); a channel that closes without either was cut off, which is a
+   * reset, not a clean end (go-libp2p reads it the same way). The RESET
+   * itself may never reach us: node-datachannel drops the messages still
+   * queued behind a channel's close.
    */
   private onChannelClosed (): void {
-    if (this.remoteWriteStatus !== 'closed' && (this.status === 'open' || this.status === 'closing')) {
-      this.onTransportClosed(new StreamResetError('the data channel closed before the remote ended the stream'))
+    if (this.remoteWriteStatus !== 'closed' && this.status === 'open') {
+      this.log('data channel closed before the remote sent FIN or RESET, a reset')
+      this.onRemoteReset()
       return
     }
 

@@ -1,6 +1,7 @@
 import { streamPair } from '@libp2p/utils'
 import { expect } from 'aegir/chai'
 import { pEvent } from 'p-event'
+import pWaitFor from 'p-wait-for'
 import * as varint from 'uint8-varint'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { Frames } from '../../src/mesh/frames.ts'
@@ -62,6 +63,22 @@ describe('length-prefixed frames', () => {
     await reset
 
     await expect(reader.read()).to.eventually.be.rejected.with.property('name', 'StreamResetError')
+  })
+
+  it('gives what a stream held when it was reset before anyone read it, then says it was reset (does not wait forever)', async () => {
+    const [outbound, inbound] = await streamPair()
+    const writer = new Frames(outbound, 1024)
+    const reset = pEvent(inbound, 'close')
+    await writer.write([frame(1)])
+    // with no 'message' listener yet, the stream holds what arrives
+    await pWaitFor(() => inbound.readBufferLength > 0)
+    outbound.abort(new Error('the remote gives up'))
+    await reset
+
+    // the handler comes late: the frame is still held, the reset already happened
+    const reader = new Frames(inbound, 1024)
+    expect((await reader.read({ signal: AbortSignal.timeout(1000) })).subarray()).to.deep.equal(frame(1))
+    await expect(reader.read({ signal: AbortSignal.timeout(1000) })).to.eventually.be.rejected.with.property('name', 'StreamResetError')
   })
 
   it('says a stream this side aborted was aborted, not that it ended', async () => {
